@@ -1,0 +1,48 @@
+"""Password hashing (argon2id via argon2-cffi) and the password policy."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from canteen.core.errors import DomainError, register
+
+register(
+    "password_too_weak",
+    422,
+    "密码至少10位，且须同时包含字母和数字，不能与用户名相同。",
+    "Passwords need at least 10 characters with letters and digits, and must differ from the username.",
+)
+
+_hasher = PasswordHasher()
+# A hash of a random string, verified against when the user does not exist so a
+# wrong username costs as much time as a wrong password.
+_DUMMY_HASH = _hasher.hash("canteen-no-such-user-timing-guard")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def check_policy(password: str, username: str = "") -> None:
+    """Staff passwords: ≥ 10 characters, letters and digits, not the username."""
+    ok = (
+        len(password) >= 10
+        and any(c.isalpha() for c in password)
+        and any(c.isdigit() for c in password)
+        and password.lower() != username.lower()
+        and len(password) <= 200
+    )
+    if not ok:
+        raise DomainError("password_too_weak")

@@ -1,0 +1,13 @@
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from canteen.accounts.tables import ApiToken, RoleGrant, StaffUser
+
+APP_CONFIG = AppConfig(
+    app_name="accounts",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
+    table_classes=[StaffUser, RoleGrant, ApiToken],
+    migration_dependencies=["canteen.regions.piccolo_app"],
+    commands=[],
+)

@@ -1,0 +1,96 @@
+"""Roles, scopes and the Principal every guard and service checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+ADMIN = "admin"
+OFFICIAL = "official"
+OPERATOR = "operator"
+CASHIER = "cashier"
+KITCHEN = "kitchen"
+COURIER = "courier"
+
+ROLES: dict[str, tuple[str, str]] = {
+    ADMIN: ("系统管理员", "Administrator"),
+    OFFICIAL: ("民政工作人员", "District official"),
+    OPERATOR: ("运营方", "Operator"),
+    CASHIER: ("收银员", "Cashier"),
+    KITCHEN: ("厨房人员", "Kitchen staff"),
+    COURIER: ("送餐员", "Courier"),
+}
+SITE_ROLES = frozenset({OPERATOR, CASHIER, KITCHEN, COURIER})
+
+
+def role_label(role: str, lang: str = "zh-CN") -> str:
+    zh, en = ROLES.get(role, (role, role))
+    return en if lang.startswith("en") else zh
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    role: str
+    district_id: int | None = None
+    site_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated staff member (or device acting for one) and what they may reach."""
+
+    user_id: int
+    username: str
+    display_name: str
+    grants: tuple[Grant, ...]
+    auth_version: int = 1
+    via_token: bool = False
+    # District of each site the user is scoped to, so district checks need no query.
+    site_districts: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(g.role for g in self.grants)
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+    def has_role(self, *roles: str) -> bool:
+        return self.is_admin or bool(self.roles.intersection(roles))
+
+    def district_ids(self, *roles: str) -> frozenset[int]:
+        """Districts this principal may read as an official (or through its sites)."""
+        wanted = set(roles) or {OFFICIAL}
+        ids = {g.district_id for g in self.grants if g.role in wanted and g.district_id is not None}
+        return frozenset(ids)
+
+    def site_ids(self, *roles: str) -> frozenset[int]:
+        wanted = set(roles) or SITE_ROLES
+        return frozenset(g.site_id for g in self.grants if g.role in wanted and g.site_id is not None)
+
+    def can_site(self, site_id: int, district_id: int | None, *roles: str) -> bool:
+        """May act on this site in one of ``roles`` (admin always; official over its district)."""
+        if self.is_admin:
+            return True
+        wanted = set(roles) or set(SITE_ROLES)
+        if OFFICIAL in wanted and district_id is not None and district_id in self.district_ids(OFFICIAL):
+            return True
+        return site_id in self.site_ids(*(wanted & SITE_ROLES))
+
+    def can_district(self, district_id: int) -> bool:
+        return self.is_admin or district_id in self.district_ids(OFFICIAL)
+
+    def visible_district_ids(self) -> frozenset[int] | None:
+        """None means all (admin); otherwise the districts whose records this principal may list."""
+        if self.is_admin:
+            return None
+        ids = set(self.district_ids(OFFICIAL))
+        ids.update(self.site_districts.get(s, -1) for s in self.site_ids())
+        ids.discard(-1)
+        return frozenset(ids)
+
+
+def roles_of(grants: Iterable[Grant]) -> list[str]:
+    order = list(ROLES)
+    return sorted({g.role for g in grants}, key=order.index)

@@ -1,0 +1,397 @@
+"""Staff accounts: users, grants, login with rate limits, sessions and device tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+import msgspec
+
+from canteen.accounts.passwords import check_policy, hash_password, needs_rehash, verify_password
+from canteen.accounts.roles import ADMIN, OFFICIAL, ROLES, SITE_ROLES, Grant, Principal
+from canteen.accounts.tables import ApiToken, RoleGrant, StaffUser
+from canteen.core import audit
+from canteen.core.audit import Actor
+from canteen.core.clock import utcnow
+from canteen.core.db import UniqueViolation, write_transaction
+from canteen.core.errors import DomainError, register
+from canteen.core.kv import KV
+from canteen.regions.tables import District, Site
+
+register("invalid_credentials", 401, "用户名或密码错误。", "Wrong username or password.")
+register("account_disabled", 403, "该账号已停用，请联系管理员。", "This account is disabled; contact the administrator.")
+register("unknown_role", 422, "未知的角色。", "Unknown role.")
+register(
+    "grant_scope_invalid",
+    422,
+    "角色范围不正确：管理员无范围，民政人员须指定区县，站点角色须指定站点。",
+    "Wrong scope: admin has none, an official needs a district, site roles need a site.",
+)
+register("username_taken", 409, "该用户名已被使用。", "This username is taken.")
+register("token_revoked", 401, "该令牌已被吊销。", "This token has been revoked.")
+
+SESSION_PREFIX = "session:"
+TOKEN_PREFIX = "cnt_"
+
+
+class SessionData(msgspec.Struct):
+    user_id: int
+    auth_version: int
+    created_at: float
+
+
+class UserView(msgspec.Struct):
+    id: int
+    username: str
+    display_name: str
+    active: bool
+    roles: list[str]
+    grants: list[dict[str, int | str | None]]
+
+
+class TokenView(msgspec.Struct):
+    id: int
+    name: str
+    prefix: str
+    user_id: int
+    username: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def load_principal(user_id: int, *, via_token: bool = False) -> Principal | None:
+    """The user with their grants, or None if missing or disabled."""
+    user = (
+        await StaffUser.select(
+            StaffUser.id, StaffUser.username, StaffUser.display_name, StaffUser.active, StaffUser.auth_version
+        )
+        .where(StaffUser.id == user_id)
+        .first()
+    )
+    if user is None or not user["active"]:
+        return None
+    rows = await RoleGrant.select(
+        RoleGrant.role, RoleGrant.district, RoleGrant.site, RoleGrant.site.district.as_alias("site_district")
+    ).where(RoleGrant.user == user_id)
+    grants = tuple(Grant(r["role"], r["district"], r["site"]) for r in rows)
+    site_districts = {r["site"]: r["site_district"] for r in rows if r["site"] is not None}
+    return Principal(
+        user_id=user["id"],
+        username=user["username"],
+        display_name=user["display_name"] or user["username"],
+        grants=grants,
+        auth_version=user["auth_version"],
+        via_token=via_token,
+        site_districts=site_districts,
+    )
+
+
+async def _limit_key_hit(kv: KV, key: str, limit: int, window: int) -> None:
+    raw = await kv.get(key)
+    if raw is not None and int(raw) >= limit:
+        raise DomainError("too_many_attempts", {"retry_after_seconds": window})
+
+
+async def login(
+    kv: KV,
+    username: str,
+    password: str,
+    *,
+    ip: str,
+    ttl: int,
+    max_per_user: int,
+    max_per_ip: int,
+    window: int,
+) -> tuple[str, Principal]:
+    """Check the password (rate-limited per username and per IP) and open a server-side session."""
+    user_key = f"loginfail:user:{username.lower()}"
+    ip_key = f"loginfail:ip:{ip}"
+    await _limit_key_hit(kv, user_key, max_per_user, window)
+    await _limit_key_hit(kv, ip_key, max_per_ip, window)
+    row = (
+        await StaffUser.select(StaffUser.id, StaffUser.password_hash, StaffUser.active)
+        .where(StaffUser.username == username)
+        .first()
+    )
+    if not verify_password(row["password_hash"] if row else None, password):
+        await kv.incr(user_key, window)
+        await kv.incr(ip_key, window)
+        raise DomainError("invalid_credentials")
+    assert row is not None
+    if not row["active"]:
+        raise DomainError("account_disabled")
+    if needs_rehash(row["password_hash"]):
+        await StaffUser.update({StaffUser.password_hash: hash_password(password)}).where(StaffUser.id == row["id"])
+    await kv.delete(user_key)
+    principal = await load_principal(row["id"])
+    assert principal is not None
+    token = await open_session(kv, principal, ttl=ttl)
+    return token, principal
+
+
+async def open_session(kv: KV, principal: Principal, *, ttl: int) -> str:
+    token = secrets.token_urlsafe(32)
+    data = SessionData(principal.user_id, principal.auth_version, utcnow().timestamp())
+    await kv.set(SESSION_PREFIX + _digest(token), msgspec.json.encode(data), ttl)
+    return token
+
+
+async def resolve_session(kv: KV, token: str) -> Principal | None:
+    """The principal behind a session token; stale sessions (password or grants changed) end."""
+    raw = await kv.get(SESSION_PREFIX + _digest(token))
+    if raw is None:
+        return None
+    data = msgspec.json.decode(raw, type=SessionData)
+    principal = await load_principal(data.user_id)
+    if principal is None or principal.auth_version != data.auth_version:
+        await kv.delete(SESSION_PREFIX + _digest(token))
+        return None
+    return principal
+
+
+async def logout(kv: KV, token: str) -> None:
+    await kv.delete(SESSION_PREFIX + _digest(token))
+
+
+async def resolve_api_token(token: str, *, now: dt.datetime | None = None) -> Principal | None:
+    row = (
+        await ApiToken.select(ApiToken.id, ApiToken.user, ApiToken.revoked_at, ApiToken.last_used_at)
+        .where(ApiToken.token_hash == _digest(token))
+        .first()
+    )
+    if row is None or row["revoked_at"] is not None:
+        return None
+    now = now or utcnow()
+    # Record use at most once a minute: a scanner's every request must not write.
+    last = row["last_used_at"]
+    if last is None or (now - last).total_seconds() > 60:
+        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["id"])
+    return await load_principal(row["user"], via_token=True)
+
+
+def _check_grant(grant: Grant) -> None:
+    if grant.role not in ROLES:
+        raise DomainError("unknown_role", {"role": grant.role})
+    ok = (
+        (grant.role == ADMIN and grant.district_id is None and grant.site_id is None)
+        or (grant.role == OFFICIAL and grant.district_id is not None and grant.site_id is None)
+        or (grant.role in SITE_ROLES and grant.site_id is not None and grant.district_id is None)
+    )
+    if not ok:
+        raise DomainError("grant_scope_invalid", {"role": grant.role})
+
+
+async def _check_grant_targets(grant: Grant) -> None:
+    if grant.district_id is not None and not await District.exists().where(District.id == grant.district_id):
+        raise DomainError("not_found", {"district_id": grant.district_id})
+    if grant.site_id is not None and not await Site.exists().where(Site.id == grant.site_id):
+        raise DomainError("not_found", {"site_id": grant.site_id})
+
+
+async def create_user(
+    actor: Actor,
+    *,
+    username: str,
+    password: str,
+    display_name: str = "",
+    grants: list[Grant],
+    enforce_policy: bool = True,
+    now: dt.datetime | None = None,
+) -> int:
+    """Create a staff user with grants. The demo loader passes enforce_policy=False for 'demo'."""
+    if enforce_policy:
+        check_policy(password, username)
+    for g in grants:
+        _check_grant(g)
+        await _check_grant_targets(g)
+    now = now or utcnow()
+    try:
+        async with write_transaction():
+            rows = await StaffUser.insert(
+                StaffUser(
+                    username=username,
+                    display_name=display_name,
+                    password_hash=hash_password(password),
+                    created_at=now,
+                    password_changed_at=now,
+                )
+            ).returning(StaffUser.id)
+            user_id = rows[0]["id"]
+            for g in grants:
+                await RoleGrant.insert(RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id))
+            await audit.record(
+                actor,
+                "user.create",
+                "staff_user",
+                user_id,
+                after={"username": username, "grants": [msgspec.structs.asdict(_g(g)) for g in grants]},
+                now=now,
+            )
+    except UniqueViolation as exc:
+        raise DomainError("username_taken", {"username": username}) from exc
+    return user_id
+
+
+class _GrantStruct(msgspec.Struct):
+    role: str
+    district_id: int | None
+    site_id: int | None
+
+
+def _g(g: Grant) -> _GrantStruct:
+    return _GrantStruct(g.role, g.district_id, g.site_id)
+
+
+async def user_id_by_name(username: str) -> int:
+    row = await StaffUser.select(StaffUser.id).where(StaffUser.username == username).first()
+    if row is None:
+        raise DomainError("not_found", {"username": username})
+    return int(row["id"])
+
+
+async def set_password(
+    actor: Actor, user_id: int, password: str, *, enforce_policy: bool = True, now: dt.datetime | None = None
+) -> None:
+    """Reset a password; every open session of that user ends (auth_version bump)."""
+    row = await StaffUser.select(StaffUser.username).where(StaffUser.id == user_id).first()
+    if row is None:
+        raise DomainError("not_found", {"user_id": user_id})
+    if enforce_policy:
+        check_policy(password, row["username"])
+    now = now or utcnow()
+    async with write_transaction():
+        await StaffUser.update(
+            {
+                StaffUser.password_hash: hash_password(password),
+                StaffUser.password_changed_at: now,
+                StaffUser.auth_version: StaffUser.auth_version + 1,
+            }
+        ).where(StaffUser.id == user_id)
+        await audit.record(actor, "user.password_reset", "staff_user", user_id, now=now)
+
+
+async def set_grants(actor: Actor, user_id: int, grants: list[Grant], *, now: dt.datetime | None = None) -> None:
+    """Replace a user's grants; their sessions end so the new scope applies at once."""
+    for g in grants:
+        _check_grant(g)
+        await _check_grant_targets(g)
+    before = await RoleGrant.select(RoleGrant.role, RoleGrant.district, RoleGrant.site).where(
+        RoleGrant.user == user_id
+    )
+    async with write_transaction():
+        if not await StaffUser.exists().where(StaffUser.id == user_id):
+            raise DomainError("not_found", {"user_id": user_id})
+        await RoleGrant.delete().where(RoleGrant.user == user_id)
+        for g in grants:
+            await RoleGrant.insert(RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id))
+        await StaffUser.update({StaffUser.auth_version: StaffUser.auth_version + 1}).where(StaffUser.id == user_id)
+        await audit.record(
+            actor,
+            "user.grants",
+            "staff_user",
+            user_id,
+            before=before,
+            after=[msgspec.structs.asdict(_g(g)) for g in grants],
+            now=now,
+        )
+
+
+async def set_active(actor: Actor, user_id: int, active: bool, *, now: dt.datetime | None = None) -> None:
+    async with write_transaction():
+        n = await StaffUser.update(
+            {StaffUser.active: active, StaffUser.auth_version: StaffUser.auth_version + 1}
+        ).where(StaffUser.id == user_id).returning(StaffUser.id)
+        if not n:
+            raise DomainError("not_found", {"user_id": user_id})
+        await audit.record(actor, "user.active", "staff_user", user_id, after={"active": active}, now=now)
+
+
+async def list_users() -> list[UserView]:
+    users = await StaffUser.select(
+        StaffUser.id, StaffUser.username, StaffUser.display_name, StaffUser.active
+    ).order_by(StaffUser.username)
+    grants = await RoleGrant.select(RoleGrant.user, RoleGrant.role, RoleGrant.district, RoleGrant.site)
+    by_user: dict[int, list[dict[str, int | str | None]]] = {}
+    for g in grants:
+        by_user.setdefault(g["user"], []).append(
+            {"role": g["role"], "district_id": g["district"], "site_id": g["site"]}
+        )
+    order = list(ROLES)
+    return [
+        UserView(
+            id=u["id"],
+            username=u["username"],
+            display_name=u["display_name"],
+            active=u["active"],
+            roles=sorted({str(g["role"]) for g in by_user.get(u["id"], [])}, key=order.index),
+            grants=by_user.get(u["id"], []),
+        )
+        for u in users
+    ]
+
+
+async def create_api_token(
+    actor: Actor, *, user_id: int, name: str, now: dt.datetime | None = None
+) -> tuple[str, int]:
+    """Issue a device token for a user (the token acts with that user's grants). Shown once."""
+    if not await StaffUser.exists().where(StaffUser.id == user_id):
+        raise DomainError("not_found", {"user_id": user_id})
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = now or utcnow()
+    async with write_transaction():
+        rows = await ApiToken.insert(
+            ApiToken(
+                user=user_id,
+                name=name,
+                prefix=token[:10],
+                token_hash=_digest(token),
+                created_at=now,
+                created_by=actor.user_id,
+            )
+        ).returning(ApiToken.id)
+        token_id = int(rows[0]["id"])
+        await audit.record(actor, "token.create", "api_token", token_id, after={"name": name, "user_id": user_id})
+    return token, token_id
+
+
+async def revoke_api_token(actor: Actor, token_id: int, *, now: dt.datetime | None = None) -> None:
+    now = now or utcnow()
+    async with write_transaction():
+        row = await ApiToken.select(ApiToken.revoked_at).where(ApiToken.id == token_id).first()
+        if row is None:
+            raise DomainError("not_found", {"token_id": token_id})
+        if row["revoked_at"] is None:
+            await ApiToken.update({ApiToken.revoked_at: now}).where(ApiToken.id == token_id)
+            await audit.record(actor, "token.revoke", "api_token", token_id, now=now)
+
+
+async def list_api_tokens() -> list[TokenView]:
+    rows = await ApiToken.select(
+        ApiToken.id,
+        ApiToken.name,
+        ApiToken.prefix,
+        ApiToken.user,
+        ApiToken.user.username.as_alias("username"),
+        ApiToken.created_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+    ).order_by(ApiToken.id, ascending=False)
+    return [
+        TokenView(
+            id=r["id"],
+            name=r["name"],
+            prefix=r["prefix"],
+            user_id=r["user"],
+            username=r["username"],
+            created_at=r["created_at"],
+            revoked_at=r["revoked_at"],
+            last_used_at=r["last_used_at"],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,1 @@
+"""JSON controllers (v1) for scanners and integrations; msgspec Structs in and out."""

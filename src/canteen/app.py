@@ -1,0 +1,144 @@
+"""create_app(settings): plugins, routes, lifespan (DB pool, Redis), exception handlers. Wiring only."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from canteen import i18n
+from canteen.api import auth as auth_api
+from canteen.api import health
+from canteen.core.db import close_pool, open_pool
+from canteen.core.kv import make_kv
+from canteen.settings import Settings, get_settings
+from canteen.web import errors as web_errors
+from canteen.web import pages
+from canteen.web.middleware import JsonFormatter, auth_middleware, request_context_middleware
+
+PACKAGE_DIR = Path(__file__).parent
+REPO_DIR = PACKAGE_DIR.parent.parent
+STATIC_DIR = REPO_DIR / "static"
+VENDOR_DIR = REPO_DIR / "node_modules"
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_json:
+        handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("canteen")
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    root.propagate = False
+
+
+def _template_engine() -> JinjaTemplateEngine:
+    engine = JinjaTemplateEngine(directory=PACKAGE_DIR / "web" / "templates")
+
+    def translate(ctx: Any, msgid: str, **params: Any) -> str:
+        return i18n.gettext(ctx.get("lang") or pages.lang_from_ctx(ctx), msgid, **params)
+
+    engine.register_template_callable("_", translate)  # type: ignore[arg-type]
+    engine.engine.globals["LANGS"] = i18n.LANGS
+    return engine
+
+
+def route_handlers() -> list[Any]:
+    """Every router of the app; each domain adds its API controllers and pages here."""
+    from canteen.regions import api as regions_api
+    from canteen.web.admin import ADMIN_PAGES
+
+    return [
+        health.healthz,
+        health.readyz,
+        auth_api.AuthController,
+        auth_api.UsersController,
+        auth_api.TokensController,
+        *regions_api.CONTROLLERS,
+        *pages.PAGES,
+        *ADMIN_PAGES,
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    kv = make_kv(settings.redis_url)
+    if settings.redis_url:
+        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+        from redis.asyncio import Redis
+
+        channels_backend: Any = RedisChannelsPubSubBackend(
+            redis=Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+        )
+    else:
+        channels_backend = MemoryChannelsBackend(history=20)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await open_pool(settings.db_pool_min, settings.db_pool_max)
+        try:
+            yield
+        finally:
+            await close_pool()
+            await kv.close()
+
+    static_routers: list[Router] = [
+        create_static_files_router(path="/static", directories=[STATIC_DIR], name="static", include_in_schema=False)
+    ]
+    if VENDOR_DIR.exists():
+        static_routers.insert(
+            0,
+            create_static_files_router(
+                path="/static/vendor", directories=[VENDOR_DIR], name="vendor", include_in_schema=False
+            ),
+        )
+
+    return Litestar(
+        route_handlers=[*static_routers, *route_handlers()],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "kv": kv}),
+        middleware=[request_context_middleware, auth_middleware],
+        exception_handlers=web_errors.EXCEPTION_HANDLERS,
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_secure=settings.cookie_secure,
+            cookie_samesite="lax",
+            exclude=["/api/"],
+        ),
+        template_config=TemplateConfig(engine=_template_engine()),
+        plugins=[ChannelsPlugin(backend=channels_backend, arbitrary_channels_allowed=True)],
+        openapi_config=OpenAPIConfig(
+            title="Canteen API",
+            version="1.0.0",
+            description=(
+                "Meal assistance for older people. Errors are `{code, message, detail}`; the code is stable, "
+                "the message follows Accept-Language (zh-CN default, en). Money is integer fen."
+            ),
+            path="/schema",
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    js_url="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+                    css_url="/static/vendor/swagger-ui-dist/swagger-ui.css",
+                    standalone_preset_js_url="/static/vendor/swagger-ui-dist/swagger-ui-standalone-preset.js",
+                    path="/",
+                )
+            ],
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )

@@ -1,0 +1,108 @@
+"""A small key-value store shared by the processes: Redis when configured, memory otherwise.
+
+Sessions, login rate limits and caches live here. Nothing that money depends
+on does: the database is the referee for balances, meals and settlements, so a
+Redis outage degrades convenience (sessions, rate limits), never correctness.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+PREFIX = "canteen:"
+
+
+class KV(Protocol):
+    backend: str
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl: int | None = None) -> None: ...
+    async def delete(self, key: str) -> None: ...
+    async def incr(self, key: str, ttl: int) -> int: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryKV:
+    """Per-process store; right for one process (the demo, tests), wrong for several."""
+
+    backend = "memory"
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[bytes, float | None]] = {}
+
+    def _live(self, key: str) -> tuple[bytes, float | None] | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] is not None and item[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return item
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._live(key)
+        return item[0] if item else None
+
+    async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
+        self._data[key] = (value, time.monotonic() + ttl if ttl else None)
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def incr(self, key: str, ttl: int) -> int:
+        item = self._live(key)
+        if item is None:
+            self._data[key] = (b"1", time.monotonic() + ttl)
+            return 1
+        value = int(item[0]) + 1
+        self._data[key] = (str(value).encode(), item[1])
+        return value
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisKV:
+    """redis-py asyncio; reconnects by itself after a Redis restart."""
+
+    backend = "redis"
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        # Short timeouts: when Redis is away we want an error quickly, not a stalled request.
+        self.client = aioredis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
+        )
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.client.get(PREFIX + key)
+        return value if value is None else bytes(value)
+
+    async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
+        await self.client.set(PREFIX + key, value, ex=ttl)
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete(PREFIX + key)
+
+    async def incr(self, key: str, ttl: int) -> int:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.incr(PREFIX + key)
+            pipe.expire(PREFIX + key, ttl, nx=True)
+            value, _ = await pipe.execute()
+        return int(value)
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def make_kv(redis_url: str | None) -> KV:
+    return RedisKV(redis_url) if redis_url else MemoryKV()

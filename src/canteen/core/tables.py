@@ -1,0 +1,36 @@
+"""Cross-cutting tables: the audit trail and idempotency records."""
+
+from piccolo.columns import JSON, Integer, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class AuditEntry(Table, tablename="audit_entry"):
+    """Append-only: who did what to which record, with before/after. Never updated or deleted."""
+
+    at = Timestamptz(index=True)
+    actor_id = Integer(null=True, default=None, index=True)
+    actor_name = Varchar(length=100)
+    action = Varchar(length=80, index=True)
+    target_type = Varchar(length=40, index=True)
+    target_id = Varchar(length=64, index=True)
+    district_id = Integer(null=True, default=None, index=True)
+    before = JSON(null=True, default=None)
+    after = JSON(null=True, default=None)
+    note = Text(default="")
+    request_id = Varchar(length=64, default="")
+    ip = Varchar(length=64, default="")
+
+
+class IdempotencyRecord(Table, tablename="idempotency_record"):
+    """The first answer to a money-moving request, returned again on a retry with the same key.
+
+    (scope, key) is unique (a raw index in the migration, see NOTES on SQLite);
+    the request fingerprint catches a key reused for a different request.
+    """
+
+    scope = Varchar(length=64)
+    key = Varchar(length=128)
+    fingerprint = Varchar(length=64)
+    status_code = Integer()
+    response = JSON()
+    created_at = Timestamptz()

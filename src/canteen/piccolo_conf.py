@@ -1,0 +1,16 @@
+"""Piccolo configuration: the engine chosen by CANTEEN_DATABASE_URL and our apps."""
+
+from piccolo.conf.apps import AppRegistry
+
+from canteen.core.db import make_engine
+from canteen.settings import get_settings
+
+DB = make_engine(get_settings().database_url)
+
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "canteen.core.piccolo_app",
+        "canteen.regions.piccolo_app",
+        "canteen.accounts.piccolo_app",
+    ]
+)

@@ -1,0 +1,3 @@
+"""Placeholder until the regions API lands."""
+
+CONTROLLERS: list[object] = []

@@ -1,0 +1,13 @@
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from canteen.regions.tables import Community, District, Operator, Site, Street
+
+APP_CONFIG = AppConfig(
+    app_name="regions",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
+    table_classes=[District, Street, Community, Operator, Site],
+    migration_dependencies=[],
+    commands=[],
+)

@@ -1,0 +1,63 @@
+"""The region tree (district → street → community), operators and sites."""
+
+from piccolo.columns import JSON, Boolean, DoublePrecision, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class District(Table, tablename="district"):
+    name = Varchar(length=100)
+    code = Varchar(length=12, unique=True)  # GB/T 2260 region code, e.g. 330105
+    city = Varchar(length=100, default="")
+    lat = DoublePrecision(default=0.0)
+    lon = DoublePrecision(default=0.0)
+
+
+class Street(Table, tablename="street"):
+    district = ForeignKey(District, index=True)
+    name = Varchar(length=100)
+
+
+class Community(Table, tablename="community"):
+    street = ForeignKey(Street, index=True)
+    # Denormalised for scoping: officials are scoped to a district.
+    district = ForeignKey(District, index=True)
+    name = Varchar(length=100)
+    lat = DoublePrecision(default=0.0)
+    lon = DoublePrecision(default=0.0)
+
+
+class Operator(Table, tablename="operator"):
+    """The organisation that runs sites and is reimbursed for the subsidies it gives."""
+
+    district = ForeignKey(District, index=True)
+    name = Varchar(length=200)
+    kind = Varchar(length=30, default="enterprise")  # enterprise, social_org, community, restaurant
+    contact_name = Varchar(length=100, default="")
+    contact_phone = Varchar(length=30, default="")
+
+
+class Site(Table, tablename="site"):
+    """A central kitchen or a meal point (canteen, satellite, partner restaurant)."""
+
+    district = ForeignKey(District, index=True)
+    street = ForeignKey(Street, null=True, default=None)
+    community = ForeignKey(Community, null=True, default=None)
+    operator = ForeignKey(Operator, null=True, default=None, index=True)
+    kitchen = ForeignKey("self", null=True, default=None)
+    name = Varchar(length=200)
+    kind = Varchar(length=20)  # central_kitchen | meal_point
+    point_type = Varchar(length=20, null=True, default=None)  # canteen | satellite | partner_restaurant
+    address = Varchar(length=300, default="")
+    lat = DoublePrecision(default=0.0)
+    lon = DoublePrecision(default=0.0)
+    seats = Integer(default=0)
+    meals_per_slot = Integer(default=0)
+    status = Varchar(length=10, default="planned")  # planned | open | paused | closed
+    # [{"slot": "lunch", "start": "11:00", "end": "13:00", "cutoff": "09:30"}]
+    slots = JSON(default="[]")
+    void_window_minutes = Integer(default=15)
+    phone = Varchar(length=30, default="")
+    note = Text(default="")
+    residential_utilities = Boolean(default=False)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()

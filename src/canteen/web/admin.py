@@ -1,0 +1,3 @@
+"""Placeholder until the admin pages land."""
+
+ADMIN_PAGES: list[object] = []

@@ -1,0 +1,92 @@
+"""The one place errors become responses: JSON ``{code, message, detail}`` for the API,
+a page (or a redirect to sign in) for people. Never a bare 500 for bad input."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect, Template
+
+from canteen.core.context import request_id_var
+from canteen.core.db import is_unavailable, translate_db_error
+from canteen.core.errors import DomainError
+from canteen.web.context import lang_of, wants_json
+
+log = logging.getLogger("canteen.errors")
+
+_BY_STATUS = {
+    400: "invalid_body",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_attempts",
+    503: "service_unavailable",
+}
+
+
+def _from_http(exc: HTTPException) -> DomainError:
+    detail: dict[str, Any] = {}
+    if isinstance(exc, ValidationException):
+        text = str(exc.detail or "")
+        if exc.extra:
+            detail["errors"] = exc.extra
+        code = "invalid_body" if "malformed" in text.lower() or "json" in text.lower() and not exc.extra else (
+            "validation_failed"
+        )
+        return DomainError(code, detail)
+    if exc.status_code == 403 and "csrf" in str(exc.detail).lower():
+        return DomainError("csrf_failed")
+    code = _BY_STATUS.get(exc.status_code, "invalid_body" if exc.status_code < 500 else "internal_error")
+    return DomainError(code, detail)
+
+
+def _render(request: Request[Any, Any, Any], err: DomainError) -> Response[Any]:
+    lang = lang_of(request)
+    headers: dict[str, str] = {}
+    if err.status in (429, 503):
+        headers["Retry-After"] = str(err.detail.get("retry_after_seconds", 5 if err.status == 503 else 60))
+    if wants_json(request):
+        body = {"code": err.code, "message": err.message(lang), "detail": err.detail}
+        return Response(body, status_code=err.status, media_type=MediaType.JSON, headers=headers)
+    if err.status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(path=f"/login?next={quote(target)}")
+    return Template(
+        template_name="error.html",
+        context={"error": err, "message": err.message(lang), "request_id": request_id_var.get()},
+        status_code=err.status,
+        headers=headers,
+    )
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return _render(request, exc)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return _render(request, _from_http(exc))
+
+
+def fallback_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    translated = translate_db_error(exc)
+    if isinstance(translated, DomainError):
+        return _render(request, translated)
+    if is_unavailable(exc):
+        return _render(request, DomainError("service_unavailable"))
+    log.exception("unhandled error", extra={"request_id": request_id_var.get()})
+    return _render(request, DomainError("internal_error", {"request_id": request_id_var.get()}))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    HTTPException: http_error_handler,
+    Exception: fallback_handler,
+}

@@ -1,0 +1,145 @@
+"""Pages every audience shares: sign in and out, the home page per role, the language switch."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from canteen import i18n
+from canteen.accounts import services as accounts
+from canteen.accounts.roles import ADMIN, CASHIER, COURIER, KITCHEN, OFFICIAL, OPERATOR, role_label, roles_of
+from canteen.core.errors import DomainError
+from canteen.web.context import LANG_COOKIE, SESSION_COOKIE, client_ip, lang_of, principal_of
+from canteen.web.guards import login_required
+
+
+def lang_from_ctx(ctx: Any) -> str:
+    request = ctx.get("request")
+    return lang_of(request) if request is not None else i18n.DEFAULT_LANG
+
+
+def page(request: Request[Any, Any, Any], template: str, status_code: int = 200, **context: Any) -> Template:
+    """Render a page with what every template needs: language, the user, their roles."""
+    lang = lang_of(request)
+    user = request.scope.get("user")
+    return Template(
+        template_name=template,
+        context={
+            "lang": lang,
+            "user": user,
+            "user_roles": roles_of(user.grants) if user else [],
+            "role_label": lambda r: role_label(r, lang),
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect after login is a phishing tool."""
+    if not target:
+        return "/"
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+class LoginForm(msgspec.Struct):
+    username: str = ""
+    password: str = ""
+    next: FromQuery[str] = ""
+
+
+@get("/login", include_in_schema=False)
+async def login_page(request: Request[Any, Any, Any], next: FromQuery[str] = "") -> Template:  # noqa: A002
+    return page(request, "auth/login.html", next=_safe_next(next), error=None, username="")
+
+
+@post("/login", include_in_schema=False)
+async def login_submit(
+    request: Request[Any, Any, Any],
+    data: URLEncodedBody[LoginForm],
+) -> Response[Any]:
+    s = request.app.state.settings
+    try:
+        if not data.username or not data.password or len(data.username) > 64 or len(data.password) > 200:
+            raise DomainError("invalid_credentials")
+        token, _ = await accounts.login(
+            request.app.state.kv,
+            data.username,
+            data.password,
+            ip=client_ip(request),
+            ttl=s.session_ttl_seconds,
+            max_per_user=s.login_max_failures_per_user,
+            max_per_ip=s.login_max_failures_per_ip,
+            window=s.login_window_seconds,
+        )
+    except DomainError as err:
+        if err.status >= 500:
+            raise
+        lang = lang_of(request)
+        return page(
+            request,
+            "auth/login.html",
+            status_code=err.status,
+            next=_safe_next(data.next),
+            error=err.message(lang),
+            username=data.username[:64],
+        )
+    response: Response[Any] = Redirect(path=_safe_next(data.next))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=s.session_ttl_seconds,
+        httponly=True,
+        secure=s.cookie_secure,
+        samesite="lax",
+        path="/",
+    )
+    return response
+
+
+@post("/logout", include_in_schema=False)
+async def logout_submit(request: Request[Any, Any, Any]) -> Response[Any]:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await accounts.logout(request.app.state.kv, token)
+    response: Response[Any] = Redirect(path="/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@get("/lang/{code:str}", include_in_schema=False)
+async def switch_language(request: Request[Any, Any, Any], code: FromPath[str], next: FromQuery[str] = "/") -> Response[Any]:  # noqa: A002
+    response: Response[Any] = Redirect(path=_safe_next(next))
+    if code in i18n.LANGS:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, httponly=False, samesite="lax", path="/")
+    return response
+
+
+# What each role does, in the order a person would look for it. Later issues add links.
+ROLE_LINKS: dict[str, list[tuple[str, str]]] = {
+    ADMIN: [("/admin/sites", "Sites"), ("/admin/users", "Users"), ("/admin/tokens", "Device tokens"),
+            ("/admin/audit", "Audit log")],
+    OFFICIAL: [("/admin/sites", "Sites")],
+    OPERATOR: [("/admin/sites", "Sites")],
+    CASHIER: [],
+    KITCHEN: [],
+    COURIER: [],
+}
+
+
+@get("/", guards=[login_required], include_in_schema=False)
+async def home(request: Request[Any, Any, Any]) -> Template:
+    principal = principal_of(request)
+    sections = [(r, ROLE_LINKS.get(r, [])) for r in roles_of(principal.grants)]
+    return page(request, "home.html", sections=sections)
+
+
+PAGES = [login_page, login_submit, logout_submit, switch_language, home]
