@@ -1,0 +1,1 @@
+"""Deterministic demo data: people, places and workbooks that look like the real thing."""

@@ -1,0 +1,1 @@
+"""Elders, categories with validity, member cards (QR tokens, sheets) and imports."""
