@@ -44,9 +44,19 @@ async def _id(query: object) -> int:
     return int(rows[0]["id"])
 
 
-async def add_site(world: World, *, district: int, name: str, kind: str = "meal_point",
-                   point_type: str | None = "canteen", kitchen: int | None = None, status: str = "open",
-                   community: int | None = None, lat: float = 30.318, lon: float = 120.152) -> int:
+async def add_site(
+    world: World,
+    *,
+    district: int,
+    name: str,
+    kind: str = "meal_point",
+    point_type: str | None = "canteen",
+    kitchen: int | None = None,
+    status: str = "open",
+    community: int | None = None,
+    lat: float = 30.318,
+    lon: float = 120.152,
+) -> int:
     return await _id(
         Site.insert(
             Site(
@@ -90,22 +100,39 @@ async def add_user(username: str, grants: list[tuple[str, int | None, int | None
 
 async def make_world() -> World:
     w = World()
-    w.district_x = await _id(District.insert(District(name="拱墅区", code="330105", city="杭州市",
-                                                      lat=30.3193, lon=120.1419)))
-    w.district_y = await _id(District.insert(District(name="西湖区", code="330106", city="杭州市",
-                                                      lat=30.2595, lon=120.1300)))
+    w.district_x = await _id(
+        District.insert(District(name="拱墅区", code="330105", city="杭州市", lat=30.3193, lon=120.1419))
+    )
+    w.district_y = await _id(
+        District.insert(District(name="西湖区", code="330106", city="杭州市", lat=30.2595, lon=120.1300))
+    )
     w.street_x = await _id(Street.insert(Street(district=w.district_x, name="米市巷街道")))
     street_y = await _id(Street.insert(Street(district=w.district_y, name="北山街道")))
-    w.community_x = await _id(Community.insert(Community(street=w.street_x, district=w.district_x,
-                                                         name="卖鱼桥社区", lat=30.3189, lon=120.1524)))
-    w.community_y = await _id(Community.insert(Community(street=street_y, district=w.district_y,
-                                                         name="曙光路社区", lat=30.2711, lon=120.1411)))
-    w.operator_x = await _id(Operator.insert(Operator(district=w.district_x, name="拱墅区幸福餐饮服务有限公司")))
-    w.kitchen_x = await add_site(w, district=w.district_x, name="拱墅区中央厨房", kind="central_kitchen",
-                                 point_type=None)
+    w.community_x = await _id(
+        Community.insert(
+            Community(street=w.street_x, district=w.district_x, name="卖鱼桥社区", lat=30.3189, lon=120.1524)
+        )
+    )
+    w.community_y = await _id(
+        Community.insert(
+            Community(street=street_y, district=w.district_y, name="曙光路社区", lat=30.2711, lon=120.1411)
+        )
+    )
+    w.operator_x = await _id(
+        Operator.insert(Operator(district=w.district_x, name="拱墅区幸福餐饮服务有限公司"))
+    )
+    w.kitchen_x = await add_site(
+        w, district=w.district_x, name="拱墅区中央厨房", kind="central_kitchen", point_type=None
+    )
     w.site_a = await add_site(w, district=w.district_x, name="卖鱼桥幸福食堂", community=w.community_x)
-    w.site_b = await add_site(w, district=w.district_x, name="米市巷助餐点", point_type="satellite",
-                              kitchen=w.kitchen_x, community=w.community_x)
+    w.site_b = await add_site(
+        w,
+        district=w.district_x,
+        name="米市巷助餐点",
+        point_type="satellite",
+        kitchen=w.kitchen_x,
+        community=w.community_x,
+    )
     w.site_c = await add_site(w, district=w.district_y, name="曙光路老年食堂", community=w.community_y)
     spec: dict[str, list[tuple[str, int | None, int | None]]] = {
         "admin": [("admin", None, None)],

@@ -13,10 +13,10 @@ from litestar import Litestar, Router
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -52,7 +52,7 @@ def _template_engine() -> JinjaTemplateEngine:
     def translate(ctx: Any, msgid: str, **params: Any) -> str:
         return i18n.gettext(ctx.get("lang") or pages.lang_from_ctx(ctx), msgid, **params)
 
-    engine.register_template_callable("_", translate)  # type: ignore[arg-type]
+    engine.register_template_callable("_", translate)
     engine.engine.globals["LANGS"] = i18n.LANGS
     return engine
 
@@ -98,7 +98,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await kv.close()
 
     static_routers: list[Router] = [
-        create_static_files_router(path="/static", directories=[STATIC_DIR], name="static", include_in_schema=False)
+        create_static_files_router(
+            path="/static", directories=[STATIC_DIR], name="static", include_in_schema=False
+        )
     ]
     if VENDOR_DIR.exists():
         static_routers.insert(

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 # Development defaults. A production start refuses every one of them.
+# ruff: noqa: S105
 DEMO_SECRET_KEY = "canteen-demo-secret-key-do-not-use-in-production"
 DEMO_PII_KEY = "7a1f3c5e9b2d4f6a8c0e1a3b5d7f9e2c4a6b8d0f1e3c5a7b9d2f4e6a8c0b1d3f"
 DEMO_CARD_SIGNING_KEY = "4c616e7465656e2d64656d6f2d636172642d7369676e696e672d6b65792d2121"
@@ -119,7 +120,9 @@ class Settings:
                 f"CANTEEN_DATABASE_URL={self.database_url!r}: must start with sqlite:/// or postgresql://"
             )
         elif url.scheme == "sqlite" and not url.path.strip("/"):
-            out.append("CANTEEN_DATABASE_URL: a sqlite URL needs a file path, e.g. sqlite:///var/canteen.sqlite3")
+            out.append(
+                "CANTEEN_DATABASE_URL: a sqlite URL needs a file path, e.g. sqlite:///var/canteen.sqlite3"
+            )
         elif url.scheme != "sqlite" and not (url.hostname and url.path.strip("/")):
             out.append(
                 f"CANTEEN_DATABASE_URL={self.database_url!r}: needs a host and a database name, "
@@ -156,7 +159,8 @@ class Settings:
             for name, value in demo.items():
                 if getattr(self, name) == value:
                     out.append(
-                        f"CANTEEN_{name.upper()}: production mode refuses the demo value; set a secret of your own"
+                        f"CANTEEN_{name.upper()}: production mode refuses the demo value; "
+                        "set a secret of your own"
                     )
             if not self.cookie_secure:
                 out.append("CANTEEN_COOKIE_SECURE: must be true in production (cookies only over HTTPS)")

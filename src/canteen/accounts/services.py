@@ -20,7 +20,12 @@ from canteen.core.kv import KV
 from canteen.regions.tables import District, Site
 
 register("invalid_credentials", 401, "用户名或密码错误。", "Wrong username or password.")
-register("account_disabled", 403, "该账号已停用，请联系管理员。", "This account is disabled; contact the administrator.")
+register(
+    "account_disabled",
+    403,
+    "该账号已停用，请联系管理员。",
+    "This account is disabled; contact the administrator.",
+)
 register("unknown_role", 422, "未知的角色。", "Unknown role.")
 register(
     "grant_scope_invalid",
@@ -32,7 +37,7 @@ register("username_taken", 409, "该用户名已被使用。", "This username is
 register("token_revoked", 401, "该令牌已被吊销。", "This token has been revoked.")
 
 SESSION_PREFIX = "session:"
-TOKEN_PREFIX = "cnt_"
+TOKEN_PREFIX = "cnt_"  # noqa: S105 - a public prefix that marks device tokens, not a secret
 
 
 class SessionData(msgspec.Struct):
@@ -127,7 +132,9 @@ async def login(
     if not row["active"]:
         raise DomainError("account_disabled")
     if needs_rehash(row["password_hash"]):
-        await StaffUser.update({StaffUser.password_hash: hash_password(password)}).where(StaffUser.id == row["id"])
+        await StaffUser.update({StaffUser.password_hash: hash_password(password)}).where(
+            StaffUser.id == row["id"]
+        )
     await kv.delete(user_key)
     principal = await load_principal(row["id"])
     assert principal is not None
@@ -224,7 +231,9 @@ async def create_user(
             ).returning(StaffUser.id)
             user_id = rows[0]["id"]
             for g in grants:
-                await RoleGrant.insert(RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id))
+                await RoleGrant.insert(
+                    RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id)
+                )
             await audit.record(
                 actor,
                 "user.create",
@@ -276,7 +285,9 @@ async def set_password(
         await audit.record(actor, "user.password_reset", "staff_user", user_id, now=now)
 
 
-async def set_grants(actor: Actor, user_id: int, grants: list[Grant], *, now: dt.datetime | None = None) -> None:
+async def set_grants(
+    actor: Actor, user_id: int, grants: list[Grant], *, now: dt.datetime | None = None
+) -> None:
     """Replace a user's grants; their sessions end so the new scope applies at once."""
     for g in grants:
         _check_grant(g)
@@ -289,8 +300,12 @@ async def set_grants(actor: Actor, user_id: int, grants: list[Grant], *, now: dt
             raise DomainError("not_found", {"user_id": user_id})
         await RoleGrant.delete().where(RoleGrant.user == user_id)
         for g in grants:
-            await RoleGrant.insert(RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id))
-        await StaffUser.update({StaffUser.auth_version: StaffUser.auth_version + 1}).where(StaffUser.id == user_id)
+            await RoleGrant.insert(
+                RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id)
+            )
+        await StaffUser.update({StaffUser.auth_version: StaffUser.auth_version + 1}).where(
+            StaffUser.id == user_id
+        )
         await audit.record(
             actor,
             "user.grants",
@@ -304,9 +319,13 @@ async def set_grants(actor: Actor, user_id: int, grants: list[Grant], *, now: dt
 
 async def set_active(actor: Actor, user_id: int, active: bool, *, now: dt.datetime | None = None) -> None:
     async with write_transaction():
-        n = await StaffUser.update(
-            {StaffUser.active: active, StaffUser.auth_version: StaffUser.auth_version + 1}
-        ).where(StaffUser.id == user_id).returning(StaffUser.id)
+        n = (
+            await StaffUser.update(
+                {StaffUser.active: active, StaffUser.auth_version: StaffUser.auth_version + 1}
+            )
+            .where(StaffUser.id == user_id)
+            .returning(StaffUser.id)
+        )
         if not n:
             raise DomainError("not_found", {"user_id": user_id})
         await audit.record(actor, "user.active", "staff_user", user_id, after={"active": active}, now=now)
@@ -356,7 +375,9 @@ async def create_api_token(
             )
         ).returning(ApiToken.id)
         token_id = int(rows[0]["id"])
-        await audit.record(actor, "token.create", "api_token", token_id, after={"name": name, "user_id": user_id})
+        await audit.record(
+            actor, "token.create", "api_token", token_id, after={"name": name, "user_id": user_id}
+        )
     return token, token_id
 
 

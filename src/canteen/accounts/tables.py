@@ -1,12 +1,13 @@
 """Staff users, their role grants and device API tokens."""
 
-from piccolo.columns import Boolean, ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from canteen.regions.tables import District, Site
 
 
 class StaffUser(Table, tablename="staff_user"):
+    id: Serial
     username = Varchar(length=64, unique=True)
     display_name = Varchar(length=100, default="")
     password_hash = Varchar(length=200)
@@ -21,6 +22,7 @@ class StaffUser(Table, tablename="staff_user"):
 class RoleGrant(Table, tablename="role_grant"):
     """One role in one scope: admin (global), official (a district), site roles (a site)."""
 
+    id: Serial
     user = ForeignKey(StaffUser, index=True)
     role = Varchar(length=16)
     district = ForeignKey(District, null=True, default=None)
@@ -30,6 +32,7 @@ class RoleGrant(Table, tablename="role_grant"):
 class ApiToken(Table, tablename="api_token"):
     """A bearer token for a device (a counter scanner) or an integration; stored hashed."""
 
+    id: Serial
     user = ForeignKey(StaffUser, index=True)
     name = Varchar(length=100)
     prefix = Varchar(length=16)

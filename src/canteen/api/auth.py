@@ -79,9 +79,12 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
-    @post("/login", summary="Sign in; returns a bearer session token",
-          responses=errors("invalid_credentials", "account_disabled", "too_many_attempts", common=False)
-          | errors("invalid_body", "validation_failed", common=False))
+    @post(
+        "/login",
+        summary="Sign in; returns a bearer session token",
+        responses=errors("invalid_credentials", "account_disabled", "too_many_attempts", common=False)
+        | errors("invalid_body", "validation_failed", common=False),
+    )
     async def login(self, request: Request[Any, Any, Any], data: JSONBody[LoginIn]) -> LoginOut:
         s = request.app.state.settings
         token, principal = await accounts.login(
@@ -96,8 +99,13 @@ class AuthController(Controller):
         )
         return LoginOut(token, UserBrief(principal.username, roles_of(principal.grants)))
 
-    @post("/logout", status_code=204, guards=[login_required], summary="End this session server-side",
-          responses=errors())
+    @post(
+        "/logout",
+        status_code=204,
+        guards=[login_required],
+        summary="End this session server-side",
+        responses=errors(),
+    )
     async def logout(self, request: Request[Any, Any, Any]) -> None:
         auth = request.scope.get("auth")
         if isinstance(auth, tuple) and not str(auth[1]).startswith(accounts.TOKEN_PREFIX):
@@ -118,9 +126,16 @@ class UsersController(Controller):
     async def list_users(self) -> list[accounts.UserView]:
         return await accounts.list_users()
 
-    @post("/", summary="Create a staff user with grants",
-          responses=errors("username_taken", "password_too_weak", "unknown_role", "grant_scope_invalid", "not_found"))
-    async def create_user(self, request: Request[Any, Any, Any], data: JSONBody[UserCreate]) -> dict[str, int]:
+    @post(
+        "/",
+        summary="Create a staff user with grants",
+        responses=errors(
+            "username_taken", "password_too_weak", "unknown_role", "grant_scope_invalid", "not_found"
+        ),
+    )
+    async def create_user(
+        self, request: Request[Any, Any, Any], data: JSONBody[UserCreate]
+    ) -> dict[str, int]:
         uid = await accounts.create_user(
             principal_of(request),
             username=data.username,
@@ -130,14 +145,26 @@ class UsersController(Controller):
         )
         return {"id": uid}
 
-    @post("/{user_id:int}/password", status_code=204, summary="Reset a password (ends the user's sessions)",
-          responses=errors("not_found", "password_too_weak"))
-    async def reset_password(self, request: Request[Any, Any, Any], user_id: FromPath[int], data: JSONBody[PasswordIn]) -> None:
+    @post(
+        "/{user_id:int}/password",
+        status_code=204,
+        summary="Reset a password (ends the user's sessions)",
+        responses=errors("not_found", "password_too_weak"),
+    )
+    async def reset_password(
+        self, request: Request[Any, Any, Any], user_id: FromPath[int], data: JSONBody[PasswordIn]
+    ) -> None:
         await accounts.set_password(principal_of(request), user_id, data.password)
 
-    @put("/{user_id:int}/grants", status_code=204, summary="Replace a user's role grants",
-         responses=errors("not_found", "unknown_role", "grant_scope_invalid"))
-    async def set_grants(self, request: Request[Any, Any, Any], user_id: FromPath[int], data: JSONBody[GrantsIn]) -> None:
+    @put(
+        "/{user_id:int}/grants",
+        status_code=204,
+        summary="Replace a user's role grants",
+        responses=errors("not_found", "unknown_role", "grant_scope_invalid"),
+    )
+    async def set_grants(
+        self, request: Request[Any, Any, Any], user_id: FromPath[int], data: JSONBody[GrantsIn]
+    ) -> None:
         await accounts.set_grants(principal_of(request), user_id, _grants(data.grants))
 
 
@@ -150,12 +177,24 @@ class TokensController(Controller):
     async def list_tokens(self) -> list[accounts.TokenView]:
         return await accounts.list_api_tokens()
 
-    @post("/", summary="Create a device token acting as a user; the secret is shown once",
-          responses=errors("not_found"))
-    async def create_token(self, request: Request[Any, Any, Any], data: JSONBody[TokenCreate]) -> TokenCreated:
-        token, token_id = await accounts.create_api_token(principal_of(request), user_id=data.user_id, name=data.name)
+    @post(
+        "/",
+        summary="Create a device token acting as a user; the secret is shown once",
+        responses=errors("not_found"),
+    )
+    async def create_token(
+        self, request: Request[Any, Any, Any], data: JSONBody[TokenCreate]
+    ) -> TokenCreated:
+        token, token_id = await accounts.create_api_token(
+            principal_of(request), user_id=data.user_id, name=data.name
+        )
         return TokenCreated(token_id, token)
 
-    @post("/{token_id:int}/revoke", status_code=204, summary="Revoke a device token", responses=errors("not_found"))
+    @post(
+        "/{token_id:int}/revoke",
+        status_code=204,
+        summary="Revoke a device token",
+        responses=errors("not_found"),
+    )
     async def revoke(self, request: Request[Any, Any, Any], token_id: FromPath[int]) -> None:
         await accounts.revoke_api_token(principal_of(request), token_id)

@@ -19,8 +19,15 @@ class ErrorBody(msgspec.Struct):
 
 
 # Codes any authenticated JSON route can give: the framework's own refusals.
-COMMON = ("not_authenticated", "forbidden", "csrf_failed", "invalid_body", "validation_failed",
-          "body_too_large", "service_unavailable")
+COMMON = (
+    "not_authenticated",
+    "forbidden",
+    "csrf_failed",
+    "invalid_body",
+    "validation_failed",
+    "body_too_large",
+    "service_unavailable",
+)
 
 
 def errors(*codes: str, common: bool = True) -> dict[int, ResponseSpec]:

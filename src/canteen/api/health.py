@@ -28,9 +28,14 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["ops"], summary="Database reachable, migrations current, Redis reachable when set",
-     responses={503: ResponseSpec(
-         data_container=Readiness, description="Not ready: the failing checks are named")})
+@get(
+    "/readyz",
+    tags=["ops"],
+    summary="Database reachable, migrations current, Redis reachable when set",
+    responses={
+        503: ResponseSpec(data_container=Readiness, description="Not ready: the failing checks are named")
+    },
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     checks: list[Check] = []
     try:
@@ -38,7 +43,11 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
         checks.append(Check("database", True, "reachable"))
         pending = await pending_migrations()
         checks.append(
-            Check("migrations", not pending, "current" if not pending else f"{len(pending)} pending: {pending[:3]}")
+            Check(
+                "migrations",
+                not pending,
+                "current" if not pending else f"{len(pending)} pending: {pending[:3]}",
+            )
         )
     except Exception as exc:  # the probe reports every failure, whatever its kind
         checks.append(Check("database", False, f"unreachable: {type(exc).__name__}"))
@@ -48,8 +57,12 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
             await kv.ping()
             checks.append(Check("redis", True, "reachable"))
         except Exception as exc:  # any Redis failure means degraded, not crashed
-            checks.append(Check("redis", False, f"unreachable: {type(exc).__name__}; sessions and rate limits degraded"))
+            checks.append(
+                Check("redis", False, f"unreachable: {type(exc).__name__}; sessions and rate limits degraded")
+            )
     else:
-        checks.append(Check("redis", True, "not configured: in-memory stores and channels (single process only)"))
+        checks.append(
+            Check("redis", True, "not configured: in-memory stores and channels (single process only)")
+        )
     ready = all(c.ok for c in checks)
     return Response(Readiness(ready, checks), status_code=200 if ready else 503)

@@ -26,7 +26,7 @@ from canteen.core.errors import DomainError
 try:  # asyncpg is a hard dependency, but keep the import local to this module.
     import asyncpg
 except ImportError:  # pragma: no cover
-    asyncpg = None  # type: ignore[assignment]
+    asyncpg = None
 
 
 def make_engine(database_url: str) -> Engine[Any]:

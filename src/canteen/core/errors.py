@@ -61,7 +61,12 @@ class DomainError(Exception):
 
 # Generic codes used by the framework layer and every domain.
 register("invalid_body", 400, "请求内容格式不正确。", "The request body is malformed.")
-register("validation_failed", 422, "填写的内容有误，请检查后重试。", "Some fields are invalid; please check and retry.")
+register(
+    "validation_failed",
+    422,
+    "填写的内容有误，请检查后重试。",
+    "Some fields are invalid; please check and retry.",
+)
 register("not_authenticated", 401, "请先登录。", "Please sign in first.")
 register("forbidden", 403, "您没有权限进行此操作。", "You are not allowed to do this.")
 register("csrf_failed", 403, "页面已过期，请刷新后重试。", "The form has expired; reload the page and retry.")
@@ -69,12 +74,30 @@ register("not_found", 404, "找不到该记录。", "Not found.")
 register("method_not_allowed", 405, "不支持该操作方式。", "Method not allowed.")
 register("conflict", 409, "记录已被修改，请刷新后重试。", "The record changed meanwhile; reload and retry.")
 register("duplicate", 409, "该记录已存在。", "This record already exists.")
-register("idempotency_key_reused", 422, "同一请求编号被用于不同的内容。",
-         "This Idempotency-Key was already used for a different request.")
-register("idempotency_key_invalid", 400, "请求编号（Idempotency-Key）格式不正确。",
-         "The Idempotency-Key header is malformed.")
+register(
+    "idempotency_key_reused",
+    422,
+    "同一请求编号被用于不同的内容。",
+    "This Idempotency-Key was already used for a different request.",
+)
+register(
+    "idempotency_key_invalid",
+    400,
+    "请求编号（Idempotency-Key）格式不正确。",
+    "The Idempotency-Key header is malformed.",
+)
 register("body_too_large", 413, "上传的内容太大。", "The request body is too large.")
 register("unsupported_media_type", 415, "不支持该内容类型。", "Unsupported content type.")
 register("too_many_attempts", 429, "尝试次数过多，请稍后再试。", "Too many attempts; please wait and retry.")
-register("service_unavailable", 503, "服务暂时不可用，请稍后重试。", "The service is briefly unavailable; retry shortly.")
-register("internal_error", 500, "系统出错了，请联系管理员。", "Something went wrong; please contact the administrator.")
+register(
+    "service_unavailable",
+    503,
+    "服务暂时不可用，请稍后重试。",
+    "The service is briefly unavailable; retry shortly.",
+)
+register(
+    "internal_error",
+    500,
+    "系统出错了，请联系管理员。",
+    "Something went wrong; please contact the administrator.",
+)

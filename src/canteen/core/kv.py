@@ -82,7 +82,7 @@ class RedisKV:
 
     async def get(self, key: str) -> bytes | None:
         value = await self.client.get(PREFIX + key)
-        return value if value is None else bytes(value)
+        return value if value is None or isinstance(value, bytes) else str(value).encode()
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         await self.client.set(PREFIX + key, value, ex=ttl)

@@ -1,12 +1,13 @@
 """Cross-cutting tables: the audit trail and idempotency records."""
 
-from piccolo.columns import JSON, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
 class AuditEntry(Table, tablename="audit_entry"):
     """Append-only: who did what to which record, with before/after. Never updated or deleted."""
 
+    id: Serial
     at = Timestamptz(index=True)
     actor_id = Integer(null=True, default=None, index=True)
     actor_name = Varchar(length=100)
@@ -28,6 +29,7 @@ class IdempotencyRecord(Table, tablename="idempotency_record"):
     the request fingerprint catches a key reused for a different request.
     """
 
+    id: Serial
     scope = Varchar(length=64)
     key = Varchar(length=128)
     fingerprint = Varchar(length=64)

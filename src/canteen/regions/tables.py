@@ -1,10 +1,23 @@
 """The region tree (district → street → community), operators and sites."""
 
-from piccolo.columns import JSON, Boolean, DoublePrecision, ForeignKey, Integer, Text, Timestamptz, Varchar
+from typing import Any
+
+from piccolo.columns import (
+    JSON,
+    Boolean,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.table import Table
 
 
 class District(Table, tablename="district"):
+    id: Serial
     name = Varchar(length=100)
     code = Varchar(length=12, unique=True)  # GB/T 2260 region code, e.g. 330105
     city = Varchar(length=100, default="")
@@ -13,11 +26,13 @@ class District(Table, tablename="district"):
 
 
 class Street(Table, tablename="street"):
+    id: Serial
     district = ForeignKey(District, index=True)
     name = Varchar(length=100)
 
 
 class Community(Table, tablename="community"):
+    id: Serial
     street = ForeignKey(Street, index=True)
     # Denormalised for scoping: officials are scoped to a district.
     district = ForeignKey(District, index=True)
@@ -29,6 +44,7 @@ class Community(Table, tablename="community"):
 class Operator(Table, tablename="operator"):
     """The organisation that runs sites and is reimbursed for the subsidies it gives."""
 
+    id: Serial
     district = ForeignKey(District, index=True)
     name = Varchar(length=200)
     kind = Varchar(length=30, default="enterprise")  # enterprise, social_org, community, restaurant
@@ -39,11 +55,12 @@ class Operator(Table, tablename="operator"):
 class Site(Table, tablename="site"):
     """A central kitchen or a meal point (canteen, satellite, partner restaurant)."""
 
+    id: Serial
     district = ForeignKey(District, index=True)
     street = ForeignKey(Street, null=True, default=None)
     community = ForeignKey(Community, null=True, default=None)
     operator = ForeignKey(Operator, null=True, default=None, index=True)
-    kitchen = ForeignKey("self", null=True, default=None)
+    kitchen: ForeignKey[Any] = ForeignKey("self", null=True, default=None)
     name = Varchar(length=200)
     kind = Varchar(length=20)  # central_kitchen | meal_point
     point_type = Varchar(length=20, null=True, default=None)  # canteen | satellite | partner_restaurant

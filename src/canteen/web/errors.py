@@ -38,8 +38,10 @@ def _from_http(exc: HTTPException) -> DomainError:
         text = str(exc.detail or "")
         if exc.extra:
             detail["errors"] = exc.extra
-        code = "invalid_body" if "malformed" in text.lower() or "json" in text.lower() and not exc.extra else (
-            "validation_failed"
+        code = (
+            "invalid_body"
+            if "malformed" in text.lower() or ("json" in text.lower() and not exc.extra)
+            else ("validation_failed")
         )
         return DomainError(code, detail)
     if exc.status_code == 403 and "csrf" in str(exc.detail).lower():

@@ -156,4 +156,3 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return middleware
-

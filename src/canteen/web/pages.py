@@ -57,7 +57,7 @@ class LoginForm(msgspec.Struct):
 
 
 @get("/login", include_in_schema=False)
-async def login_page(request: Request[Any, Any, Any], next: FromQuery[str] = "") -> Template:  # noqa: A002
+async def login_page(request: Request[Any, Any, Any], next: FromQuery[str] = "") -> Template:
     return page(request, "auth/login.html", next=_safe_next(next), error=None, username="")
 
 
@@ -116,7 +116,9 @@ async def logout_submit(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/lang/{code:str}", include_in_schema=False)
-async def switch_language(request: Request[Any, Any, Any], code: FromPath[str], next: FromQuery[str] = "/") -> Response[Any]:  # noqa: A002
+async def switch_language(
+    request: Request[Any, Any, Any], code: FromPath[str], next: FromQuery[str] = "/"
+) -> Response[Any]:
     response: Response[Any] = Redirect(path=_safe_next(next))
     if code in i18n.LANGS:
         response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, httponly=False, samesite="lax", path="/")
@@ -125,8 +127,12 @@ async def switch_language(request: Request[Any, Any, Any], code: FromPath[str], 
 
 # What each role does, in the order a person would look for it. Later issues add links.
 ROLE_LINKS: dict[str, list[tuple[str, str]]] = {
-    ADMIN: [("/admin/sites", "Sites"), ("/admin/users", "Users"), ("/admin/tokens", "Device tokens"),
-            ("/admin/audit", "Audit log")],
+    ADMIN: [
+        ("/admin/sites", "Sites"),
+        ("/admin/users", "Users"),
+        ("/admin/tokens", "Device tokens"),
+        ("/admin/audit", "Audit log"),
+    ],
     OFFICIAL: [("/admin/sites", "Sites")],
     OPERATOR: [("/admin/sites", "Sites")],
     CASHIER: [],

@@ -1,15 +1,16 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import Boolean
-from piccolo.columns.column_types import DoublePrecision
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import JSON
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.base import OnDelete, OnUpdate
+from piccolo.columns.column_types import (
+    JSON,
+    Boolean,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
@@ -73,29 +74,17 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="regions", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="regions", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Street", tablename="street", schema=None, columns=None
-    )
+    manager.add_table(class_name="Street", tablename="street", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="District", tablename="district", schema=None, columns=None
-    )
+    manager.add_table(class_name="District", tablename="district", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Site", tablename="site", schema=None, columns=None
-    )
+    manager.add_table(class_name="Site", tablename="site", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Community", tablename="community", schema=None, columns=None
-    )
+    manager.add_table(class_name="Community", tablename="community", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Operator", tablename="operator", schema=None, columns=None
-    )
+    manager.add_table(class_name="Operator", tablename="operator", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="Street",

@@ -1,0 +1,58 @@
+# Canteen: the README's two commands live here.  `make run`  ·  `make test`
+# Everything installs into ./.venv (Python) and ./node_modules (front-end), both ignored by git.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY_STAMP   := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: run test check lint types audit install browser bench clean help
+
+help:
+	@echo "make run    install, migrate, load the demo district and serve http://127.0.0.1:8000 (SQLite)"
+	@echo "make test   install and run the whole suite (SQLite; plus PostgreSQL + Redis when"
+	@echo "            CANTEEN_TEST_DATABASE_URL / CANTEEN_TEST_REDIS_URL are set, as .ci/run does)"
+	@echo "make check  lint (ruff) + types (mypy) + dependency audit + tests"
+
+$(PY_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Canteen needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+# Debian's Chromium for the browser tests (never `playwright install`: it downloads a browser).
+browser:
+	@bash scripts/ensure-chromium.sh
+
+run: install
+	$(BIN)/canteen demo
+
+test: install browser
+	@bash scripts/test.sh
+
+lint: install
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+types: install
+	$(BIN)/mypy
+
+audit: install
+	$(BIN)/pip-audit --progress-spinner off --skip-editable || (echo "pip-audit found known vulnerabilities (or could not reach the advisory database)"; exit 1)
+
+check: lint types audit test
+
+bench: install
+	$(BIN)/python scripts/bench/quotes.py
+	$(BIN)/python scripts/bench/cards.py
+
+clean:
+	rm -rf $(VENV) node_modules var .hypothesis .schemathesis

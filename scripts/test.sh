@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Run the suite once per lane: SQLite always; PostgreSQL + Redis when CANTEEN_TEST_DATABASE_URL
+# (and optionally CANTEEN_TEST_REDIS_URL) are set. Prints each lane's result and a total line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+WORKERS="${CANTEEN_TEST_WORKERS:-2}"
+mkdir -p var
+declare -A RESULT
+status=0
+total_passed=0
+total_failed=0
+
+count() {  # passed failed from a junit xml file
+  "$BIN/python" - "$1" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("0 1"); raise SystemExit
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(tests - bad - skipped, bad)
+PY
+}
+
+run_lane() {
+  local lane="$1"; shift
+  echo "=== lane: $lane ==="
+  env "$@" "$BIN/pytest" -n "$WORKERS" --junitxml="var/junit-$lane.xml" "${PYTEST_ARGS[@]}"
+  local rc=$?
+  # pytest exits 5 when it collected nothing: that is a failure of the suite, not a pass.
+  read -r p f < <(count "var/junit-$lane.xml")
+  total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+  if [ $rc -eq 0 ]; then RESULT[$lane]="passed ($p tests)"; else RESULT[$lane]="FAILED (exit $rc, $f failing)"; status=1; fi
+}
+
+PYTEST_ARGS=("$@")
+run_lane sqlite -u CANTEEN_TEST_DATABASE_URL -u CANTEEN_TEST_REDIS_URL
+if [ -n "${CANTEEN_TEST_DATABASE_URL:-}" ]; then
+  run_lane postgres CANTEEN_TEST_DATABASE_URL="$CANTEEN_TEST_DATABASE_URL" CANTEEN_TEST_REDIS_URL="${CANTEEN_TEST_REDIS_URL:-}"
+fi
+echo
+for lane in "${!RESULT[@]}"; do echo "lane $lane: ${RESULT[$lane]}"; done
+echo "total: $total_passed passed, $total_failed failed"
+exit $status

@@ -1,0 +1,194 @@
+"""The `canteen` command: serve, migrate, demo, user, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from canteen.settings import Settings, SettingsError, get_settings
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _run(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run one async job with the database pool open around it."""
+    from canteen.core.db import close_pool, open_pool
+
+    s = _settings()
+
+    async def go() -> T:
+        await open_pool(1, 2)
+        try:
+            return await fn()
+        finally:
+            await close_pool()
+
+    del s
+    return asyncio.run(go())
+
+
+def cmd_migrate(_: argparse.Namespace) -> None:
+    from canteen.core.migrate import migrate
+
+    _run(lambda: migrate(quiet=True))
+    print("migrations: up to date")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    s = _settings()
+    host = args.host or s.host
+    port = args.port or s.port
+    workers = args.workers or s.workers
+    if workers > 1 and not s.is_postgres:
+        print("note: SQLite with several workers works, but sessions need CANTEEN_REDIS_URL to be shared.")
+    uvicorn.run(
+        "canteen.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from canteen.core.migrate import migrate
+    from canteen.demo.district import DEMO_LOGINS, DEMO_PASSWORD, load_demo
+
+    s = _settings()
+
+    async def go() -> Any:
+        await migrate(quiet=True)
+        return await load_demo()
+
+    demo = _run(go)
+    host = args.host or s.host
+    port = args.port or s.port
+    print()
+    print(
+        "Canteen demo district: 杭州市拱墅区 — "
+        f"{len(demo.site_ids)} sites, {len(demo.community_ids)} communities"
+        + (" (loaded now)" if demo.created else " (already loaded)")
+    )
+    print(f"Open http://{host}:{port}/ and sign in with any of these (password: {DEMO_PASSWORD}):")
+    for username, role in DEMO_LOGINS:
+        print(f"  {username:<10} {role}")
+    print(f"API docs: http://{host}:{port}/schema   Database: {s.database_url}")
+    print()
+    sys.stdout.flush()
+    if not args.no_serve:
+        cmd_serve(args)
+
+
+def cmd_user(args: argparse.Namespace) -> None:
+    from canteen.accounts import services as accounts
+    from canteen.accounts.roles import Grant
+    from canteen.core.audit import SystemActor
+    from canteen.regions.tables import District
+
+    actor = SystemActor("cli")
+    password = args.password or getpass.getpass("Password: ")
+
+    async def create() -> int:
+        district_id = None
+        if args.district:
+            row = await District.select(District.id).where(District.code == args.district).first()
+            if row is None:
+                raise SystemExit(f"no district with code {args.district}")
+            district_id = row["id"]
+        grants = (
+            [Grant(args.role, district_id, None)] if args.role != "admin" or district_id else [Grant("admin")]
+        )
+        if args.site:
+            grants = [Grant(args.role, None, sid) for sid in args.site]
+        return await accounts.create_user(
+            actor,
+            username=args.username,
+            password=password,
+            display_name=args.name or args.username,
+            grants=grants,
+        )
+
+    async def reset() -> None:
+        uid = await accounts.user_id_by_name(args.username)
+        await accounts.set_password(actor, uid, password)
+
+    if args.action == "create":
+        print(f"user {args.username} created with id {_run(create)}")
+    else:
+        _run(reset)
+        print(f"password of {args.username} reset; their sessions have ended")
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    from canteen.accounts import services as accounts
+    from canteen.core.audit import SystemActor
+
+    async def create() -> str:
+        uid = await accounts.user_id_by_name(args.username)
+        token, _ = await accounts.create_api_token(SystemActor("cli"), user_id=uid, name=args.name)
+        return token
+
+    print(_run(create))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="canteen", description="Canteen: meal assistance for older people")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def serve_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--host", help="default CANTEEN_HOST or 127.0.0.1")
+        sp.add_argument("--port", type=int, help="default CANTEEN_PORT or 8000")
+        sp.add_argument("--workers", type=int, help="default CANTEEN_WORKERS or 1")
+
+    sp = sub.add_parser("serve", help="serve the app with uvicorn")
+    serve_args(sp)
+    sp.set_defaults(fn=cmd_serve)
+    sp = sub.add_parser("migrate", help="apply database migrations")
+    sp.set_defaults(fn=cmd_migrate)
+    sp = sub.add_parser("demo", help="migrate, load the demo district, print the logins and serve")
+    serve_args(sp)
+    sp.add_argument("--no-serve", action="store_true", help="load and exit")
+    sp.set_defaults(fn=cmd_demo)
+    sp = sub.add_parser("user", help="create a staff user or reset a password")
+    sp.add_argument("action", choices=["create", "reset-password"])
+    sp.add_argument("username")
+    sp.add_argument(
+        "--role", default="admin", choices=["admin", "official", "operator", "cashier", "kitchen", "courier"]
+    )
+    sp.add_argument("--district", help="district code, for an official")
+    sp.add_argument("--site", type=int, action="append", help="site id, for site roles (repeatable)")
+    sp.add_argument("--name", help="display name")
+    sp.add_argument("--password", help="omit to be prompted")
+    sp.set_defaults(fn=cmd_user)
+    sp = sub.add_parser("token", help="device API tokens")
+    sp.add_argument("action", choices=["create"])
+    sp.add_argument("username", help="the user the device acts as")
+    sp.add_argument("--name", required=True, help="e.g. 'counter scanner 1, 卖鱼桥'")
+    sp.set_defaults(fn=cmd_token)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()
