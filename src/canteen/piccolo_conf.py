@@ -12,5 +12,7 @@ APP_REGISTRY = AppRegistry(
         "canteen.core.piccolo_app",
         "canteen.regions.piccolo_app",
         "canteen.accounts.piccolo_app",
+        "canteen.registry.piccolo_app",
+        "canteen.subsidies.piccolo_app",
     ]
 )

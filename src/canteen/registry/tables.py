@@ -1,0 +1,91 @@
+"""Elders (members), their categories with validity, status history, and member cards."""
+
+from piccolo.columns import (
+    JSON,
+    Date,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+from canteen.regions.tables import Community, District
+
+
+class Elder(Table, tablename="elder"):
+    """A registered older person. The national ID is personal data: stored encrypted,
+    found through a keyed hash (unique per district), shown masked by default."""
+
+    id: Serial
+    district = ForeignKey(District, index=True)
+    community = ForeignKey(Community, index=True)
+    name = Varchar(length=50, index=True)
+    gender = Varchar(length=8)  # male | female
+    birth_date = Date()
+    national_id_enc = Text()  # canteen.core.crypto.PiiCipher.encrypt(..., context="elder.national_id")
+    national_id_hash = Varchar(length=64)  # lookup_hash(number, scope="national_id"); unique per district
+    id_last4 = Varchar(length=4, index=True)
+    phone = Varchar(length=30, default="", index=True)
+    address = Varchar(length=300, default="")
+    lat = DoublePrecision(null=True, default=None)
+    lon = DoublePrecision(null=True, default=None)
+    living_situation = Varchar(length=20, default="other")  # alone | with_spouse | with_children | other
+    diet = JSON(default="[]")  # diet tag codes, canteen.core.categories.DIET_TAGS
+    diet_note = Varchar(length=200, default="")
+    allergies = Varchar(length=300, default="")
+    emergency_name = Varchar(length=50, default="")
+    emergency_phone = Varchar(length=30, default="")
+    # Delivery eligibility granted by a case worker (categories or age 90+ grant it anyway).
+    delivery_grant_reason = Varchar(length=300, default="")
+    delivery_grant_until = Date(null=True, default=None)
+    delivery_granted_by = Integer(null=True, default=None)
+    status = Varchar(length=12, default="active")  # active | suspended | moved | deceased
+    status_changed_at = Timestamptz(null=True, default=None)
+    pin_hash = Varchar(length=200, null=True, default=None)
+    pin_failures = Integer(default=0)
+    pin_locked_until = Timestamptz(null=True, default=None)
+    import_fingerprint = Varchar(length=64, default="")
+    version = Integer(default=1)  # optimistic concurrency for edits
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class ElderCategory(Table, tablename="elder_category"):
+    """One category (特困, 低保, 失能 …) with its evidence and validity. 高龄 is derived from age."""
+
+    id: Serial
+    elder = ForeignKey(Elder, index=True)
+    code = Varchar(length=30)
+    valid_from = Date()
+    valid_until = Date(null=True, default=None)
+    note = Varchar(length=300, default="")
+    created_at = Timestamptz()
+
+
+class ElderStatusEvent(Table, tablename="elder_status_event"):
+    """Status history: every change of active / suspended / moved / deceased, with why."""
+
+    id: Serial
+    elder = ForeignKey(Elder, index=True)
+    status = Varchar(length=12)
+    reason = Varchar(length=300, default="")
+    at = Timestamptz()
+    actor_id = Integer(null=True, default=None)
+
+
+class Card(Table, tablename="card"):
+    """A printed member card. Issuing a new one revokes the previous (a lost card).
+    (elder, serial) is unique (raw index in the migration); the number is unique too."""
+
+    id: Serial
+    elder = ForeignKey(Elder, index=True)
+    serial = Integer()
+    number = Varchar(length=12, unique=True)  # canonical, no dashes: see registry.cards
+    issued_at = Timestamptz()
+    issued_by = Integer(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    revoke_reason = Varchar(length=100, default="")
