@@ -121,6 +121,10 @@ async def _flush_redis() -> None:
 def clean_state(schema: None) -> Iterator[None]:
     asyncio.run(_truncate())
     asyncio.run(_flush_redis())
+    # Per-process caches of database rows must not outlive the rows.
+    from canteen.subsidies.services import clear_policy_cache
+
+    clear_policy_cache()
     yield
 
 

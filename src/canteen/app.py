@@ -23,6 +23,7 @@ from litestar.template.config import TemplateConfig
 from canteen import i18n
 from canteen.api import auth as auth_api
 from canteen.api import health
+from canteen.core import events
 from canteen.core.db import close_pool, open_pool
 from canteen.core.kv import make_kv
 from canteen.settings import Settings, get_settings
@@ -59,7 +60,19 @@ def _template_engine() -> JinjaTemplateEngine:
 
 def route_handlers() -> list[Any]:
     """Every router of the app; each domain adds its API controllers and pages here."""
+    from canteen.checkin import api as checkin_api
+    from canteen.menus import api as menus_api
+    from canteen.payments import api as payments_api
     from canteen.regions import api as regions_api
+    from canteen.registry import api as registry_api
+    from canteen.registry import card_api
+    from canteen.subsidies import api as subsidies_api
+    from canteen.web import cards as card_pages
+    from canteen.web import cashier as cashier_pages
+    from canteen.web import menus as menu_pages
+    from canteen.web import policies as policy_pages
+    from canteen.web import receipts as receipt_pages
+    from canteen.web import registry as registry_pages
     from canteen.web.admin import ADMIN_PAGES
 
     return [
@@ -69,8 +82,20 @@ def route_handlers() -> list[Any]:
         auth_api.UsersController,
         auth_api.TokensController,
         *regions_api.CONTROLLERS,
+        *card_api.CONTROLLERS,
+        *subsidies_api.CONTROLLERS,
+        *card_pages.PAGES,
+        *policy_pages.PAGES,
+        *registry_api.CONTROLLERS,
+        *registry_pages.PAGES,
         *pages.PAGES,
         *ADMIN_PAGES,
+        *menus_api.CONTROLLERS,
+        *payments_api.CONTROLLERS,
+        *menu_pages.PAGES,
+        *receipt_pages.PAGES,
+        *cashier_pages.PAGES,
+        *checkin_api.CONTROLLERS,
     ]
 
 
@@ -87,6 +112,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
     else:
         channels_backend = MemoryChannelsBackend(history=20)
+
+    channels_plugin = ChannelsPlugin(backend=channels_backend, arbitrary_channels_allowed=True)
+    events.bind(channels_plugin)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -123,7 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=["/api/"],
         ),
         template_config=TemplateConfig(engine=_template_engine()),
-        plugins=[ChannelsPlugin(backend=channels_backend, arbitrary_channels_allowed=True)],
+        plugins=[channels_plugin],
         openapi_config=OpenAPIConfig(
             title="Canteen API",
             version="1.0.0",

@@ -14,5 +14,8 @@ APP_REGISTRY = AppRegistry(
         "canteen.accounts.piccolo_app",
         "canteen.registry.piccolo_app",
         "canteen.subsidies.piccolo_app",
+        "canteen.checkin.piccolo_app",
+        "canteen.menus.piccolo_app",
+        "canteen.payments.piccolo_app",
     ]
 )

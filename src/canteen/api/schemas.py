@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from litestar.params import HeaderParameter
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -21,3 +22,18 @@ Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base for request bodies: unknown fields are refused, not ignored."""
+
+
+# Headers shared by every money-moving route. The key is optional in the schema so each route can
+# say whether it requires it (canteen.core.idempotency.require_key); a retry with the same key
+# returns the first answer and writes nothing.
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        max_length=128,
+        description="Client-chosen (8–128 of A–Z a–z 0–9 . _ : -); a retry with it replays the first answer.",
+    ),
+]
+DeviceHeader = Annotated[str | None, HeaderParameter(name="X-Device", required=False, max_length=100)]

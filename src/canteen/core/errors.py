@@ -81,6 +81,12 @@ register(
     "This Idempotency-Key was already used for a different request.",
 )
 register(
+    "idempotency_key_missing",
+    400,
+    "缺少请求编号（Idempotency-Key），无法保证只扣一次款。",
+    "An Idempotency-Key header is required so this payment happens exactly once.",
+)
+register(
     "idempotency_key_invalid",
     400,
     "请求编号（Idempotency-Key）格式不正确。",

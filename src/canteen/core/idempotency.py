@@ -98,3 +98,12 @@ async def run_once(
             raise
         return found
     return Outcome(status, body)
+
+
+def require_key(key: str | None) -> str:
+    """Money-moving routes require the header: a retry must never charge twice."""
+    if key is None or not key.strip():
+        raise DomainError("idempotency_key_missing")
+    checked = check_key(key.strip())
+    assert checked is not None
+    return checked

@@ -270,7 +270,17 @@ async def load_district(now: dt.datetime | None = None) -> DemoDistrict:
 
 async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     """Everything the demo needs, in dependency order. Each step is idempotent."""
-    return await load_district(now)
+    from canteen.demo.elders import load_elders
+    from canteen.demo.menus import load_menus
+    from canteen.demo.policy_cards import load_policy_and_cards
+    from canteen.registry.services import today_of
+
+    now = now or utcnow()
+    district = await load_district(now)
+    await load_elders(district, today=today_of(now), now=now)
+    await load_policy_and_cards(district, now=now)
+    await load_menus(district, today=today_of(now), now=now)
+    return district
 
 
 DEMO_LOGINS = [(u, role) for u, _, role, _ in USERS]

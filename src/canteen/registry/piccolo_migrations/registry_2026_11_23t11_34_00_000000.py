@@ -14,7 +14,8 @@ async def forwards():
             "CREATE UNIQUE INDEX IF NOT EXISTS elder_district_id_hash ON elder (district, national_id_hash)",
             "CREATE UNIQUE INDEX IF NOT EXISTS card_elder_serial ON card (elder, serial)",
             # A partial index: at most one card per elder that is not revoked (both engines accept it).
-            "CREATE UNIQUE INDEX IF NOT EXISTS card_one_live_per_elder ON card (elder) WHERE revoked_at IS NULL",
+            "CREATE UNIQUE INDEX IF NOT EXISTS card_one_live_per_elder ON card (elder) "
+            "WHERE revoked_at IS NULL",
         )
     )
     manager.add_raw_backwards(

@@ -1,0 +1,1 @@
+"""The counter: scan → quote → meal + payment, exactly once."""

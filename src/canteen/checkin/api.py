@@ -1,0 +1,217 @@
+"""The counter over JSON: scanners and the cashier page call the same service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.channels import ChannelsPlugin
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import ServerSentEvent
+
+import canteen.menus.services
+import canteen.payments.ledger
+import canteen.registry.cards  # noqa: F401 - registers the card codes
+from canteen.accounts.roles import CASHIER, OFFICIAL, OPERATOR
+from canteen.api.docs import errors
+from canteen.api.schemas import DeviceHeader, IdempotencyKeyHeader
+from canteen.checkin import services
+from canteen.checkin.schemas import (
+    CheckinIn,
+    CheckinOut,
+    ManualCheckinIn,
+    PreviewOut,
+    Tally,
+    VoidIn,
+    VoidOut,
+    WalkInIn,
+)
+from canteen.core import events
+from canteen.core.clock import utcnow
+from canteen.core.errors import DomainError
+from canteen.core.idempotency import require_key
+from canteen.settings import get_settings
+from canteen.web.context import lang_of, principal_of
+from canteen.web.guards import roles
+
+IdemKey = IdempotencyKeyHeader
+Device = DeviceHeader
+
+CHECKIN_CODES = (
+    "invalid_card",
+    "invalid_card_number",
+    "card_revoked",
+    "elder_inactive",
+    "already_served",
+    "insufficient_balance",
+    "slot_closed",
+    "sold_out",
+    "site_forbidden",
+    "site_not_open",
+    "no_menu",
+    "not_found",
+    "idempotency_key_missing",
+    "idempotency_key_invalid",
+    "idempotency_key_reused",
+)
+
+
+class CheckinController(Controller):
+    path = "/api/v1"
+    tags = ["counter"]
+    guards = [roles(CASHIER, OPERATOR)]
+
+    @post(
+        "/checkins",
+        summary="Scan a card and serve one meal (exactly once per Idempotency-Key)",
+        responses=errors(*CHECKIN_CODES),
+    )
+    async def check_in(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CheckinIn],
+        idempotency_key: IdemKey = None,
+        device: Device = None,
+    ) -> Response[CheckinOut]:
+        status, body = await services.check_in(
+            principal_of(request),
+            site_id=data.site_id,
+            card=data.card,
+            slot=data.slot,
+            items=data.items,
+            payment=data.payment,
+            full_price_ok=data.full_price_ok,
+            device=device or "",
+            idempotency_key=require_key(idempotency_key),
+            lang=lang_of(request),
+        )
+        return Response(body, status_code=status)
+
+    @post(
+        "/checkins/manual",
+        summary="Serve an elder found by name/ID when the card fails (logged with a reason)",
+        responses=errors(*CHECKIN_CODES, "manual_reason_required"),
+    )
+    async def manual(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ManualCheckinIn],
+        idempotency_key: IdemKey = None,
+        device: Device = None,
+    ) -> Response[CheckinOut]:
+        status, body = await services.check_in(
+            principal_of(request),
+            site_id=data.site_id,
+            elder_id=data.elder_id,
+            manual_reason=data.reason,
+            slot=data.slot,
+            items=data.items,
+            payment=data.payment,
+            full_price_ok=data.full_price_ok,
+            device=device or "",
+            idempotency_key=require_key(idempotency_key),
+            lang=lang_of(request),
+        )
+        return Response(body, status_code=status)
+
+    @post(
+        "/checkins/preview",
+        status_code=200,
+        summary="What a scan would charge; writes nothing",
+        responses=errors(*CHECKIN_CODES),
+    )
+    async def preview(self, request: Request[Any, Any, Any], data: JSONBody[CheckinIn]) -> PreviewOut:
+        return await services.preview(
+            principal_of(request),
+            site_id=data.site_id,
+            card=data.card,
+            slot=data.slot,
+            items=data.items,
+            payment=data.payment,
+            lang=lang_of(request),
+        )
+
+    @post(
+        "/walk-ins",
+        summary="Sell a meal at the list price to a non-member (cash)",
+        responses=errors(
+            "slot_closed",
+            "sold_out",
+            "site_forbidden",
+            "site_not_open",
+            "no_menu",
+            "not_found",
+            "idempotency_key_missing",
+            "idempotency_key_invalid",
+            "idempotency_key_reused",
+        ),
+    )
+    async def walk_in(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[WalkInIn],
+        idempotency_key: IdemKey = None,
+        device: Device = None,
+    ) -> Response[CheckinOut]:
+        status, body = await services.sell_walk_in(
+            principal_of(request),
+            site_id=data.site_id,
+            slot=data.slot,
+            items=data.items,
+            device=device or "",
+            idempotency_key=require_key(idempotency_key),
+            lang=lang_of(request),
+        )
+        return Response(body, status_code=status)
+
+    @post(
+        "/meals/{meal_id:int}/void",
+        status_code=200,
+        summary="Void a meal (cashier within the site's window, operator later); frees the subsidy",
+        responses=errors("not_found", "already_voided", "void_window_passed"),
+    )
+    async def void(
+        self, request: Request[Any, Any, Any], meal_id: FromPath[int], data: JSONBody[VoidIn]
+    ) -> VoidOut:
+        return await services.void_meal(principal_of(request), meal_id, data.reason)
+
+
+class TallyController(Controller):
+    path = "/api/v1/sites"
+    tags = ["counter"]
+    guards = [roles(CASHIER, OPERATOR, OFFICIAL)]
+
+    @get(
+        "/{site_id:int}/tally",
+        summary="Today's meals, subsidies and cash at a site",
+        responses=errors("not_found"),
+    )
+    async def tally(
+        self, request: Request[Any, Any, Any], site_id: FromPath[int], date: FromQuery[dt.date | None] = None
+    ) -> Tally:
+        day = date or utcnow().astimezone(get_settings().tz).date()
+        return await services.tally(principal_of(request), site_id, day)
+
+    @get(
+        "/{site_id:int}/live",
+        summary="Server-sent events: each check-in and void at this site",
+        responses=errors("not_found"),
+    )
+    async def live(self, request: Request[Any, Any, Any], site_id: FromPath[int]) -> ServerSentEvent:
+        actor = principal_of(request)
+        site = await services.site_info(site_id)
+        if not actor.can_site(site.id, site.district_id):
+            raise DomainError("not_found", {"site_id": site_id})
+        return ServerSentEvent(_stream(request, [events.site_channel(site_id)]))
+
+
+async def _stream(request: Request[Any, Any, Any], channels: list[str]) -> AsyncGenerator[str, None]:
+    plugin = request.app.plugins.get(ChannelsPlugin)
+    async with plugin.start_subscription(channels) as subscriber:
+        async for message in subscriber.iter_events():
+            yield message.decode() if isinstance(message, bytes) else str(message)
+
+
+CONTROLLERS = [CheckinController, TallyController]

@@ -1,0 +1,114 @@
+"""What the counter takes and gives back."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from canteen.api.schemas import Id, Input
+
+Payment = Literal["balance", "cash"]
+SlotName = Literal["breakfast", "lunch", "dinner"]
+CardText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Reason = Annotated[str, msgspec.Meta(min_length=2, max_length=200)]
+
+
+class CheckinIn(Input):
+    site_id: Id
+    card: CardText
+    slot: SlotName | None = None
+    items: list[Id] | None = None  # meal set ids; default: the menu's first set
+    payment: Payment = "balance"
+    full_price_ok: bool = False
+
+
+class ManualCheckinIn(Input):
+    """When a card fails (worn, forgotten): the elder chosen by lookup, with a reason."""
+
+    site_id: Id
+    elder_id: Id
+    reason: Reason
+    slot: SlotName | None = None
+    items: list[Id] | None = None
+    payment: Payment = "balance"
+    full_price_ok: bool = False
+
+
+class WalkInIn(Input):
+    site_id: Id
+    slot: SlotName | None = None
+    items: list[Id] | None = None
+
+
+class VoidIn(Input):
+    reason: Reason
+
+
+class ElderOnTicket(msgspec.Struct):
+    id: int
+    display_name: str
+    masked_id: str
+    categories: list[str]
+
+
+class FundingPartOut(msgspec.Struct):
+    source: str
+    fen: int
+
+
+class CheckinOut(msgspec.Struct):
+    meal_id: int
+    elder: ElderOnTicket | None
+    tier: str | None
+    reason: str
+    reason_zh: str
+    reason_en: str
+    list_price_fen: int
+    subsidy_fen: int
+    copay_fen: int
+    funding: list[FundingPartOut]
+    payment: str
+    balance_after_fen: int | None
+    slot: str
+    service_date: str
+    site_id: int
+    meal_set: str
+
+
+class PreviewOut(msgspec.Struct):
+    """A quote for the cashier's confirm panel; nothing is written."""
+
+    elder: ElderOnTicket
+    tier: str | None
+    reason: str
+    list_price_fen: int
+    subsidy_fen: int
+    copay_fen: int
+    funding: list[FundingPartOut]
+    balance_fen: int
+    balance_after_fen: int | None
+    slot: str
+    meal_set: str
+    already_served: dict[str, str | int] | None = None
+
+
+class VoidOut(msgspec.Struct):
+    meal_id: int
+    voided_at: str
+    reversed_txn: str
+
+
+class Tally(msgspec.Struct):
+    site_id: int
+    service_date: str
+    meals: int
+    subsidised: int
+    walk_ins: int
+    voided: int
+    list_fen: int
+    subsidy_fen: int
+    copay_fen: int
+    cash_fen: int
+    balance_fen: int
+    by_slot: dict[str, int]

@@ -1,0 +1,93 @@
+"""Menu Structs: bounded inputs and the views services return."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+from canteen.api.schemas import Id, Input, Name
+
+DietTagCode = Literal["low_salt", "low_sugar", "soft", "no_pork", "vegetarian"]
+SlotCode = Literal["breakfast", "lunch", "dinner"]
+SetName = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+Allergen = Annotated[str, msgspec.Meta(min_length=1, max_length=30)]
+# A meal set costs at most 1,000 yuan: anything above is a typing slip.
+PriceFen = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+Portions = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+
+
+class DishCreate(Input):
+    district_id: Id
+    name: Name
+    diet_tags: Annotated[list[DietTagCode], msgspec.Meta(max_length=5)] = []
+    allergens: Annotated[list[Allergen], msgspec.Meta(max_length=20)] = []
+
+
+class DishUpdate(Input):
+    name: Name | None = None
+    diet_tags: Annotated[list[DietTagCode], msgspec.Meta(max_length=5)] | None = None
+    allergens: Annotated[list[Allergen], msgspec.Meta(max_length=20)] | None = None
+    active: bool | None = None
+
+
+class DishView(msgspec.Struct):
+    id: int
+    district_id: int
+    name: str
+    diet_tags: list[str]
+    allergens: list[str]
+    active: bool
+
+
+class DishList(msgspec.Struct):
+    items: list[DishView]
+
+
+class MealSetIn(Input):
+    name: SetName
+    list_price_fen: PriceFen
+    dish_ids: Annotated[list[Id], msgspec.Meta(max_length=20)] = []
+    portions_available: Portions | None = None
+
+
+class MenuIn(Input):
+    sets: Annotated[list[MealSetIn], msgspec.Meta(min_length=1, max_length=12)]
+    cutoff_at: dt.datetime | None = None
+
+
+class CopyWeekIn(Input):
+    from_monday: dt.date
+    to_monday: dt.date
+
+
+class MealSetView(msgspec.Struct):
+    id: int
+    name: str
+    list_price_fen: int
+    dish_ids: list[int]
+    dish_names: list[str]
+    diet_tags: list[str]
+    portions_available: int | None
+    portions_sold: int
+    sort_order: int
+
+
+class MenuView(msgspec.Struct):
+    id: int
+    site_id: int  # the site that cooks (a satellite's kitchen)
+    service_date: dt.date
+    slot: str
+    cutoff_at: dt.datetime
+    published: bool
+    sets: list[MealSetView]
+
+
+class MenuList(msgspec.Struct):
+    items: list[MenuView]
+
+
+class CopyWeekResult(msgspec.Struct):
+    copied: int
+    skipped: int

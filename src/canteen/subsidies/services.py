@@ -1,0 +1,516 @@
+"""The policy store and quotes: versioned district policies in the database, priced meals.
+
+A policy is created as a **draft** (validated, version = max + 1 in the
+district), then **published** (its ``document`` JSON is never written again),
+and finally **retired**. Publishing checks that no two published versions of a
+district share a day: an open-ended published version that took effect
+before the new one is closed the day before it (the closing date lives in the
+row's ``effective_until`` column, audited; the stored document keeps its
+original text, and the column wins when the store hands the policy out), any
+other overlap is ``policy_overlap``.
+
+Scope: the admin and the officials of a district may write its policies;
+anyone whose districts include it (officials, and site staff through their
+sites) may read them; others get ``not_found``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import msgspec
+from piccolo.query.functions.aggregate import Max
+
+from canteen.accounts.roles import ADMIN, OFFICIAL, Principal
+from canteen.core import audit
+from canteen.core.audit import Actor
+from canteen.core.categories import Category
+from canteen.core.clock import utcnow
+from canteen.core.db import write_transaction
+from canteen.core.errors import DomainError, register
+from canteen.regions.tables import District, Site
+from canteen.registry.tables import Elder, ElderCategory
+from canteen.subsidies import rules
+from canteen.subsidies.schemas import CategoryGrant, ElderFacts, Policy, Quote, Usage
+from canteen.subsidies.tables import SubsidyPolicy
+
+register(
+    "policy_not_draft",
+    409,
+    "只有草稿状态的政策可以发布。",
+    "Only a draft policy can be published.",
+)
+register(
+    "policy_already_retired",
+    409,
+    "该政策已停用。",
+    "This policy is already retired.",
+)
+
+DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
+
+
+# --------------------------------------------------------------------- Structs
+
+
+class PolicyView(msgspec.Struct, kw_only=True):
+    """One stored version. ``effective_until`` is the row's (a later version may have closed
+    an open-ended one); ``document`` is the policy as validated, with that date applied."""
+
+    id: int
+    district_id: int
+    version: int
+    name: str
+    status: str
+    effective_from: dt.date
+    effective_until: dt.date | None
+    created_at: dt.datetime
+    published_at: dt.datetime | None
+    document: Policy
+
+
+class PolicyList(msgspec.Struct, kw_only=True):
+    items: list[PolicyView]
+    next_cursor: str | None = None
+
+
+class PreviewRow(msgspec.Struct, kw_only=True):
+    """One sample elder in the policy editor's preview, with their quote."""
+
+    key: str
+    label_zh: str
+    label_en: str
+    quote: Quote
+
+
+# ----------------------------------------------------------------------- scope
+
+
+def _require_writer(actor: Principal, district_id: int) -> None:
+    if not actor.has_role(ADMIN, OFFICIAL):
+        raise DomainError("forbidden", {"needs_role": [ADMIN, OFFICIAL]})
+    if not actor.can_district(district_id):
+        raise DomainError("not_found", {"district_id": district_id})
+
+
+def _require_reader(actor: Principal, district_id: int) -> None:
+    visible = actor.visible_district_ids()
+    if visible is not None and district_id not in visible:
+        raise DomainError("not_found", {"district_id": district_id})
+
+
+_COLUMNS = (
+    SubsidyPolicy.id,
+    SubsidyPolicy.district,
+    SubsidyPolicy.version,
+    SubsidyPolicy.name,
+    SubsidyPolicy.status,
+    SubsidyPolicy.effective_from,
+    SubsidyPolicy.effective_until,
+    SubsidyPolicy.created_at,
+    SubsidyPolicy.published_at,
+    SubsidyPolicy.document,
+)
+
+
+def _document(row: dict[str, Any]) -> Policy:
+    raw = row["document"]
+    doc = (
+        msgspec.json.decode(raw, type=Policy)
+        if isinstance(raw, str | bytes)
+        else msgspec.convert(raw, Policy)
+    )
+    if doc.effective_until != row["effective_until"]:
+        doc = msgspec.structs.replace(doc, effective_until=row["effective_until"])
+    return doc
+
+
+def _view(row: dict[str, Any]) -> PolicyView:
+    return PolicyView(
+        id=row["id"],
+        district_id=row["district"],
+        version=row["version"],
+        name=row["name"],
+        status=row["status"],
+        effective_from=row["effective_from"],
+        effective_until=row["effective_until"],
+        created_at=row["created_at"],
+        published_at=row["published_at"],
+        document=_document(row),
+    )
+
+
+async def _row(policy_id: int) -> dict[str, Any]:
+    row = await SubsidyPolicy.select(*_COLUMNS).where(SubsidyPolicy.id == policy_id).first()
+    if row is None:
+        raise DomainError("not_found", {"policy_id": policy_id})
+    return row
+
+
+# ---------------------------------------------------------------------- writes
+
+
+async def create_policy(
+    actor: Actor, district_id: int, policy_doc: Policy, *, now: dt.datetime | None = None
+) -> PolicyView:
+    """Store a new draft version of a district's policy.
+
+    The document's ``district_id`` and ``version`` are set by the store
+    (version = highest in the district + 1); ``validate_policy`` runs first,
+    so a policy with shares not adding up to 100, unknown categories or a bad
+    tier is refused with the pure layer's code and nothing is written.
+    """
+    now = now or utcnow()
+    if isinstance(actor, Principal):
+        _require_writer(actor, district_id)
+    async with write_transaction():
+        if not await District.exists().where(District.id == district_id):
+            raise DomainError("not_found", {"district_id": district_id})
+        top = (
+            await SubsidyPolicy.select(Max(SubsidyPolicy.version).as_alias("top"))
+            .where(SubsidyPolicy.district == district_id)
+            .first()
+        )
+        version = int((top or {}).get("top") or 0) + 1
+        doc = msgspec.structs.replace(policy_doc, district_id=district_id, version=version)
+        rules.validate_policy(doc)
+        document = msgspec.to_builtins(doc)
+        rows = await SubsidyPolicy.insert(
+            SubsidyPolicy(
+                district=district_id,
+                version=version,
+                name=doc.name[:100],
+                effective_from=doc.effective_from,
+                effective_until=doc.effective_until,
+                document=document,
+                status=DRAFT,
+                created_at=now,
+                created_by=actor.user_id,
+            )
+        ).returning(SubsidyPolicy.id)
+        policy_id = int(rows[0]["id"])
+        await audit.record(
+            actor,
+            "policy.create",
+            "subsidy_policy",
+            policy_id,
+            after=document,
+            district_id=district_id,
+            now=now,
+        )
+        return _view(await _row(policy_id))
+
+
+async def publish_policy(actor: Actor, policy_id: int, *, now: dt.datetime | None = None) -> PolicyView:
+    """Publish a draft: from now on its document is immutable and quotes may use it.
+
+    An open-ended published version that took effect before this one is
+    closed the day before this one starts; any other overlap with a published
+    version of the district is ``policy_overlap`` (409) and nothing changes.
+    """
+    now = now or utcnow()
+    async with write_transaction():
+        row = await _row(policy_id)
+        district_id = int(row["district"])
+        if isinstance(actor, Principal):
+            _require_writer(actor, district_id)
+        if row["status"] != DRAFT:
+            raise DomainError("policy_not_draft", {"policy_id": policy_id, "status": row["status"]})
+        new_from: dt.date = row["effective_from"]
+        new_until: dt.date | None = row["effective_until"]
+        others = await SubsidyPolicy.select(
+            SubsidyPolicy.id,
+            SubsidyPolicy.version,
+            SubsidyPolicy.effective_from,
+            SubsidyPolicy.effective_until,
+        ).where((SubsidyPolicy.district == district_id) & (SubsidyPolicy.status == PUBLISHED))
+        closing = [o for o in others if o["effective_until"] is None and o["effective_from"] < new_from]
+        closed_until = new_from - dt.timedelta(days=1)
+        ranges = [
+            (o["effective_from"], closed_until if o in closing else o["effective_until"]) for o in others
+        ]
+        rules.check_no_overlap(ranges, (new_from, new_until))
+        for o in closing:
+            await SubsidyPolicy.update({SubsidyPolicy.effective_until: closed_until}).where(
+                SubsidyPolicy.id == o["id"]
+            )
+            await audit.record(
+                actor,
+                "policy.close",
+                "subsidy_policy",
+                o["id"],
+                before={"effective_until": None},
+                after={"effective_until": closed_until.isoformat(), "superseded_by": policy_id},
+                district_id=district_id,
+                now=now,
+            )
+        await SubsidyPolicy.update({SubsidyPolicy.status: PUBLISHED, SubsidyPolicy.published_at: now}).where(
+            SubsidyPolicy.id == policy_id
+        )
+        await audit.record(
+            actor,
+            "policy.publish",
+            "subsidy_policy",
+            policy_id,
+            before={"status": DRAFT},
+            after={"status": PUBLISHED, "version": row["version"], "closed": [o["id"] for o in closing]},
+            district_id=district_id,
+            now=now,
+        )
+        view = _view(await _row(policy_id))
+    _invalidate()
+    return view
+
+
+async def retire_policy(actor: Principal, policy_id: int, *, now: dt.datetime | None = None) -> PolicyView:
+    """Retire a draft or a published version: quotes stop using it (meals already sold keep
+    the version and quote they were sold at)."""
+    now = now or utcnow()
+    async with write_transaction():
+        row = await _row(policy_id)
+        district_id = int(row["district"])
+        _require_writer(actor, district_id)
+        if row["status"] == RETIRED:
+            raise DomainError("policy_already_retired", {"policy_id": policy_id})
+        await SubsidyPolicy.update({SubsidyPolicy.status: RETIRED}).where(SubsidyPolicy.id == policy_id)
+        await audit.record(
+            actor,
+            "policy.retire",
+            "subsidy_policy",
+            policy_id,
+            before={"status": row["status"]},
+            after={"status": RETIRED},
+            district_id=district_id,
+            now=now,
+        )
+        view = _view(await _row(policy_id))
+    _invalidate()
+    return view
+
+
+# ----------------------------------------------------------------------- reads
+
+
+async def list_policies(actor: Principal, district_id: int) -> PolicyList:
+    """Every version of a district's policy, newest first."""
+    _require_reader(actor, district_id)
+    if not await District.exists().where(District.id == district_id):
+        raise DomainError("not_found", {"district_id": district_id})
+    rows = await (
+        SubsidyPolicy.select(*_COLUMNS)
+        .where(SubsidyPolicy.district == district_id)
+        .order_by(SubsidyPolicy.version, ascending=False)
+        .limit(200)
+    )
+    return PolicyList(items=[_view(r) for r in rows])
+
+
+async def get_policy(actor: Principal, policy_id: int) -> PolicyView:
+    """One version, if the actor may see its district."""
+    row = await _row(policy_id)
+    try:
+        _require_reader(actor, int(row["district"]))
+    except DomainError:
+        raise DomainError("not_found", {"policy_id": policy_id}) from None
+    return _view(row)
+
+
+# The counter asks for the policy of (district, day) on every scan: keep the answer per
+# process. Publish and retire clear this process's entries at once; other worker processes
+# see a change within _CACHE_TTL seconds (policies are published ahead of the day they take
+# effect, so that window matters only for a same-day correction).
+_CACHE: dict[tuple[int, dt.date], tuple[float, Policy | None]] = {}
+_CACHE_TTL = 60.0
+_CACHE_MAX = 4096
+
+
+def clear_policy_cache() -> None:
+    """Forget every cached answer of :func:`policy_for` in this process (tests that empty
+    the tables call it; publish and retire do it themselves)."""
+    _CACHE.clear()
+
+
+_invalidate = clear_policy_cache
+
+
+async def policy_for(district_id: int, day: dt.date) -> Policy | None:
+    """The published policy in force in ``district_id`` on ``day`` (service-zone date), or None."""
+    key = (district_id, day)
+    hit = _CACHE.get(key)
+    clock = time.monotonic()
+    if hit is not None and clock - hit[0] < _CACHE_TTL:
+        return hit[1]
+    rows = await SubsidyPolicy.select(*_COLUMNS).where(
+        (SubsidyPolicy.district == district_id)
+        & (SubsidyPolicy.status == PUBLISHED)
+        & (SubsidyPolicy.effective_from <= day)
+    )
+    found = rules.policy_in_force((_document(r) for r in rows), day)
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = (clock, found)
+    return found
+
+
+# ---------------------------------------------------------------------- quotes
+
+
+async def usage_for(elder_id: int, day: dt.date, slot: str) -> Usage:
+    """What the elder already used that limits this quote: subsidised meals taken in ``slot``
+    on ``day`` across the district, and meal subsidy received in ``day``'s month.
+
+    Meals are counted here once the meals table exists (the counter's issue adds it);
+    until then no meal has been recorded, so the usage is zero.
+    """
+    del elder_id, day, slot
+    return Usage()
+
+
+async def _elder_facts(elder_id: int) -> ElderFacts:
+    row = (
+        await Elder.select(
+            Elder.id,
+            Elder.birth_date,
+            Elder.district,
+            Elder.status,
+            Elder.community.street.as_alias("street"),
+        )
+        .where(Elder.id == elder_id)
+        .first()
+    )
+    if row is None:
+        raise DomainError("not_found", {"elder_id": elder_id})
+    if row["status"] != "active":
+        # A suspended, moved or deceased elder is no longer a member for pricing.
+        return ElderFacts(member=False)
+    cats = await ElderCategory.select(
+        ElderCategory.code, ElderCategory.valid_from, ElderCategory.valid_until
+    ).where(ElderCategory.elder == elder_id)
+    return ElderFacts(
+        member=True,
+        birth_date=row["birth_date"],
+        categories=[
+            CategoryGrant(code=c["code"], valid_from=c["valid_from"], valid_until=c["valid_until"])
+            for c in cats[:32]
+        ],
+        home_street_id=row["street"],
+        home_district_id=row["district"],
+    )
+
+
+async def quote_for(
+    actor: Principal,
+    *,
+    elder_id: int | None = None,
+    card: str | None = None,
+    site_id: int,
+    slot: str,
+    day: dt.date,
+    mode: str,
+    list_price_fen: int,
+) -> Quote:
+    """Price one meal at ``site_id`` for an elder (by id or by a scanned/typed ``card``), or
+    for a walk-in when neither is given.
+
+    The site's district picks the policy in force on ``day`` (``policy_not_in_force`` when
+    there is none); the elder's categories, age and home street come from the registry; the
+    usage from :func:`usage_for`. Codes: ``not_found`` (site outside the actor's scope, or
+    unknown elder), the card codes of ``resolve_card``, and the pure layer's
+    ``invalid_price`` / ``invalid_slot`` / ``invalid_mode`` / ``policy_not_in_force``.
+    """
+    from canteen.registry.card_services import resolve_card
+
+    site = (
+        await Site.select(Site.id, Site.district, Site.street, Site.community.street.as_alias("c_street"))
+        .where(Site.id == site_id)
+        .first()
+    )
+    if site is None or not actor.can_site(site_id, int(site["district"]), *actor.roles):
+        raise DomainError("not_found", {"site_id": site_id})
+    if card is not None:
+        elder_id = (await resolve_card(card)).elder_id
+    facts = await _elder_facts(elder_id) if elder_id is not None else ElderFacts(member=False)
+    policy = await policy_for(int(site["district"]), day)
+    if policy is None:
+        raise DomainError("policy_not_in_force", {"district_id": site["district"], "date": day.isoformat()})
+    usage = await usage_for(elder_id, day, slot) if elder_id is not None else Usage()
+    return rules.quote(
+        elder=facts,
+        list_price_fen=list_price_fen,
+        slot=slot,
+        day=day,
+        mode=mode,
+        policy=policy,
+        usage=usage,
+        site_street_id=int(site["street"] or site["c_street"] or 0),
+        site_district_id=int(site["district"]),
+    )
+
+
+# ---------------------------------------------------------------------- preview
+
+# The editor's sample elders: (key, zh, en, categories, age). Home street 1 = the site's.
+SAMPLE_ELDERS: list[tuple[str, str, str, list[str], int | None]] = [
+    ("tekun", "特困老人，78岁", "Tekun elder, 78", [Category.TEKUN.value], 78),
+    ("dibao", "低保老人，75岁", "Dibao elder, 75", [Category.DIBAO.value], 75),
+    ("disabled", "失能老人，82岁", "Disabled elder, 82", [Category.DISABLED.value], 82),
+    ("age91", "高龄老人，91岁", "Elder aged 91", [], 91),
+    ("plain65", "普通会员，65岁", "Member aged 65", [], 65),
+    ("walk_in", "非会员（散客）", "Walk-in (not a member)", [], None),
+]
+
+
+def preview_quotes(
+    policy: Policy, *, day: dt.date | None = None, list_price_fen: int = 1500, mode: str = "dine_in"
+) -> list[PreviewRow]:
+    """What each sample elder would pay for a lunch at ``list_price_fen`` under ``policy``
+    (pure: the draft need not be stored; ``day`` defaults to the policy's first day)."""
+    day = day or policy.effective_from
+    out = []
+    for key, zh, en, cats, age in SAMPLE_ELDERS:
+        if age is None:
+            facts = ElderFacts(member=False)
+        else:
+            try:
+                birth = day.replace(year=day.year - age)
+            except ValueError:  # 29 February
+                birth = day.replace(year=day.year - age, day=28)
+            facts = ElderFacts(
+                member=True,
+                birth_date=birth,
+                categories=[CategoryGrant(code=c, valid_from=day) for c in cats],
+                home_street_id=1,
+                home_district_id=policy.district_id,
+            )
+        q = rules.quote(
+            elder=facts,
+            list_price_fen=list_price_fen,
+            slot="lunch",
+            day=day,
+            mode=mode,
+            policy=policy,
+            usage=Usage(),
+            site_street_id=1,
+            site_district_id=policy.district_id,
+        )
+        out.append(PreviewRow(key=key, label_zh=zh, label_en=en, quote=q))
+    return out
+
+
+async def latest_policy(actor: Principal, district_id: int) -> PolicyView | None:
+    """The newest version of a district's policy (any status), to start an edit from."""
+    items = (await list_policies(actor, district_id)).items
+    return items[0] if items else None
+
+
+async def district_choices(actor: Principal) -> list[tuple[int, str]]:
+    """(id, name) of the districts whose policies the actor may see."""
+    query = District.select(District.id, District.name).order_by(District.id)
+    visible = actor.visible_district_ids()
+    if visible is not None:
+        if not visible:
+            return []
+        query = query.where(District.id.is_in(sorted(visible)))
+    return [(int(r["id"]), str(r["name"])) for r in await query]

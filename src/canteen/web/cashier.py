@@ -1,0 +1,573 @@
+"""The counter: the cashier's page during a lunch rush, keyboard only, a few seconds per elder.
+
+One page (``/counter/{site_id}``) with a scan field that always has focus, and small
+routes that answer with HTML partials which ``static/js/counter.js`` swaps in:
+
+* ``POST …/preview``  a scan (or a manual pick) → the confirm panel (nothing is written);
+  the panel carries an Idempotency-Key made when it was rendered, so a double Enter
+  cannot charge twice (the service replays the first answer);
+* ``POST …/confirm``  the check-in → green success panel or a red refusal with advice;
+* ``GET …/walk-in`` + ``POST …/walk-in``  a non-member's full-price cash sale;
+* ``GET …/lookup``    the manual path: elders by name, last 4 of the ID or card number;
+* ``GET/POST …/topup`` a cash top-up; ``POST …/void`` void a meal (reason required);
+* ``GET …/tally``     today's tally (refreshed on each live event from the SSE endpoint);
+* ``GET /counter/receipt/{meal_id}``  a 58 mm receipt (never the elder's categories).
+
+Refusals are caught here only to render them as a panel in the cashier's language with
+what to do next; every other error goes to the app's one exception handler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromQuery, PathParameter, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from canteen.accounts.roles import CASHIER, OPERATOR, Principal
+from canteen.api.schemas import IdempotencyKeyHeader
+from canteen.core.categories import category_label, slot_label
+from canteen.core.clock import utcnow
+from canteen.core.errors import DomainError
+from canteen.settings import get_settings
+from canteen.web.context import lang_of, principal_of
+from canteen.web.guards import roles
+from canteen.web.pages import page
+
+Req = Request[Any, Any, Any]
+SiteId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
+MealId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
+IdemKey = IdempotencyKeyHeader
+GUARDS = [roles(CASHIER, OPERATOR)]
+DEVICE = "counter-page"
+MAX_ID = 2_147_483_647
+
+# What to do next, per refusal code: plain words for the cashier (English msgids, see the catalog).
+ADVICE: dict[str, str] = {
+    "invalid_card": "Scan the card again, or type the card number printed on it. "
+    "If that fails, press F6 to look the elder up by name.",
+    "invalid_card_number": "Check the card number and type it again, "
+    "or press F6 to look the elder up by name.",
+    "card_revoked": "This card was reported lost or replaced. Ask for the new card; "
+    "without it, press F6 to look the elder up and serve them by hand.",
+    "elder_inactive": "Do not serve a subsidised meal. Ask the elder to contact their community worker. "
+    "A walk-in meal at full price is still possible (F4).",
+    "already_served": "Press Enter to sell a second meal at full price, or Esc to cancel.",
+    "insufficient_balance": "Press Enter to take the co-pay in cash, or top up the balance (F7).",
+    "slot_closed": "No meal can be served outside the serving hours.",
+    "sold_out": "Choose another meal set (number keys 1–9) and scan again.",
+    "site_forbidden": "You are not a cashier at this site. "
+    "Choose your own site, or ask the operator to add you.",
+    "site_not_open": "This site is closed. Ask the operator.",
+    "no_menu": "There is no menu for this meal. Ask the kitchen or the operator to publish it.",
+    "manual_reason_required": "Type why the card could not be used.",
+    "not_found": "Nothing was found. Scan again or look the elder up (F6).",
+    "void_window_passed": "Ask the operator to void this meal.",
+    "already_voided": "Nothing to do: this meal is already void.",
+    "invalid_amount": "Type an amount in yuan, such as 50 or 20.5.",
+}
+# Codes after which Enter offers a next step (the panel carries the follow-up form).
+NEXT_STEP = {"already_served", "insufficient_balance"}
+
+
+# --------------------------------------------------------------------------- forms
+
+
+class ScanForm(msgspec.Struct):
+    """Everything is text: a form field a person typed is judged here, in words, not by a 400."""
+
+    card: str = ""
+    elder_id: str = ""
+    reason: str = ""
+    set_id: str = ""
+    payment: str = "balance"
+    full_price_ok: str = ""
+
+
+class WalkInForm(msgspec.Struct):
+    set_id: str = ""
+
+
+class TopUpForm(msgspec.Struct):
+    elder_id: str = ""
+    amount: str = ""
+
+
+class VoidForm(msgspec.Struct):
+    meal_id: str = ""
+    reason: str = ""
+
+
+def _int(text: str) -> int | None:
+    text = text.strip()
+    if not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
+
+
+def _payment(text: str) -> str:
+    return "cash" if text == "cash" else "balance"
+
+
+def yuan_to_fen(text: str) -> int | None:
+    """``"50"`` / ``"20.5"`` / ``"¥20.50"`` → fen; None when it is not an amount of money."""
+    cleaned = text.strip().replace("¥", "").replace("￥", "").replace("元", "").replace(",", "").strip()
+    m = re.fullmatch(r"(\d{1,7})(?:\.(\d{1,2}))?", cleaned)
+    if m is None:
+        return None
+    return int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
+
+
+def yuan(fen: int | None) -> str:
+    if fen is None:
+        return "—"
+    sign = "−" if fen < 0 else ""
+    return f"{sign}¥{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+def _key() -> str:
+    return uuid.uuid4().hex
+
+
+def _today(now: dt.datetime) -> dt.date:
+    return now.astimezone(get_settings().tz).date()
+
+
+def _render(request: Req, template: str, status_code: int = 200, **context: Any) -> Template:
+    lang = lang_of(request)
+    return page(
+        request,
+        template,
+        status_code=status_code,
+        yuan=yuan,
+        slot_label=lambda code: slot_label(code, lang) if code else "",
+        category_label=lambda code: category_label(code, lang),
+        **context,
+    )
+
+
+def _refusal(request: Req, site_id: int, err: DomainError, **context: Any) -> Template:
+    """A red panel: the message, what to do next, and (for some codes) what Enter does next."""
+    lang = lang_of(request)
+    advice = ADVICE.get(err.code, "Check the entry and try again, or ask the operator.")
+    status = err.status if 400 <= err.status < 500 else 409
+    return _render(
+        request,
+        "cashier/_result.html",
+        status_code=status,
+        outcome="refused",
+        site_id=site_id,
+        code=err.code,
+        message=err.message(lang),
+        advice=advice,
+        detail=err.detail,
+        next_key=_key(),
+        hours=_hours(err.detail.get("serving_hours") or [], lang),
+        **context,
+    )
+
+
+def _hours(items: list[dict[str, Any]], lang: str) -> str:
+    return "; ".join(f"{slot_label(h['slot'], lang)} {h['start']}–{h['end']}" for h in items if "slot" in h)
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@get("/counter", guards=GUARDS, include_in_schema=False)
+async def choose_site(request: Req) -> Response[Any]:
+    """The sites this user may serve; straight in when there is one."""
+    from canteen.regions.services import list_sites
+
+    actor = principal_of(request)
+    listed = await list_sites(actor, kind="meal_point", status="open", limit=200)
+    sites = [s for s in listed.items if actor.can_site(s.id, s.district_id, CASHIER, OPERATOR)]
+    if len(sites) == 1:
+        return Redirect(path=f"/counter/{sites[0].id}")
+    return _render(request, "cashier/choose.html", sites=sites)
+
+
+async def _counter_context(actor: Principal, site_id: int, lang: str) -> dict[str, Any]:
+    from canteen.checkin.rules import pick_slot
+    from canteen.checkin.services import site_info, tally
+    from canteen.menus.services import menu_for
+
+    site = await site_info(site_id)
+    if not actor.can_site(site.id, site.district_id, CASHIER, OPERATOR):
+        raise DomainError("site_forbidden", {"site_id": site_id})
+    now = utcnow()
+    local = now.astimezone(get_settings().tz)
+    slot: str | None
+    try:
+        slot = pick_slot(site.slots, local.time())
+    except DomainError:
+        slot = None
+    menu = await menu_for(site.id, local.date(), slot) if slot else None
+    return {
+        "site": site,
+        "slot": slot,
+        "hours": _hours(site.slots, lang),
+        "sets": menu.sets if menu else [],
+        "tally": await tally(actor, site.id, local.date()),
+        "today": local.date(),
+    }
+
+
+@get("/counter/{site_id:int}", guards=GUARDS, include_in_schema=False)
+async def counter_page(request: Req, site_id: SiteId) -> Template:
+    ctx = await _counter_context(principal_of(request), site_id, lang_of(request))
+    return _render(request, "cashier/counter.html", site_id=site_id, **ctx)
+
+
+@post("/counter/{site_id:int}/preview", guards=GUARDS, include_in_schema=False, status_code=200)
+async def preview(request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm]) -> Template:
+    """A scan (or a manual pick): what this elder would pay. Writes nothing."""
+    from canteen.checkin import services
+
+    actor = principal_of(request)
+    lang = lang_of(request)
+    card = data.card.strip()[:200] or None
+    elder_id = _int(data.elder_id) if not card else None
+    set_id = _int(data.set_id)
+    payment = _payment(data.payment)
+    reason = data.reason.strip()[:200]
+    form = {
+        "card": card or "",
+        "elder_id": elder_id or "",
+        "reason": reason,
+        "set_id": set_id or "",
+        "payment": payment,
+    }
+    try:
+        if card is None and elder_id is None:
+            raise DomainError("invalid_card", {"reason": "empty"})
+        if card is None and len(reason) < 2:
+            raise DomainError("manual_reason_required")
+        quote = await services.preview(
+            actor,
+            site_id=site_id,
+            card=card,
+            elder_id=elder_id,
+            items=[set_id] if set_id else None,
+            payment=payment,
+            lang=lang,
+        )
+    except DomainError as err:
+        return _refusal(request, site_id, err, form=form)
+    if quote.already_served:
+        # The queue sees a red panel with where and when; Enter sells a second meal at full price.
+        served = DomainError("already_served", dict(quote.already_served))
+        return _refusal(request, site_id, served, form=form, quote=quote)
+    short = payment == "balance" and quote.balance_after_fen is not None and quote.balance_after_fen < 0
+    return _render(
+        request,
+        "cashier/_result.html",
+        outcome="preview",
+        site_id=site_id,
+        quote=quote,
+        form=form,
+        key=_key(),
+        short=short,
+    )
+
+
+@post("/counter/{site_id:int}/confirm", guards=GUARDS, include_in_schema=False, status_code=200)
+async def confirm(
+    request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm], idempotency_key: IdemKey = None
+) -> Template:
+    """Serve the elder of the confirm panel; a replay of the same key shows the first answer."""
+    from canteen.checkin import services
+    from canteen.core.idempotency import require_key
+
+    actor = principal_of(request)
+    lang = lang_of(request)
+    card = data.card.strip()[:200] or None
+    elder_id = _int(data.elder_id) if not card else None
+    set_id = _int(data.set_id)
+    payment = _payment(data.payment)
+    reason = data.reason.strip()[:200]
+    form = {
+        "card": card or "",
+        "elder_id": elder_id or "",
+        "reason": reason,
+        "set_id": set_id or "",
+        "payment": payment,
+    }
+    try:
+        if card is None and elder_id is None:
+            raise DomainError("invalid_card", {"reason": "empty"})
+        _, out = await services.check_in(
+            actor,
+            site_id=site_id,
+            card=card,
+            elder_id=elder_id,
+            manual_reason=reason if card is None else None,
+            items=[set_id] if set_id else None,
+            payment=payment,
+            full_price_ok=data.full_price_ok == "1",
+            device=DEVICE,
+            idempotency_key=require_key(idempotency_key),
+            lang=lang,
+        )
+    except DomainError as err:
+        return _refusal(request, site_id, err, form=form)
+    return _render(request, "cashier/_result.html", outcome="ok", site_id=site_id, meal=out, form=form)
+
+
+@get("/counter/{site_id:int}/walk-in", guards=GUARDS, include_in_schema=False)
+async def walk_in_offer(request: Req, site_id: SiteId, set_id: FromQuery[str] = "") -> Template:
+    """The confirm panel for a walk-in sale: the set, the full price, cash."""
+    ctx = await _counter_context(principal_of(request), site_id, lang_of(request))
+    sets = ctx["sets"]
+    chosen = next((s for s in sets if str(s.id) == set_id), sets[0] if sets else None)
+    if chosen is None:
+        return _refusal(request, site_id, DomainError("no_menu", {"site_id": site_id}))
+    return _render(
+        request,
+        "cashier/_result.html",
+        outcome="walk_in_offer",
+        site_id=site_id,
+        chosen=chosen,
+        key=_key(),
+        form={"set_id": chosen.id},
+    )
+
+
+@post("/counter/{site_id:int}/walk-in", guards=GUARDS, include_in_schema=False, status_code=200)
+async def walk_in(
+    request: Req, site_id: SiteId, data: URLEncodedBody[WalkInForm], idempotency_key: IdemKey = None
+) -> Template:
+    from canteen.checkin import services
+    from canteen.core.idempotency import require_key
+
+    set_id = _int(data.set_id)
+    try:
+        _, out = await services.sell_walk_in(
+            principal_of(request),
+            site_id=site_id,
+            items=[set_id] if set_id else None,
+            device=DEVICE,
+            idempotency_key=require_key(idempotency_key),
+            lang=lang_of(request),
+        )
+    except DomainError as err:
+        return _refusal(request, site_id, err)
+    return _render(request, "cashier/_result.html", outcome="ok", site_id=site_id, meal=out, form={})
+
+
+@get("/counter/{site_id:int}/lookup", guards=GUARDS, include_in_schema=False)
+async def lookup(request: Req, site_id: SiteId, q: FromQuery[str] = "") -> Template:
+    """The manual path: elders by name, the last 4 characters of the ID, or a card number."""
+    from canteen.registry.services import search_elders
+
+    text = q.strip()[:60]
+    found = await search_elders(principal_of(request), q=text, limit=10) if text else None
+    return _render(
+        request,
+        "cashier/_lookup.html",
+        site_id=site_id,
+        q=text,
+        items=found.items if found else [],
+        searched=bool(text),
+    )
+
+
+@get("/counter/{site_id:int}/topup", guards=GUARDS, include_in_schema=False)
+async def topup_form(
+    request: Req, site_id: SiteId, elder_id: FromQuery[str] = "", name: FromQuery[str] = ""
+) -> Template:
+    return _render(
+        request,
+        "cashier/_topup.html",
+        site_id=site_id,
+        elder_id=_int(elder_id) or "",
+        name=name[:50],
+        amount="",
+        error=None,
+        key=_key(),
+    )
+
+
+@post("/counter/{site_id:int}/topup", guards=GUARDS, include_in_schema=False, status_code=200)
+async def topup(
+    request: Req, site_id: SiteId, data: URLEncodedBody[TopUpForm], idempotency_key: IdemKey = None
+) -> Template:
+    """Cash into the elder's balance (amount typed in yuan, kept in fen)."""
+    from canteen.core.idempotency import require_key
+    from canteen.payments.ledger import top_up_cash
+
+    elder_id = _int(data.elder_id)
+    amount_fen = yuan_to_fen(data.amount)
+    if elder_id is None or amount_fen is None or amount_fen <= 0:
+        error = "Choose the elder first (F6)." if elder_id is None else ADVICE["invalid_amount"]
+        return _render(
+            request,
+            "cashier/_topup.html",
+            status_code=422,
+            site_id=site_id,
+            elder_id=elder_id or "",
+            name="",
+            amount=data.amount[:20],
+            error=error,
+            key=_key(),
+        )
+    try:
+        receipt = await top_up_cash(
+            principal_of(request),
+            site_id,
+            elder_id,
+            amount_fen,
+            idempotency_key=require_key(idempotency_key),
+            now=utcnow(),
+        )
+    except DomainError as err:
+        return _refusal(request, site_id, err)
+    return _render(
+        request, "cashier/_result.html", outcome="topup", site_id=site_id, receipt=receipt, form={}
+    )
+
+
+@post("/counter/{site_id:int}/void", guards=GUARDS, include_in_schema=False, status_code=200)
+async def void(request: Req, site_id: SiteId, data: URLEncodedBody[VoidForm]) -> Template:
+    """Void a meal (reason required): reverses the money and frees the subsidy."""
+    from canteen.checkin.services import void_meal
+
+    meal_id = _int(data.meal_id.lstrip("#"))
+    reason = data.reason.strip()[:200]
+    if meal_id is None or len(reason) < 2:
+        err = DomainError("validation_failed", {"field": "meal_id" if meal_id is None else "reason"})
+        return _refusal(
+            request,
+            site_id,
+            err,
+            advice_override="Type the meal number from the receipt."
+            if meal_id is None
+            else "Type why the meal is voided (at least 2 characters).",
+        )
+    try:
+        out = await void_meal(principal_of(request), meal_id, reason)
+    except DomainError as err:
+        return _refusal(request, site_id, err)
+    return _render(request, "cashier/_result.html", outcome="void", site_id=site_id, voided=out, form={})
+
+
+@get("/counter/{site_id:int}/tally", guards=GUARDS, include_in_schema=False)
+async def tally_partial(request: Req, site_id: SiteId) -> Template:
+    from canteen.checkin.services import tally
+
+    now = utcnow()
+    return _render(
+        request, "cashier/_tally.html", tally=await tally(principal_of(request), site_id, _today(now))
+    )
+
+
+@get("/counter/receipt/{meal_id:int}", guards=GUARDS, include_in_schema=False)
+async def receipt(request: Req, meal_id: MealId, print: FromQuery[int] = 0) -> Template:
+    """A 58 mm receipt: site, time, meal, price split, payment, balance after. Never categories."""
+    info = await meal_receipt(principal_of(request), meal_id)
+    return _render(request, "cashier/receipt.html", r=info, autoprint=bool(print))
+
+
+# --------------------------------------------------------------------------- the receipt read
+
+
+class MealReceipt(msgspec.Struct):
+    meal_id: int
+    site_id: int
+    site_name: str
+    served_at: dt.datetime
+    slot: str
+    meal_set: str
+    list_price_fen: int
+    subsidy_fen: int
+    copay_fen: int
+    payment: str
+    balance_after_fen: int | None
+    elder_name: str | None
+    voided: bool
+
+
+async def meal_receipt(actor: Principal, meal_id: int) -> MealReceipt:
+    """What a meal's receipt prints. Read-only; scoped to the actor's sites.
+
+    It lives here until ``canteen.checkin.services`` offers a meal read of its own (the
+    counter needs nothing else from the meal table): it selects no categories or tier,
+    so a receipt can never show them.
+    """
+    from canteen.checkin.tables import Meal
+    from canteen.payments.ledger import elder_account, ledger_balance_of
+    from canteen.payments.tables import LedgerEntry
+
+    row = await (
+        Meal.select(
+            Meal.id,
+            Meal.site,
+            Meal.district,
+            Meal.site.name.as_alias("site_name"),
+            Meal.served_at,
+            Meal.slot,
+            Meal.items,
+            Meal.list_price_fen,
+            Meal.subsidy_fen,
+            Meal.copay_fen,
+            Meal.payment,
+            Meal.elder,
+            Meal.elder.name.as_alias("elder_name"),
+            Meal.ledger_txn,
+            Meal.voided_at,
+        )
+        .where(Meal.id == meal_id)
+        .first()
+        .output(load_json=True)
+    )
+    if row is None or not actor.can_site(row["site"], row["district"], CASHIER, OPERATOR):
+        raise DomainError("not_found", {"meal_id": meal_id})
+    balance_after: int | None = None
+    if row["elder"] and row["ledger_txn"] and row["payment"] == "balance":
+        # The elder's balance right after this meal: the ledger summed up to its transaction.
+        last = await (
+            LedgerEntry.select(LedgerEntry.id)
+            .where(LedgerEntry.txn == row["ledger_txn"])
+            .order_by(LedgerEntry.id, ascending=False)
+            .first()
+        )
+        if last is not None:
+            balance_after = await ledger_balance_of(elder_account(row["elder"]), up_to_id=last["id"])
+    items = row["items"] or []
+    return MealReceipt(
+        meal_id=row["id"],
+        site_id=row["site"],
+        site_name=row["site_name"] or "",
+        served_at=row["served_at"].astimezone(get_settings().tz),
+        slot=row["slot"],
+        meal_set=", ".join(str(i.get("name", "")) for i in items if isinstance(i, dict)),
+        list_price_fen=row["list_price_fen"],
+        subsidy_fen=row["subsidy_fen"],
+        copay_fen=row["copay_fen"],
+        payment=row["payment"],
+        balance_after_fen=balance_after,
+        elder_name=row["elder_name"],
+        voided=row["voided_at"] is not None,
+    )
+
+
+PAGES = [
+    choose_site,
+    counter_page,
+    preview,
+    confirm,
+    walk_in_offer,
+    walk_in,
+    lookup,
+    topup_form,
+    topup,
+    void,
+    tally_partial,
+    receipt,
+]
