@@ -70,6 +70,7 @@ def route_handlers() -> list[Any]:
     from canteen.web import cards as card_pages
     from canteen.web import cashier as cashier_pages
     from canteen.web import menus as menu_pages
+    from canteen.web import official as official_pages
     from canteen.web import policies as policy_pages
     from canteen.web import receipts as receipt_pages
     from canteen.web import registry as registry_pages
@@ -96,6 +97,7 @@ def route_handlers() -> list[Any]:
         *receipt_pages.PAGES,
         *cashier_pages.PAGES,
         *checkin_api.CONTROLLERS,
+        *official_pages.PAGES,
     ]
 
 

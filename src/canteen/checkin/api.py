@@ -21,6 +21,7 @@ from canteen.checkin import services
 from canteen.checkin.schemas import (
     CheckinIn,
     CheckinOut,
+    DistrictToday,
     ManualCheckinIn,
     PreviewOut,
     Tally,
@@ -207,6 +208,31 @@ class TallyController(Controller):
         return ServerSentEvent(_stream(request, [events.site_channel(site_id)]))
 
 
+class DistrictTodayController(Controller):
+    path = "/api/v1/districts"
+    tags = ["counter"]
+    guards = [roles(OFFICIAL)]
+
+    @get(
+        "/{district_id:int}/today",
+        summary="Meals so far today at each meal point of a district",
+        responses=errors("not_found"),
+    )
+    async def today(self, request: Request[Any, Any, Any], district_id: FromPath[int]) -> DistrictToday:
+        day = utcnow().astimezone(get_settings().tz).date()
+        return await services.district_today(principal_of(request), district_id, day)
+
+    @get(
+        "/{district_id:int}/live",
+        summary="Server-sent events: every check-in and void in the district",
+        responses=errors("not_found"),
+    )
+    async def live(self, request: Request[Any, Any, Any], district_id: FromPath[int]) -> ServerSentEvent:
+        if not principal_of(request).can_district(district_id):
+            raise DomainError("not_found", {"district_id": district_id})
+        return ServerSentEvent(_stream(request, [events.district_channel(district_id)]))
+
+
 async def _stream(request: Request[Any, Any, Any], channels: list[str]) -> AsyncGenerator[str, None]:
     plugin = request.app.plugins.get(ChannelsPlugin)
     async with plugin.start_subscription(channels) as subscriber:
@@ -214,4 +240,4 @@ async def _stream(request: Request[Any, Any, Any], channels: list[str]) -> Async
             yield message.decode() if isinstance(message, bytes) else str(message)
 
 
-CONTROLLERS = [CheckinController, TallyController]
+CONTROLLERS = [CheckinController, TallyController, DistrictTodayController]

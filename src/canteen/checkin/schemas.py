@@ -112,3 +112,19 @@ class Tally(msgspec.Struct):
     cash_fen: int
     balance_fen: int
     by_slot: dict[str, int]
+
+
+class SiteToday(msgspec.Struct):
+    site_id: int
+    name: str
+    point_type: str | None
+    meals: int
+    subsidised: int
+    by_slot: dict[str, int]
+
+
+class DistrictToday(msgspec.Struct):
+    district_id: int
+    service_date: str
+    meals: int
+    items: list[SiteToday]

@@ -20,9 +20,11 @@ from canteen.accounts.roles import CASHIER, OPERATOR, Principal
 from canteen.checkin.rules import pick_slot
 from canteen.checkin.schemas import (
     CheckinOut,
+    DistrictToday,
     ElderOnTicket,
     FundingPartOut,
     PreviewOut,
+    SiteToday,
     Tally,
     VoidOut,
 )
@@ -147,6 +149,12 @@ async def _month_subsidy(elder_id: int, day: dt.date) -> int:
         & Meal.voided_at.is_null()
     )
     return sum(r["subsidy_fen"] for r in rows)
+
+
+async def usage(elder_id: int, day: dt.date, slot: str) -> Usage:
+    """Subsidised meals already taken in this slot today, and subsidy received this month."""
+    already = await _served_already(elder_id, day, slot)
+    return Usage(slot_meals_today=1 if already else 0, month_subsidy_fen=await _month_subsidy(elder_id, day))
 
 
 def _already_detail(row: dict[str, Any]) -> dict[str, Any]:
@@ -812,3 +820,29 @@ async def tally(actor: Principal, site_id: int, day: dt.date) -> Tally:
         elif r["payment"] == "balance":
             t.balance_fen += r["copay_fen"]
     return t
+
+
+async def district_today(actor: Principal, district_id: int, day: dt.date) -> DistrictToday:
+    """Meals so far today at every meal point of a district (the official's live view)."""
+    if not actor.can_district(district_id):
+        raise DomainError("not_found", {"district_id": district_id})
+    sites = (
+        await Site.select(Site.id, Site.name, Site.point_type)
+        .where((Site.district == district_id) & (Site.kind == "meal_point"))
+        .order_by(Site.id)
+    )
+    rows = await Meal.select(Meal.site, Meal.slot, Meal.subsidised).where(
+        (Meal.district == district_id) & (Meal.service_date == day) & Meal.voided_at.is_null()
+    )
+    per: dict[int, SiteToday] = {
+        s["id"]: SiteToday(s["id"], s["name"], s["point_type"], 0, 0, {}) for s in sites
+    }
+    for r in rows:
+        item = per.get(r["site"])
+        if item is None:
+            continue
+        item.meals += 1
+        item.subsidised += 1 if r["subsidised"] else 0
+        item.by_slot[r["slot"]] = item.by_slot.get(r["slot"], 0) + 1
+    items = list(per.values())
+    return DistrictToday(district_id, day.isoformat(), sum(i.meals for i in items), items)

@@ -359,13 +359,11 @@ async def policy_for(district_id: int, day: dt.date) -> Policy | None:
 
 async def usage_for(elder_id: int, day: dt.date, slot: str) -> Usage:
     """What the elder already used that limits this quote: subsidised meals taken in ``slot``
-    on ``day`` across the district, and meal subsidy received in ``day``'s month.
+    on ``day`` across the district, and meal subsidy received in ``day``'s month (the
+    counter's own count, so a quote and a check-in agree)."""
+    from canteen.checkin.services import usage
 
-    Meals are counted here once the meals table exists (the counter's issue adds it);
-    until then no meal has been recorded, so the usage is zero.
-    """
-    del elder_id, day, slot
-    return Usage()
+    return await usage(elder_id, day, slot)
 
 
 async def _elder_facts(elder_id: int) -> ElderFacts:

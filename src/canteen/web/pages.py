@@ -138,6 +138,7 @@ ROLE_LINKS: dict[str, list[tuple[str, str]]] = {
         ("/cards/print", "Print member cards"),
     ],
     OFFICIAL: [
+        ("/official/today", "Meals today"),
         ("/admin/sites", "Sites"),
         ("/elders", "Elders"),
         ("/elders/import", "Import elders"),
