@@ -53,6 +53,7 @@ check: lint types audit test
 bench: install
 	$(BIN)/python scripts/bench/quotes.py
 	$(BIN)/python scripts/bench/cards.py
+	$(BIN)/python scripts/bench/checkin.py
 
 clean:
 	rm -rf $(VENV) node_modules var .hypothesis .schemathesis

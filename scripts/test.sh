@@ -29,7 +29,8 @@ PY
 run_lane() {
   local lane="$1"; shift
   echo "=== lane: $lane ==="
-  env "$@" "$BIN/pytest" -n "$WORKERS" --junitxml="var/junit-$lane.xml" "${PYTEST_ARGS[@]}"
+  local par=(-n "$WORKERS"); [ "$WORKERS" = "0" ] && par=()
+  env "$@" "$BIN/pytest" "${par[@]}" --junitxml="var/junit-$lane.xml" "${PYTEST_ARGS[@]}"
   local rc=$?
   # pytest exits 5 when it collected nothing: that is a failure of the suite, not a pass.
   read -r p f < <(count "var/junit-$lane.xml")
@@ -38,9 +39,17 @@ run_lane() {
 }
 
 PYTEST_ARGS=("$@")
-run_lane sqlite -u CANTEEN_TEST_DATABASE_URL -u CANTEEN_TEST_REDIS_URL
+run_lane sqlite -u CANTEEN_TEST_DATABASE_URL -u CANTEEN_TEST_REDIS_URL -u CANTEEN_FAULT_TESTS
 if [ -n "${CANTEEN_TEST_DATABASE_URL:-}" ]; then
-  run_lane postgres CANTEEN_TEST_DATABASE_URL="$CANTEEN_TEST_DATABASE_URL" CANTEEN_TEST_REDIS_URL="${CANTEEN_TEST_REDIS_URL:-}"
+  run_lane postgres -u CANTEEN_FAULT_TESTS CANTEEN_TEST_DATABASE_URL="$CANTEEN_TEST_DATABASE_URL" CANTEEN_TEST_REDIS_URL="${CANTEEN_TEST_REDIS_URL:-}"
+  # Fault lane: serial, after the PostgreSQL lane. tests/fault and tests/multiprocess start their own
+  # PostgreSQL cluster, Redis and `canteen serve` processes and stop/restart them; they are collected
+  # only with CANTEEN_FAULT_TESTS=1. Runs on a full run (no pytest args) or CANTEEN_FAULT_LANE=1;
+  # CANTEEN_FAULT_LANE=0 skips it.
+  if [ "${CANTEEN_FAULT_LANE:-$([ ${#PYTEST_ARGS[@]} -eq 0 ] && echo 1 || echo 0)}" = "1" ]; then
+    WORKERS=0 PYTEST_ARGS=(-p no:xdist -m "fault or multiprocess" tests/fault tests/multiprocess)
+    run_lane fault CANTEEN_FAULT_TESTS=1 CANTEEN_TEST_DATABASE_URL="$CANTEEN_TEST_DATABASE_URL" PYTEST_XDIST_WORKER=gw99
+  fi
 fi
 echo
 for lane in "${!RESULT[@]}"; do echo "lane $lane: ${RESULT[$lane]}"; done

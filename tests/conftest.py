@@ -122,9 +122,9 @@ def clean_state(schema: None) -> Iterator[None]:
     asyncio.run(_truncate())
     asyncio.run(_flush_redis())
     # Per-process caches of database rows must not outlive the rows.
-    from canteen.subsidies.services import clear_policy_cache
+    from canteen.core.cache import clear_all
 
-    clear_policy_cache()
+    clear_all()
     yield
 
 

@@ -25,7 +25,7 @@ from canteen.api import auth as auth_api
 from canteen.api import health
 from canteen.core import events
 from canteen.core.db import close_pool, open_pool
-from canteen.core.kv import make_kv
+from canteen.core.kv import make_channels_backend, make_kv
 from canteen.settings import Settings, get_settings
 from canteen.web import errors as web_errors
 from canteen.web import pages
@@ -60,21 +60,31 @@ def _template_engine() -> JinjaTemplateEngine:
 
 def route_handlers() -> list[Any]:
     """Every router of the app; each domain adds its API controllers and pages here."""
+    from canteen.accounting import api as accounting_api
     from canteen.checkin import api as checkin_api
+    from canteen.delivery import api as delivery_api
     from canteen.menus import api as menus_api
+    from canteen.orders import api as orders_api
     from canteen.payments import api as payments_api
+    from canteen.payments import webhooks as payment_webhooks
+    from canteen.quality import api as quality_api
     from canteen.regions import api as regions_api
     from canteen.registry import api as registry_api
     from canteen.registry import card_api
     from canteen.subsidies import api as subsidies_api
     from canteen.web import cards as card_pages
     from canteen.web import cashier as cashier_pages
+    from canteen.web import courier as courier_pages
+    from canteen.web import dashboard as dashboard_pages
+    from canteen.web import kitchen as kitchen_pages
     from canteen.web import menus as menu_pages
     from canteen.web import official as official_pages
     from canteen.web import policies as policy_pages
+    from canteen.web import public as public_pages
     from canteen.web import receipts as receipt_pages
     from canteen.web import registry as registry_pages
     from canteen.web.admin import ADMIN_PAGES
+    from canteen.web.elder import PAGES as ELDER_PAGES
 
     return [
         health.healthz,
@@ -83,6 +93,7 @@ def route_handlers() -> list[Any]:
         auth_api.UsersController,
         auth_api.TokensController,
         *regions_api.CONTROLLERS,
+        *accounting_api.CONTROLLERS,
         *card_api.CONTROLLERS,
         *subsidies_api.CONTROLLERS,
         *card_pages.PAGES,
@@ -98,6 +109,15 @@ def route_handlers() -> list[Any]:
         *cashier_pages.PAGES,
         *checkin_api.CONTROLLERS,
         *official_pages.PAGES,
+        *quality_api.CONTROLLERS,
+        *dashboard_pages.PAGES,
+        *public_pages.PAGES,
+        *delivery_api.CONTROLLERS,
+        *courier_pages.PAGES,
+        *kitchen_pages.PAGES,
+        *orders_api.CONTROLLERS,
+        *payment_webhooks.CONTROLLERS,
+        *ELDER_PAGES,
     ]
 
 
@@ -106,12 +126,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings)
     kv = make_kv(settings.redis_url)
     if settings.redis_url:
-        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
-        from redis.asyncio import Redis
-
-        channels_backend: Any = RedisChannelsPubSubBackend(
-            redis=Redis.from_url(settings.redis_url, socket_connect_timeout=2)
-        )
+        # Survives a Redis restart (the stock backend's tasks die on the first connection error).
+        channels_backend: Any = make_channels_backend(settings.redis_url)
     else:
         channels_backend = MemoryChannelsBackend(history=20)
 

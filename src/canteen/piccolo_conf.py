@@ -17,5 +17,9 @@ APP_REGISTRY = AppRegistry(
         "canteen.checkin.piccolo_app",
         "canteen.menus.piccolo_app",
         "canteen.payments.piccolo_app",
+        "canteen.accounting.piccolo_app",
+        "canteen.orders.piccolo_app",
+        "canteen.quality.piccolo_app",
+        "canteen.delivery.piccolo_app",
     ]
 )

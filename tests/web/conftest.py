@@ -77,8 +77,11 @@ def clean_state(schema: None) -> Iterator[None]:
     """The root fixture, but off the main thread (see ``_in_thread``)."""
     from tests.conftest import _flush_redis, _truncate
 
+    from canteen.core.cache import clear_all
+
     _in_thread(_truncate)
     _in_thread(_flush_redis)
+    clear_all()
     yield
 
 

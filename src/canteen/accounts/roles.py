@@ -76,7 +76,9 @@ class Principal:
         wanted = set(roles) or set(SITE_ROLES)
         if OFFICIAL in wanted and district_id is not None and district_id in self.district_ids(OFFICIAL):
             return True
-        return site_id in self.site_ids(*(wanted & SITE_ROLES))
+        site_roles = wanted & SITE_ROLES
+        # Without a site role asked for, a site grant must not pass (site_ids() with no roles means all).
+        return bool(site_roles) and site_id in self.site_ids(*site_roles)
 
     def can_district(self, district_id: int) -> bool:
         return self.is_admin or district_id in self.district_ids(OFFICIAL)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
+from typing import Any
 
 import msgspec
 
@@ -70,31 +72,42 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def load_principal(user_id: int, *, via_token: bool = False) -> Principal | None:
-    """The user with their grants, or None if missing or disabled."""
-    user = (
-        await StaffUser.select(
-            StaffUser.id, StaffUser.username, StaffUser.display_name, StaffUser.active, StaffUser.auth_version
-        )
-        .where(StaffUser.id == user_id)
-        .first()
-    )
-    if user is None or not user["active"]:
+# One round trip per request: the user, their grants and each granted site's district.
+# "user" is a reserved word in PostgreSQL, hence the quotes (SQLite accepts them too).
+_PRINCIPAL_SQL = (
+    "SELECT u.id AS id, u.username AS username, u.display_name AS display_name, u.active AS active, "
+    "u.auth_version AS auth_version, g.role AS role, g.district AS district, g.site AS site, "
+    "s.district AS site_district{extra} "
+    'FROM {source} LEFT JOIN role_grant g ON g."user" = u.id LEFT JOIN site s ON s.id = g.site '
+    "WHERE {where}"
+)
+_BY_USER = _PRINCIPAL_SQL.format(extra="", source="staff_user u", where="u.id = {}")
+_BY_TOKEN = _PRINCIPAL_SQL.format(
+    extra=", t.id AS token_id, t.revoked_at IS NULL AS live",
+    source='api_token t JOIN staff_user u ON u.id = t."user"',
+    where="t.token_hash = {}",
+)
+
+
+def _principal(rows: list[dict[str, Any]], *, via_token: bool) -> Principal | None:
+    if not rows or not rows[0]["active"]:
         return None
-    rows = await RoleGrant.select(
-        RoleGrant.role, RoleGrant.district, RoleGrant.site, RoleGrant.site.district.as_alias("site_district")
-    ).where(RoleGrant.user == user_id)
-    grants = tuple(Grant(r["role"], r["district"], r["site"]) for r in rows)
-    site_districts = {r["site"]: r["site_district"] for r in rows if r["site"] is not None}
+    user = rows[0]
+    grants = tuple(Grant(r["role"], r["district"], r["site"]) for r in rows if r["role"] is not None)
     return Principal(
-        user_id=user["id"],
+        user_id=int(user["id"]),
         username=user["username"],
         display_name=user["display_name"] or user["username"],
         grants=grants,
-        auth_version=user["auth_version"],
+        auth_version=int(user["auth_version"]),
         via_token=via_token,
-        site_districts=site_districts,
+        site_districts={int(r["site"]): int(r["site_district"]) for r in rows if r["site"] is not None},
     )
+
+
+async def load_principal(user_id: int, *, via_token: bool = False) -> Principal | None:
+    """The user with their grants, or None if missing or disabled."""
+    return _principal(await StaffUser.raw(_BY_USER, user_id), via_token=via_token)
 
 
 async def _limit_key_hit(kv: KV, key: str, limit: int, window: int) -> None:
@@ -166,20 +179,22 @@ async def logout(kv: KV, token: str) -> None:
     await kv.delete(SESSION_PREFIX + _digest(token))
 
 
+# When each device token was last recorded as used, per process: a scanner's every request
+# must not write (on SQLite a write takes the database lock), so use is recorded once a minute.
+_LAST_USE_WRITTEN: dict[int, float] = {}
+
+
 async def resolve_api_token(token: str, *, now: dt.datetime | None = None) -> Principal | None:
-    row = (
-        await ApiToken.select(ApiToken.id, ApiToken.user, ApiToken.revoked_at, ApiToken.last_used_at)
-        .where(ApiToken.token_hash == _digest(token))
-        .first()
-    )
-    if row is None or row["revoked_at"] is not None:
+    """The principal a device token acts as (one round trip), or None if unknown or revoked."""
+    rows = await ApiToken.raw(_BY_TOKEN, _digest(token))
+    if not rows or not rows[0]["live"]:
         return None
-    now = now or utcnow()
-    # Record use at most once a minute: a scanner's every request must not write.
-    last = row["last_used_at"]
-    if last is None or (now - last).total_seconds() > 60:
-        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["id"])
-    return await load_principal(row["user"], via_token=True)
+    token_id = int(rows[0]["token_id"])
+    clock = time.monotonic()
+    if clock - _LAST_USE_WRITTEN.get(token_id, -1e9) > 60:
+        _LAST_USE_WRITTEN[token_id] = clock
+        await ApiToken.update({ApiToken.last_used_at: now or utcnow()}).where(ApiToken.id == token_id)
+    return _principal(rows, via_token=True)
 
 
 def _check_grant(grant: Grant) -> None:

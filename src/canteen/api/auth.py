@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post, put
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from canteen.accounts import services as accounts
 from canteen.accounts.roles import ADMIN, Grant, roles_of
 from canteen.api.docs import errors
-from canteen.api.schemas import Id, Input, Name, Password, Username
+from canteen.api.schemas import Id, Input, Name, Password, PathId, Username
 from canteen.web.context import client_ip, principal_of
 from canteen.web.guards import login_required, roles
 
@@ -32,7 +32,7 @@ class LoginOut(msgspec.Struct):
 
 
 class GrantIn(Input):
-    role: str
+    role: Annotated[str, msgspec.Meta(max_length=16)]
     district_id: Id | None = None
     site_id: Id | None = None
 
@@ -40,8 +40,8 @@ class GrantIn(Input):
 class UserCreate(Input):
     username: Username
     password: Password
-    display_name: str = ""
-    grants: list[GrantIn] = []
+    display_name: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    grants: Annotated[list[GrantIn], msgspec.Meta(max_length=20)] = []
 
 
 class PasswordIn(Input):
@@ -152,7 +152,7 @@ class UsersController(Controller):
         responses=errors("not_found", "password_too_weak"),
     )
     async def reset_password(
-        self, request: Request[Any, Any, Any], user_id: FromPath[int], data: JSONBody[PasswordIn]
+        self, request: Request[Any, Any, Any], user_id: PathId, data: JSONBody[PasswordIn]
     ) -> None:
         await accounts.set_password(principal_of(request), user_id, data.password)
 
@@ -163,7 +163,7 @@ class UsersController(Controller):
         responses=errors("not_found", "unknown_role", "grant_scope_invalid"),
     )
     async def set_grants(
-        self, request: Request[Any, Any, Any], user_id: FromPath[int], data: JSONBody[GrantsIn]
+        self, request: Request[Any, Any, Any], user_id: PathId, data: JSONBody[GrantsIn]
     ) -> None:
         await accounts.set_grants(principal_of(request), user_id, _grants(data.grants))
 
@@ -196,5 +196,5 @@ class TokensController(Controller):
         summary="Revoke a device token",
         responses=errors("not_found"),
     )
-    async def revoke(self, request: Request[Any, Any, Any], token_id: FromPath[int]) -> None:
+    async def revoke(self, request: Request[Any, Any, Any], token_id: PathId) -> None:
         await accounts.revoke_api_token(principal_of(request), token_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar.params import HeaderParameter
+from litestar.params import HeaderParameter, PathParameter
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -37,3 +37,6 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 DeviceHeader = Annotated[str | None, HeaderParameter(name="X-Device", required=False, max_length=100)]
+
+# Path ids: bounded like database int4 so a huge id is a 422, never an overflow inside the database.
+PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]

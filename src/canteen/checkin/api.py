@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.channels import ChannelsPlugin
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 from litestar.response import ServerSentEvent
 
 import canteen.menus.services
@@ -16,7 +16,7 @@ import canteen.payments.ledger
 import canteen.registry.cards  # noqa: F401 - registers the card codes
 from canteen.accounts.roles import CASHIER, OFFICIAL, OPERATOR
 from canteen.api.docs import errors
-from canteen.api.schemas import DeviceHeader, IdempotencyKeyHeader
+from canteen.api.schemas import DeviceHeader, IdempotencyKeyHeader, PathId
 from canteen.checkin import services
 from canteen.checkin.schemas import (
     CheckinIn,
@@ -173,9 +173,7 @@ class CheckinController(Controller):
         summary="Void a meal (cashier within the site's window, operator later); frees the subsidy",
         responses=errors("not_found", "already_voided", "void_window_passed"),
     )
-    async def void(
-        self, request: Request[Any, Any, Any], meal_id: FromPath[int], data: JSONBody[VoidIn]
-    ) -> VoidOut:
+    async def void(self, request: Request[Any, Any, Any], meal_id: PathId, data: JSONBody[VoidIn]) -> VoidOut:
         return await services.void_meal(principal_of(request), meal_id, data.reason)
 
 
@@ -190,7 +188,7 @@ class TallyController(Controller):
         responses=errors("not_found"),
     )
     async def tally(
-        self, request: Request[Any, Any, Any], site_id: FromPath[int], date: FromQuery[dt.date | None] = None
+        self, request: Request[Any, Any, Any], site_id: PathId, date: FromQuery[dt.date | None] = None
     ) -> Tally:
         day = date or utcnow().astimezone(get_settings().tz).date()
         return await services.tally(principal_of(request), site_id, day)
@@ -200,7 +198,7 @@ class TallyController(Controller):
         summary="Server-sent events: each check-in and void at this site",
         responses=errors("not_found"),
     )
-    async def live(self, request: Request[Any, Any, Any], site_id: FromPath[int]) -> ServerSentEvent:
+    async def live(self, request: Request[Any, Any, Any], site_id: PathId) -> ServerSentEvent:
         actor = principal_of(request)
         site = await services.site_info(site_id)
         if not actor.can_site(site.id, site.district_id):
@@ -218,7 +216,7 @@ class DistrictTodayController(Controller):
         summary="Meals so far today at each meal point of a district",
         responses=errors("not_found"),
     )
-    async def today(self, request: Request[Any, Any, Any], district_id: FromPath[int]) -> DistrictToday:
+    async def today(self, request: Request[Any, Any, Any], district_id: PathId) -> DistrictToday:
         day = utcnow().astimezone(get_settings().tz).date()
         return await services.district_today(principal_of(request), district_id, day)
 
@@ -227,7 +225,7 @@ class DistrictTodayController(Controller):
         summary="Server-sent events: every check-in and void in the district",
         responses=errors("not_found"),
     )
-    async def live(self, request: Request[Any, Any, Any], district_id: FromPath[int]) -> ServerSentEvent:
+    async def live(self, request: Request[Any, Any, Any], district_id: PathId) -> ServerSentEvent:
         if not principal_of(request).can_district(district_id):
             raise DomainError("not_found", {"district_id": district_id})
         return ServerSentEvent(_stream(request, [events.district_channel(district_id)]))

@@ -30,6 +30,7 @@ from canteen.checkin.schemas import (
 )
 from canteen.checkin.tables import CounterEvent, Meal
 from canteen.core import audit, events
+from canteen.core.cache import TTLCache
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
@@ -37,7 +38,7 @@ from canteen.core.idempotency import run_once
 from canteen.regions.tables import Site
 from canteen.settings import get_settings
 from canteen.subsidies import rules as subsidy_rules
-from canteen.subsidies.schemas import ElderFacts, Quote, Usage
+from canteen.subsidies.schemas import Quote, Usage
 
 log = logging.getLogger("canteen.checkin")
 
@@ -86,7 +87,14 @@ class SiteInfo:
     void_window_minutes: int
 
 
+# Serving hours and the operator are read on every scan and change rarely (site edits clear it).
+_SITES: TTLCache[int, SiteInfo] = TTLCache(ttl=30.0)
+
+
 async def site_info(site_id: int) -> SiteInfo:
+    hit, cached = _SITES.get(site_id)
+    if hit and cached is not None:
+        return cached
     row = (
         await Site.select(
             Site.id,
@@ -105,7 +113,7 @@ async def site_info(site_id: int) -> SiteInfo:
     )
     if row is None:
         raise DomainError("not_found", {"site_id": site_id})
-    return SiteInfo(
+    info = SiteInfo(
         id=row["id"],
         name=row["name"],
         district_id=row["district"],
@@ -116,6 +124,8 @@ async def site_info(site_id: int) -> SiteInfo:
         slots=row["slots"] or [],
         void_window_minutes=row["void_window_minutes"],
     )
+    _SITES.set(site_id, info)
+    return info
 
 
 def _check_site(actor: Principal, site: SiteInfo) -> None:
@@ -216,7 +226,7 @@ async def _prepare(
 ) -> _Prepared:
     from canteen.menus.services import meal_set_for
     from canteen.registry.card_services import resolve_card
-    from canteen.registry.services import elder_brief, elder_facts
+    from canteen.registry.services import counter_view
     from canteen.subsidies.services import policy_for
 
     settings = get_settings()
@@ -229,17 +239,16 @@ async def _prepare(
         hit = await resolve_card(card)
         elder_id = hit.elder_id
     assert elder_id is not None
-    brief = await elder_brief(elder_id)
+    brief, facts = await counter_view(elder_id, today=day)
     if brief.status != "active":
         raise DomainError("elder_inactive", {"status": brief.status})
     meal_set = await meal_set_for(site.id, day, slot_name, items[0] if items else None)
     if meal_set is None:
         raise DomainError("no_menu", {"site_id": site.id, "slot": slot_name, "date": day.isoformat()})
-    already = await _served_already(elder_id, day, slot_name)
-    if already is not None and not full_price_ok and not for_preview:
-        raise DomainError("already_served", _already_detail(already))
+    # Without full_price_ok the partial unique index is the referee (check_in maps its refusal to
+    # already_served), so the hot path does not read first; a full-price sale or a preview must know.
+    already = await _served_already(elder_id, day, slot_name) if (full_price_ok or for_preview) else None
     policy = await policy_for(site.district_id, day)
-    facts: ElderFacts = await elder_facts(elder_id)
     if policy is None:
         quote = walk_in_quote(meal_set.list_price_fen)
         quote = msgspec.structs.replace(
@@ -467,8 +476,9 @@ async def _perform(
     now: dt.datetime,
     seen: dict[str, Any],
 ) -> CheckinOut:
+    from canteen.accounting.rollups import apply_meal
     from canteen.menus.services import take_portion
-    from canteen.payments.ledger import Movement, balance_of, charge_elder, post
+    from canteen.payments.ledger import Movement, balance_of, charge_elder, new_txn, post
 
     p = await _prepare(
         actor,
@@ -484,6 +494,17 @@ async def _perform(
     q = p.quote
     await take_portion(p.meal_set.id)
     subsidised = q.subsidy_fen > 0
+    revenue = f"revenue:site:{p.site.id}"
+    movements = [
+        Movement(f"receivable:{f.source}:op:{p.site.operator_id or 0}", revenue, f.fen)
+        for f in q.funding
+        if f.fen
+    ]
+    by_balance = q.copay_fen > 0 and request["payment"] == "balance"
+    if q.copay_fen > 0 and not by_balance:
+        movements.append(Movement(f"cash:site:{p.site.id}:{p.day.isoformat()}", revenue, q.copay_fen))
+    # The txn id is chosen first so the meal row is written once, already pointing at its entries.
+    txn = new_txn() if (by_balance or movements) else ""
     rows = await Meal.insert(
         Meal(
             district=p.site.district_id,
@@ -513,19 +534,35 @@ async def _perform(
             device=device[:100],
             manual_reason=(manual_reason or "")[:200],
             idempotency_key=key,
+            ledger_txn=txn,
         )
     ).returning(Meal.id)
     meal_id = int(rows[0]["id"])
-    revenue = f"revenue:site:{p.site.id}"
-    movements = [
-        Movement(f"receivable:{f.source}:op:{p.site.operator_id or 0}", revenue, f.fen)
-        for f in q.funding
-        if f.fen
-    ]
+    await apply_meal(
+        {
+            "id": meal_id,
+            "district": p.site.district_id,
+            "site": p.site.id,
+            "operator": p.site.operator_id,
+            "service_date": p.day,
+            "slot": p.slot,
+            "mode": "dine_in",
+            "categories": list(p.brief.categories),
+            "tier_code": q.tier_code,
+            "subsidised": subsidised,
+            "list_price_fen": q.list_price_fen,
+            "subsidy_fen": q.subsidy_fen,
+            "copay_fen": q.copay_fen,
+            "funding": [{"source": f.source, "fen": f.fen} for f in q.funding],
+            "delivery_fee_fen": 0,
+            "delivery_subsidy_fen": 0,
+            "voided_at": None,
+        },
+        +1,
+    )
     balance_after: int | None = None
-    txn = ""
-    if q.copay_fen > 0 and request["payment"] == "balance":
-        txn, balance_after = await charge_elder(
+    if by_balance:
+        _, balance_after = await charge_elder(
             p.elder_id,
             q.copay_fen,
             revenue,
@@ -536,12 +573,11 @@ async def _perform(
             actor=actor,
             now=now,
             extra=movements,
+            txn=txn,
         )
     else:
-        if q.copay_fen > 0:
-            movements.append(Movement(f"cash:site:{p.site.id}:{p.day.isoformat()}", revenue, q.copay_fen))
         if movements:
-            txn = await post(
+            await post(
                 "meal",
                 movements,
                 ref_type="meal",
@@ -550,21 +586,22 @@ async def _perform(
                 elder_id=p.elder_id,
                 actor=actor,
                 now=now,
+                txn=txn,
             )
         balance_after = await balance_of(p.elder_id)
-    await Meal.update({Meal.ledger_txn: txn}).where(Meal.id == meal_id)
-    await log_event(
-        site_id=p.site.id,
-        outcome="ok",
-        elder_id=p.elder_id,
-        meal_id=meal_id,
-        actor=actor,
-        device=device,
-        manual=request["card"] is None,
-        now=now,
-        detail={"reason": manual_reason} if manual_reason else None,
-    )
+    # A served meal is its own record of the outcome; refusals and manual look-ups get an event.
     if manual_reason:
+        await log_event(
+            site_id=p.site.id,
+            outcome="ok",
+            elder_id=p.elder_id,
+            meal_id=meal_id,
+            actor=actor,
+            device=device,
+            manual=True,
+            now=now,
+            detail={"reason": manual_reason},
+        )
         await audit.record(
             actor,
             "checkin.manual",
@@ -606,6 +643,7 @@ async def sell_walk_in(
     now: dt.datetime | None = None,
 ) -> tuple[int, CheckinOut]:
     """A non-member buys a meal at the list price, in cash."""
+    from canteen.accounting.rollups import apply_meal_id
     from canteen.menus.services import meal_set_for, take_portion
     from canteen.payments.ledger import Movement, post
 
@@ -663,6 +701,7 @@ async def sell_walk_in(
             now=now,
         )
         await Meal.update({Meal.ledger_txn: txn}).where(Meal.id == meal_id)
+        await apply_meal_id(meal_id, +1)
         await log_event(
             site_id=site.id,
             outcome="ok",
@@ -695,6 +734,22 @@ async def sell_walk_in(
     if outcome.replayed:
         return 200, msgspec.convert(outcome.body, CheckinOut)
     return 201, outcome.body
+
+
+async def mark_voided(meal_id: int, *, by: int | None, reason: str, void_txn: str, now: dt.datetime) -> bool:
+    """Void one meal row inside the caller's transaction: frees its subsidy (the partial
+    unique index no longer counts it) and takes it out of the day's rollups. The caller
+    reverses its ledger entries. Returns False if it was already voided."""
+    from canteen.accounting.rollups import MEAL_COLUMNS, apply_meal
+
+    row = await Meal.select(*MEAL_COLUMNS).where((Meal.id == meal_id) & Meal.voided_at.is_null()).first()
+    if row is None:
+        return False
+    await apply_meal(row, -1)
+    await Meal.update(
+        {Meal.voided_at: now, Meal.voided_by: by, Meal.void_reason: reason[:200], Meal.void_txn: void_txn}
+    ).where(Meal.id == meal_id)
+    return True
 
 
 async def void_meal(
@@ -741,14 +796,7 @@ async def void_meal(
             )
         if meal["meal_set"]:
             await release_portion(meal["meal_set"])
-        await Meal.update(
-            {
-                Meal.voided_at: now,
-                Meal.voided_by: actor.user_id,
-                Meal.void_reason: reason[:200],
-                Meal.void_txn: void_txn,
-            }
-        ).where(Meal.id == meal_id)
+        await mark_voided(meal_id, by=actor.user_id, reason=reason, void_txn=void_txn, now=now)
         await audit.record(
             actor,
             "meal.void",

@@ -119,8 +119,14 @@ def is_unavailable(exc: BaseException) -> bool:
         exc,
         asyncpg.exceptions.CannotConnectNowError
         | asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.PostgresConnectionError  # SQLSTATE class 08: connection exceptions
         | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.CrashShutdownError
         | asyncpg.exceptions.InterfaceError
+        # A server that goes away mid-query leaves the connection's protocol half-way
+        # ("cannot switch to state 15; another operation is in progress"): seen by the
+        # fault suite when PostgreSQL restarts under load. The pool drops that connection.
+        | asyncpg.exceptions.InternalClientError
         | asyncpg.exceptions.TooManyConnectionsError,
     ):
         return True

@@ -72,12 +72,10 @@ async def run_once(
         async with write_transaction():
             status, body = await effect()
         return Outcome(status, body)
-    found = await _stored(scope, key, fp)
-    if found is not None:
-        return found
     try:
         async with write_transaction():
-            # Re-check inside the lock: on SQLite the IMMEDIATE transaction serialises writers.
+            # Checked inside the transaction only: on SQLite the IMMEDIATE transaction serialises
+            # writers, and on PostgreSQL the unique (scope, key) index stops a racing twin.
             found = await _stored(scope, key, fp)
             if found is not None:
                 return found

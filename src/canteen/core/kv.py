@@ -7,10 +7,28 @@ Redis outage degrades convenience (sessions, rate limits), never correctness.
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Protocol
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from canteen.core.errors import DomainError
 
 PREFIX = "canteen:"
+log = logging.getLogger("canteen.kv")
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Redis away (stopped, restarting, failing over) is a 503 with Retry-After, never a 500."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError) as exc:
+        raise DomainError("service_unavailable", {"reason": "redis"}) from exc
 
 
 class KV(Protocol):
@@ -81,20 +99,24 @@ class RedisKV:
         )
 
     async def get(self, key: str) -> bytes | None:
-        value = await self.client.get(PREFIX + key)
+        with _reachable():
+            value = await self.client.get(PREFIX + key)
         return value if value is None or isinstance(value, bytes) else str(value).encode()
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
-        await self.client.set(PREFIX + key, value, ex=ttl)
+        with _reachable():
+            await self.client.set(PREFIX + key, value, ex=ttl)
 
     async def delete(self, key: str) -> None:
-        await self.client.delete(PREFIX + key)
+        with _reachable():
+            await self.client.delete(PREFIX + key)
 
     async def incr(self, key: str, ttl: int) -> int:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.incr(PREFIX + key)
-            pipe.expire(PREFIX + key, ttl, nx=True)
-            value, _ = await pipe.execute()
+        with _reachable():
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.incr(PREFIX + key)
+                pipe.expire(PREFIX + key, ttl, nx=True)
+                value, _ = await pipe.execute()
         return int(value)
 
     async def ping(self) -> None:
@@ -106,3 +128,54 @@ class RedisKV:
 
 def make_kv(redis_url: str | None) -> KV:
     return RedisKV(redis_url) if redis_url else MemoryKV()
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """True for redis-py's "cannot reach Redis" errors (stopped, restarting, failing over)."""
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return False
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
+
+
+def make_channels_backend(redis_url: str) -> Any:
+    """Redis pub/sub for live events that survives a Redis restart.
+
+    Litestar's ``RedisChannelsPubSubBackend`` lets one connection error end its publish
+    and listen tasks for good (found by the fault suite: after Redis came back, no live
+    event reached any subscriber until the process restarted). Here a publish that cannot
+    reach Redis is dropped with a warning (the write it reports has committed; the live
+    view lags), and the listener waits and reconnects; redis-py re-subscribes the
+    channels on reconnect.
+    """
+    import asyncio
+    from collections.abc import AsyncGenerator, Iterable
+
+    from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+    from redis.asyncio import Redis
+
+    class ResilientRedisChannels(RedisChannelsPubSubBackend):
+        async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+            try:
+                await super().publish(data, channels)
+            except Exception as exc:
+                if not (redis_unavailable(exc) or isinstance(exc, OSError)):
+                    raise
+                log.warning("live event dropped: redis unreachable", extra={"code": "event_publish_failed"})
+
+        async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
+            while True:
+                try:
+                    async for item in super().stream_events():
+                        yield item
+                except Exception as exc:
+                    if not (redis_unavailable(exc) or isinstance(exc, OSError)):
+                        raise
+                    log.warning(
+                        "live events paused: redis unreachable", extra={"code": "event_stream_failed"}
+                    )
+                    await asyncio.sleep(1)
+
+    return ResilientRedisChannels(redis=Redis.from_url(redis_url, socket_connect_timeout=2))

@@ -38,6 +38,7 @@ import msgspec
 from canteen.accounts.roles import KITCHEN, OFFICIAL, OPERATOR, SITE_ROLES, Principal
 from canteen.core import audit
 from canteen.core.audit import SystemActor
+from canteen.core.cache import TTLCache
 from canteen.core.categories import DIET_TAGS, SLOTS
 from canteen.core.clock import UTC, utcnow
 from canteen.core.db import UniqueViolation, write_transaction
@@ -104,6 +105,12 @@ MAX_RANGE_DAYS = 62
 
 
 # --- scope ---------------------------------------------------------------------------------
+
+
+# The counter reads the menu for every scan; it changes rarely. Prices and sets come from this
+# cache for a few seconds (cleared at once by a menu write in this process); portions are not
+# decided here but by take_portion's conditional UPDATE in the check-in transaction.
+_SERVED: TTLCache[tuple[int, dt.date, str], MenuView | None] = TTLCache(ttl=15.0)
 
 
 async def _site(site_id: int) -> dict[str, Any]:
@@ -426,6 +433,7 @@ async def _write_menu(
     now: dt.datetime,
 ) -> int:
     """Create or replace one menu inside the caller's transaction; returns the menu id."""
+    _SERVED.clear()
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
         raise DomainError("validation_failed", {"field": "sets", "reason": "duplicate set names"})
@@ -619,7 +627,10 @@ async def meal_set_for(site_id: int, day: dt.date, slot: str, meal_set_id: int |
 
     Raises ``no_menu`` when nothing is on the menu and ``not_found`` for a set not on it.
     """
-    menu = await menu_for(site_id, day, slot)
+    hit, menu = _SERVED.get((site_id, day, slot))
+    if not hit:
+        menu = await menu_for(site_id, day, slot)
+        _SERVED.set((site_id, day, slot), menu)
     if menu is None or not menu.sets:
         raise DomainError("no_menu", {"site_id": site_id, "date": day.isoformat(), "slot": slot})
     if meal_set_id is None:

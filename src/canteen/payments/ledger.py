@@ -138,7 +138,10 @@ async def _balance_row(elder_id: int) -> int:
     return int(row["balance_fen"]) if row else 0
 
 
-async def _apply_to_cache(deltas: dict[int, int], now: dt.datetime, *, no_overdraft: bool) -> None:
+async def _apply_to_cache(deltas: dict[int, int], now: dt.datetime, *, no_overdraft: bool) -> dict[int, int]:
+    """Move the cached balances; returns the new balance of each elder the conditional
+    UPDATE decremented (so a charge needs no second read)."""
+    after: dict[int, int] = {}
     for elder_id, delta in sorted(deltas.items()):  # a fixed order: no lock-order deadlocks on PostgreSQL
         if delta == 0:
             continue
@@ -149,13 +152,14 @@ async def _apply_to_cache(deltas: dict[int, int], now: dt.datetime, *, no_overdr
                     {ElderBalance.balance_fen: ElderBalance.balance_fen - need, ElderBalance.updated_at: now}
                 )
                 .where((ElderBalance.elder == elder_id) & (ElderBalance.balance_fen >= need))
-                .returning(ElderBalance.id)
+                .returning(ElderBalance.balance_fen)
             )
             if not done:
                 raise DomainError(
                     "insufficient_balance",
                     {"elder_id": elder_id, "balance_fen": await _balance_row(elder_id), "needed_fen": need},
                 )
+            after[elder_id] = int(done[0]["balance_fen"])
             continue
         await ElderBalance.insert(ElderBalance(elder=elder_id, balance_fen=0, updated_at=now)).on_conflict(
             target=ElderBalance.elder, action="DO NOTHING"
@@ -163,9 +167,22 @@ async def _apply_to_cache(deltas: dict[int, int], now: dt.datetime, *, no_overdr
         await ElderBalance.update(
             {ElderBalance.balance_fen: ElderBalance.balance_fen + delta, ElderBalance.updated_at: now}
         ).where(ElderBalance.elder == elder_id)
+    return after
 
 
 async def post(
+    txn_kind: str,
+    movements: Sequence[Movement],
+    **kwargs: Any,
+) -> str:
+    """Append one business transaction (one row per movement) and update the elder
+    balance cache for every ``elder:{id}`` account it touches; returns the txn id.
+    See :func:`_post` for the arguments."""
+    txn, _ = await _post(txn_kind, movements, **kwargs)
+    return txn
+
+
+async def _post(
     txn_kind: str,
     movements: Sequence[Movement],
     *,
@@ -180,7 +197,7 @@ async def post(
     reverses_txn: str | None = None,
     txn: str | None = None,
     entries_first: bool = False,
-) -> str:
+) -> tuple[str, dict[int, int]]:
     """Append one business transaction (one row per movement) and update the elder
     balance cache for every ``elder:{id}`` account it touches; returns the txn id.
 
@@ -207,8 +224,9 @@ async def post(
         if (e := _elder_of(m.debit)) is not None:
             deltas[e] -= m.amount_fen
     async with write_transaction():
+        after: dict[int, int] = {}
         if not entries_first:
-            await _apply_to_cache(dict(deltas), now, no_overdraft=no_overdraft)
+            after = await _apply_to_cache(dict(deltas), now, no_overdraft=no_overdraft)
         await LedgerEntry.insert(
             *[
                 LedgerEntry(
@@ -231,8 +249,8 @@ async def post(
             ]
         )
         if entries_first:
-            await _apply_to_cache(dict(deltas), now, no_overdraft=no_overdraft)
-    return txn
+            after = await _apply_to_cache(dict(deltas), now, no_overdraft=no_overdraft)
+    return txn, after
 
 
 async def charge_elder(
@@ -260,7 +278,7 @@ async def charge_elder(
     """
     if amount_fen <= 0:
         raise DomainError("invalid_amount", {"amount_fen": amount_fen})
-    txn = await post(
+    txn, after = await _post(
         kind,
         [Movement(elder_account(elder_id), credit_account, amount_fen), *extra],
         ref_type=ref_type,
@@ -273,7 +291,7 @@ async def charge_elder(
         no_overdraft=True,
         txn=txn,
     )
-    return txn, await _balance_row(elder_id)
+    return txn, after[elder_id]
 
 
 # --- scope ---------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from piccolo.query.methods.select import Select
 
 from canteen.accounts.roles import ADMIN, OFFICIAL, OPERATOR, SITE_ROLES, Principal
 from canteen.core import audit
+from canteen.core.cache import clear_all
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, is_sqlite, write_transaction
 from canteen.core.errors import DomainError, register
@@ -569,6 +570,7 @@ async def update_site(
             district_id=row["district_id"],
             now=now,
         )
+    clear_all()  # the counter caches serving hours and operators
     return after
 
 
@@ -602,6 +604,7 @@ async def set_site_status(
             note=note,
             now=now,
         )
+    clear_all()  # the counter caches serving hours and operators
     return msgspec.structs.replace(before, status=status, updated_at=now)
 
 

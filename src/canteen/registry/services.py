@@ -935,23 +935,33 @@ async def search_elders(
     return ElderList(items=items, next_cursor=next_cursor)
 
 
-async def elder_facts(elder_id: int, *, today: dt.date | None = None) -> ElderFacts:
-    """What the subsidy rules need about a registered elder (the counter calls this after its
-    own scope check). Every category is passed with its validity: the rules judge the meal date.
-    ``member`` is True for any registered elder; the counter refuses a non-active status
-    (``elder_brief(...).status``) before quoting."""
+_COUNTER_STREET = Elder.community.street.as_alias("street_id")
+
+
+async def _counter_rows(elder_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     row = None
     if _valid_id(elder_id):
         row = (
             await Elder.select(
-                Elder.id, Elder.birth_date, Elder.district, Elder.community.street.as_alias("street_id")
+                Elder.id,
+                Elder.name,
+                Elder.national_id_enc,
+                Elder.status,
+                Elder.district,
+                Elder.diet,
+                Elder.birth_date,
+                _COUNTER_STREET,
             )
             .where(Elder.id == elder_id)
             .first()
+            .output(load_json=True)
         )
     if row is None:
         raise DomainError("not_found", {"elder_id": elder_id})
-    cats = await category_rows([elder_id])
+    return row, await category_rows([elder_id])
+
+
+def _facts(row: dict[str, Any], cats: list[dict[str, Any]]) -> ElderFacts:
     return ElderFacts(
         member=True,
         birth_date=row["birth_date"],
@@ -964,22 +974,7 @@ async def elder_facts(elder_id: int, *, today: dt.date | None = None) -> ElderFa
     )
 
 
-async def elder_brief(elder_id: int, *, today: dt.date | None = None) -> ElderBrief:
-    """Name, masked ID, categories valid ``today``, status, district and diet: the counter's view."""
-    today = today or today_of(utcnow())
-    row = None
-    if _valid_id(elder_id):
-        row = (
-            await Elder.select(
-                Elder.id, Elder.name, Elder.national_id_enc, Elder.status, Elder.district, Elder.diet
-            )
-            .where(Elder.id == elder_id)
-            .first()
-            .output(load_json=True)
-        )
-    if row is None:
-        raise DomainError("not_found", {"elder_id": elder_id})
-    cats = await category_rows([elder_id])
+def _brief(row: dict[str, Any], cats: list[dict[str, Any]], today: dt.date) -> ElderBrief:
     return ElderBrief(
         id=int(row["id"]),
         display_name=row["name"],
@@ -989,6 +984,26 @@ async def elder_brief(elder_id: int, *, today: dt.date | None = None) -> ElderBr
         district_id=int(row["district"]),
         diet=list(row["diet"] or []),
     )
+
+
+async def elder_facts(elder_id: int, *, today: dt.date | None = None) -> ElderFacts:
+    """What the subsidy rules need about a registered elder (the counter calls this after its
+    own scope check). Every category is passed with its validity: the rules judge the meal date.
+    ``member`` is True for any registered elder; the counter refuses a non-active status
+    (``elder_brief(...).status``) before quoting."""
+    return _facts(*await _counter_rows(elder_id))
+
+
+async def elder_brief(elder_id: int, *, today: dt.date | None = None) -> ElderBrief:
+    """Name, masked ID, categories valid ``today``, status, district and diet: the counter's view."""
+    row, cats = await _counter_rows(elder_id)
+    return _brief(row, cats, today or today_of(utcnow()))
+
+
+async def counter_view(elder_id: int, *, today: dt.date) -> tuple[ElderBrief, ElderFacts]:
+    """Both views the counter needs, from one read of the elder and one of its categories."""
+    row, cats = await _counter_rows(elder_id)
+    return _brief(row, cats, today), _facts(row, cats)
 
 
 async def elder_history(actor: Principal, elder_id: int, *, limit: int = 50) -> list[HistoryEntry]:

@@ -17,7 +17,6 @@ sites) may read them; others get ``not_found``.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 import msgspec
@@ -26,6 +25,7 @@ from piccolo.query.functions.aggregate import Max
 from canteen.accounts.roles import ADMIN, OFFICIAL, Principal
 from canteen.core import audit
 from canteen.core.audit import Actor
+from canteen.core.cache import TTLCache
 from canteen.core.categories import Category
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
@@ -319,16 +319,14 @@ async def get_policy(actor: Principal, policy_id: int) -> PolicyView:
 
 # The counter asks for the policy of (district, day) on every scan: keep the answer per
 # process. Publish and retire clear this process's entries at once; other worker processes
-# see a change within _CACHE_TTL seconds (policies are published ahead of the day they take
+# see a change within the TTL (60 s) (policies are published ahead of the day they take
 # effect, so that window matters only for a same-day correction).
-_CACHE: dict[tuple[int, dt.date], tuple[float, Policy | None]] = {}
-_CACHE_TTL = 60.0
-_CACHE_MAX = 4096
+_CACHE: TTLCache[tuple[int, dt.date], Policy | None] = TTLCache(ttl=60.0)
 
 
 def clear_policy_cache() -> None:
-    """Forget every cached answer of :func:`policy_for` in this process (tests that empty
-    the tables call it; publish and retire do it themselves)."""
+    """Forget every cached answer of :func:`policy_for` in this process (publish and retire
+    do it themselves)."""
     _CACHE.clear()
 
 
@@ -338,19 +336,16 @@ _invalidate = clear_policy_cache
 async def policy_for(district_id: int, day: dt.date) -> Policy | None:
     """The published policy in force in ``district_id`` on ``day`` (service-zone date), or None."""
     key = (district_id, day)
-    hit = _CACHE.get(key)
-    clock = time.monotonic()
-    if hit is not None and clock - hit[0] < _CACHE_TTL:
-        return hit[1]
+    hit, cached = _CACHE.get(key)
+    if hit:
+        return cached
     rows = await SubsidyPolicy.select(*_COLUMNS).where(
         (SubsidyPolicy.district == district_id)
         & (SubsidyPolicy.status == PUBLISHED)
         & (SubsidyPolicy.effective_from <= day)
     )
     found = rules.policy_in_force((_document(r) for r in rows), day)
-    if len(_CACHE) >= _CACHE_MAX:
-        _CACHE.clear()
-    _CACHE[key] = (clock, found)
+    _CACHE.set(key, found)
     return found
 
 

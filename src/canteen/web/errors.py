@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 from canteen.core.context import request_id_var
 from canteen.core.db import is_unavailable, translate_db_error
 from canteen.core.errors import DomainError
+from canteen.core.kv import redis_unavailable
 from canteen.web.context import lang_of, wants_json
 
 log = logging.getLogger("canteen.errors")
@@ -83,6 +84,8 @@ def fallback_handler(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return _render(request, translated)
     if is_unavailable(exc):
         return _render(request, DomainError("service_unavailable"))
+    if redis_unavailable(exc):  # e.g. a live-events subscription while Redis is away
+        return _render(request, DomainError("service_unavailable", {"reason": "redis"}))
     log.exception("unhandled error", extra={"request_id": request_id_var.get()})
     return _render(request, DomainError("internal_error", {"request_id": request_id_var.get()}))
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get
-from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
 from canteen.accounts.roles import OFFICIAL
+from canteen.api.schemas import PathId
 from canteen.checkin import services as counter
 from canteen.core.clock import utcnow
 from canteen.settings import get_settings
@@ -32,13 +32,13 @@ async def today_choose(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/official/districts/{district_id:int}/today", guards=GUARDS, include_in_schema=False)
-async def today_page(request: Request[Any, Any, Any], district_id: FromPath[int]) -> Template:
+async def today_page(request: Request[Any, Any, Any], district_id: PathId) -> Template:
     data = await counter.district_today(principal_of(request), district_id, _today())
     return page(request, "official/today.html", today=data)
 
 
 @get("/official/districts/{district_id:int}/today/table", guards=GUARDS, include_in_schema=False)
-async def today_table(request: Request[Any, Any, Any], district_id: FromPath[int]) -> Template:
+async def today_table(request: Request[Any, Any, Any], district_id: PathId) -> Template:
     data = await counter.district_today(principal_of(request), district_id, _today())
     return page(request, "official/_today_table.html", today=data)
 

@@ -139,6 +139,8 @@ ROLE_LINKS: dict[str, list[tuple[str, str]]] = {
     ],
     OFFICIAL: [
         ("/official/today", "Meals today"),
+        ("/official/alerts", "Alerts"),
+        ("/official/dashboard", "District dashboard"),
         ("/admin/sites", "Sites"),
         ("/elders", "Elders"),
         ("/elders/import", "Import elders"),
@@ -147,8 +149,8 @@ ROLE_LINKS: dict[str, list[tuple[str, str]]] = {
     ],
     OPERATOR: [("/admin/sites", "Sites"), ("/counter", "Counter")],
     CASHIER: [("/counter", "Counter")],
-    KITCHEN: [],
-    COURIER: [],
+    KITCHEN: [("/kitchen", "Production plan")],
+    COURIER: [("/courier", "My rounds")],
 }
 
 

@@ -1,0 +1,275 @@
+"""Monthly cost entry (form or XLSX upload), operating subsidy rules and funding budgets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import msgspec
+
+from canteen.accounting.kpis import COST_FIELDS
+from canteen.accounting.schemas import (
+    BudgetIn,
+    BudgetView,
+    CostIn,
+    CostUploadResult,
+    CostView,
+    RuleIn,
+    RuleView,
+)
+from canteen.accounting.tables import FundingBudget, OperatingSubsidyRule, SiteMonthCost
+from canteen.accounts.roles import OPERATOR, Principal
+from canteen.core import audit
+from canteen.core.clock import utcnow
+from canteen.core.db import write_transaction
+from canteen.core.errors import DomainError
+from canteen.regions.tables import Site
+
+FIELDS = (*COST_FIELDS, "other_income_fen")
+
+
+def _view(row: dict[str, Any], name: str) -> CostView:
+    return CostView(
+        site_id=row["site"],
+        site_name=name,
+        month=row["month"],
+        **{f: row[f] for f in FIELDS},
+        residential_utilities=row["residential_utilities"],
+        total_fen=sum(row[f] for f in COST_FIELDS),
+        updated_at=row["updated_at"].isoformat(),
+    )
+
+
+async def save_cost(actor: Principal, data: CostIn, *, now: dt.datetime | None = None) -> CostView:
+    """Create or replace one point's costs for a month (its operator, or an admin)."""
+    now = now or utcnow()
+    site = await Site.select(Site.id, Site.name, Site.district).where(Site.id == data.site_id).first()
+    if site is None:
+        raise DomainError("not_found", {"site_id": data.site_id})
+    if not actor.is_admin and site["id"] not in actor.site_ids(OPERATOR):
+        # Officials read costs but operators enter them; another operator's point is not found.
+        code = "forbidden" if actor.can_district(site["district"]) else "not_found"
+        raise DomainError(code, {"site_id": data.site_id})
+    values = {f: getattr(data, f) for f in FIELDS}
+    async with write_transaction():
+        before = (
+            await SiteMonthCost.select()
+            .where((SiteMonthCost.site == data.site_id) & (SiteMonthCost.month == data.month))
+            .first()
+        )
+        cols = {getattr(SiteMonthCost, k): v for k, v in values.items()}
+        cols[SiteMonthCost.residential_utilities] = data.residential_utilities
+        cols[SiteMonthCost.entered_by] = actor.user_id
+        cols[SiteMonthCost.updated_at] = now
+        if before is None:
+            await SiteMonthCost.insert(
+                SiteMonthCost(
+                    site=data.site_id,
+                    district=site["district"],
+                    month=data.month,
+                    residential_utilities=data.residential_utilities,
+                    entered_by=actor.user_id,
+                    updated_at=now,
+                    **values,
+                )
+            )
+        else:
+            await SiteMonthCost.update(cols).where(SiteMonthCost.id == before["id"])
+        await audit.record(
+            actor,
+            "site_cost.save",
+            "site",
+            data.site_id,
+            before={k: before[k] for k in FIELDS} if before else None,
+            after={"month": data.month, **values},
+            district_id=site["district"],
+            now=now,
+        )
+        row = (
+            await SiteMonthCost.select()
+            .where((SiteMonthCost.site == data.site_id) & (SiteMonthCost.month == data.month))
+            .first()
+        )
+    assert row is not None
+    return _view(row, site["name"])
+
+
+XLSX_COLUMNS = ("site_id", "month", *FIELDS, "residential_utilities")
+
+
+async def upload_costs_xlsx(
+    actor: Principal, content: bytes, *, lang: str = "zh-CN", now: dt.datetime | None = None
+) -> CostUploadResult:
+    """Save every row of an XLSX sheet with a header row naming ``XLSX_COLUMNS`` (amounts in fen)."""
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:
+        raise DomainError("invalid_body", {"reason": "not an XLSX file"}) from exc
+    ws = wb.active
+    rows = list(ws.iter_rows(values_only=True)) if ws is not None else []
+    if not rows:
+        return CostUploadResult(saved=0, errors=["empty sheet" if lang.startswith("en") else "表格为空"])
+    header = [str(h or "").strip() for h in rows[0]]
+    saved, errors = 0, []
+    for n, raw in enumerate(rows[1:2001], start=2):
+        if not any(raw):
+            continue
+        rec = {h: v for h, v in zip(header, raw, strict=False) if h in XLSX_COLUMNS and v is not None}
+        rec["residential_utilities"] = str(rec.get("residential_utilities", "")).lower() in {
+            "1",
+            "true",
+            "yes",
+            "是",
+        }
+        try:
+            data = msgspec.convert(rec, CostIn, strict=False)
+            await save_cost(actor, data, now=now)
+            saved += 1
+        except (msgspec.ValidationError, DomainError) as exc:
+            msg = exc.message(lang) if isinstance(exc, DomainError) else str(exc)
+            errors.append(f"row {n}: {msg}" if lang.startswith("en") else f"第{n}行：{msg}")
+    return CostUploadResult(saved=saved, errors=errors)
+
+
+async def set_budget(actor: Principal, data: BudgetIn, *, now: dt.datetime | None = None) -> BudgetView:
+    """An official sets a funding source's budget for a year."""
+    now = now or utcnow()
+    if not actor.can_district(data.district_id):
+        raise DomainError("forbidden", {"district_id": data.district_id})
+    async with write_transaction():
+        where = (
+            (FundingBudget.district == data.district_id)
+            & (FundingBudget.year == data.year)
+            & (FundingBudget.source == data.source)
+        )
+        before = await FundingBudget.select().where(where).first()
+        if before is None:
+            await FundingBudget.insert(
+                FundingBudget(
+                    district=data.district_id,
+                    year=data.year,
+                    source=data.source,
+                    budget_fen=data.budget_fen,
+                    updated_at=now,
+                )
+            )
+        else:
+            await FundingBudget.update(
+                {FundingBudget.budget_fen: data.budget_fen, FundingBudget.updated_at: now}
+            ).where(where)
+        await audit.record(
+            actor,
+            "budget.set",
+            "funding_budget",
+            f"{data.year}:{data.source}",
+            before={"budget_fen": before["budget_fen"]} if before else None,
+            after={"budget_fen": data.budget_fen},
+            district_id=data.district_id,
+            now=now,
+        )
+    return BudgetView(
+        district_id=data.district_id, year=data.year, source=data.source, budget_fen=data.budget_fen
+    )
+
+
+async def add_rule(actor: Principal, data: RuleIn, *, now: dt.datetime | None = None) -> RuleView:
+    """An official adds an operating subsidy rule for the district (or one point)."""
+    now = now or utcnow()
+    if not actor.can_district(data.district_id):
+        raise DomainError("forbidden", {"district_id": data.district_id})
+    async with write_transaction():
+        row = OperatingSubsidyRule(
+            district=data.district_id,
+            site=data.site_id,
+            kind=data.kind,
+            amount_fen=data.amount_fen,
+            years=data.years,
+            effective_from=data.effective_from,
+            effective_until=data.effective_until,
+            source=data.source,
+            created_at=now,
+        )
+        await row.save()
+        await audit.record(
+            actor,
+            "operating_rule.add",
+            "operating_subsidy_rule",
+            row.id,
+            after=msgspec.to_builtins(data),
+            district_id=data.district_id,
+            now=now,
+        )
+    return RuleView(
+        id=row.id,
+        district_id=data.district_id,
+        site_id=data.site_id,
+        kind=data.kind,
+        amount_fen=data.amount_fen,
+        years=data.years,
+        effective_from=data.effective_from,
+        effective_until=data.effective_until,
+        source=data.source,
+    )
+
+
+async def get_cost(actor: Principal, site_id: int, month: str) -> CostView | None:
+    """One point's costs for a month (its operator, the district's officials, admins); None if not entered."""
+    site = await Site.select(Site.id, Site.name, Site.district).where(Site.id == site_id).first()
+    if site is None or not (
+        actor.can_district(site["district"]) or site_id in actor.site_ids(OPERATOR) or actor.is_admin
+    ):
+        raise DomainError("not_found", {"site_id": site_id})
+    row = (
+        await SiteMonthCost.select()
+        .where((SiteMonthCost.site == site_id) & (SiteMonthCost.month == month))
+        .first()
+    )
+    return _view(row, site["name"]) if row else None
+
+
+async def list_rules(actor: Principal, district_id: int) -> list[RuleView]:
+    if not actor.can_district(district_id):
+        raise DomainError("forbidden", {"district_id": district_id})
+    rows = await OperatingSubsidyRule.select().where(OperatingSubsidyRule.district == district_id)
+    return [
+        RuleView(
+            id=r["id"],
+            district_id=r["district"],
+            site_id=r["site"],
+            kind=r["kind"],
+            amount_fen=r["amount_fen"],
+            years=r["years"],
+            effective_from=r["effective_from"],
+            effective_until=r["effective_until"],
+            source=r["source"],
+        )
+        for r in rows
+    ]
+
+
+async def list_budgets(actor: Principal, district_id: int, year: int) -> list[BudgetView]:
+    if not actor.can_district(district_id):
+        raise DomainError("forbidden", {"district_id": district_id})
+    rows = await FundingBudget.select().where(
+        (FundingBudget.district == district_id) & (FundingBudget.year == year)
+    )
+    return [
+        BudgetView(district_id=district_id, year=year, source=r["source"], budget_fen=r["budget_fen"])
+        for r in rows
+    ]
+
+
+def cost_template_xlsx() -> bytes:
+    """An empty upload sheet: the header row ``XLSX_COLUMNS`` (amounts in fen)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(list(XLSX_COLUMNS))
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

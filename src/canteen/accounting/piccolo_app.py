@@ -1,0 +1,29 @@
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from canteen.accounting.tables import (
+    DailyRollup,
+    FundingBudget,
+    MonthlyRollup,
+    OperatingSubsidyRule,
+    Settlement,
+    SettlementLine,
+    SiteMonthCost,
+)
+
+APP_CONFIG = AppConfig(
+    app_name="accounting",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
+    table_classes=[
+        SiteMonthCost,
+        OperatingSubsidyRule,
+        FundingBudget,
+        DailyRollup,
+        MonthlyRollup,
+        Settlement,
+        SettlementLine,
+    ],
+    migration_dependencies=["canteen.regions.piccolo_app", "canteen.checkin.piccolo_app"],
+    commands=[],
+)

@@ -1,0 +1,430 @@
+"""Monthly statements per operator and funding source: draft → submitted → approved → paid.
+
+Figures come from the per-source rollup rows, so a statement never scans the
+meal table for its month. Approved statements are locked. A meal voided after
+a statement's figures were computed (and that statement has left draft) is
+carried into the NEXT statement drafted for that operator and source as an
+adjustment line naming the meal — the locked statement is never edited. We
+compare ``voided_at`` with the statement's ``computed_at`` (not its approval
+time): a void between submission and approval is thus not lost either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from typing import Any
+
+from canteen.accounting.kpis import Base, district_rules, month_base, operating_subsidy
+from canteen.accounting.periods import month_bounds
+from canteen.accounting.schemas import SettlementLineView, SettlementSummary, SettlementView
+from canteen.accounting.tables import MonthlyRollup, Settlement, SettlementLine
+from canteen.accounts.roles import OFFICIAL, OPERATOR, Principal
+from canteen.checkin.tables import Meal
+from canteen.core import audit
+from canteen.core.clock import utcnow
+from canteen.core.db import write_transaction
+from canteen.core.errors import DomainError, register
+from canteen.regions.tables import Operator, Site
+
+register(
+    "settlement_state",
+    409,
+    "结算单当前状态不允许此操作。",
+    "The statement is not in a state that allows this.",
+)
+register(
+    "settlement_locked",
+    409,
+    "结算单已锁定，不能重新生成。",
+    "The statement is locked and cannot be redrafted.",
+)
+
+LIVE = ("submitted", "approved", "paid")
+
+
+async def _operator(operator_id: int) -> dict[str, Any]:
+    op = (
+        await Operator.select(Operator.id, Operator.name, Operator.district)
+        .where(Operator.id == operator_id)
+        .first()
+    )
+    if op is None:
+        raise DomainError("not_found", {"operator_id": operator_id})
+    return op
+
+
+async def _operator_sites(operator_id: int) -> dict[int, str]:
+    rows = await Site.select(Site.id, Site.name).where(Site.operator == operator_id)
+    return {r["id"]: r["name"] for r in rows}
+
+
+def _may_operate(actor: Principal, sites: dict[int, str]) -> bool:
+    return actor.is_admin or bool(actor.site_ids(OPERATOR) & set(sites))
+
+
+def _may_read(actor: Principal, district_id: int, sites: dict[int, str]) -> bool:
+    return actor.can_district(district_id) or _may_operate(actor, sites)
+
+
+def _funding_fen(funding: Any, source: str) -> int:
+    parts = json.loads(funding) if isinstance(funding, str | bytes) else (funding or [])
+    return sum(int(p["fen"]) for p in parts if p.get("source") == source)
+
+
+async def _adjustments(
+    operator_id: int, source: str, month: str, now: dt.datetime, redraft_of: int | None
+) -> list[dict[str, Any]]:
+    """Voids after earlier statements left draft, not yet carried into any statement."""
+    earlier = await Settlement.select(Settlement.id, Settlement.month, Settlement.computed_at).where(
+        (Settlement.operator == operator_id)
+        & (Settlement.source == source)
+        & (Settlement.month < month)
+        & Settlement.state.is_in(list(LIVE))
+    )
+    if not earlier:
+        return []
+    carried = {
+        r["meal_id"]
+        for r in await SettlementLine.select(SettlementLine.meal_id).where(
+            (SettlementLine.kind == "adjustment")
+            & SettlementLine.settlement.is_in(
+                Settlement.select(Settlement.id).where(
+                    (Settlement.operator == operator_id)
+                    & (Settlement.source == source)
+                    & (Settlement.id != (redraft_of or 0))
+                )
+            )
+        )
+    }
+    lines = []
+    for s in earlier:
+        first, last = month_bounds(s["month"])
+        meals = await Meal.select(
+            Meal.id, Meal.site, Meal.funding, Meal.tier_code, Meal.voided_at, Meal.void_reason
+        ).where(
+            (Meal.operator == operator_id)
+            & (Meal.service_date >= first)
+            & (Meal.service_date <= last)
+            & Meal.voided_at.is_not_null()
+            & (Meal.voided_at > s["computed_at"])
+            & (Meal.voided_at <= now)
+            & (Meal.subsidised == True)  # noqa: E712 (Piccolo builds SQL from ==)
+        )
+        for m in meals:
+            fen = _funding_fen(m["funding"], source)
+            if fen and m["id"] not in carried:
+                lines.append(
+                    {
+                        "kind": "adjustment",
+                        "site": m["site"],
+                        "tier": (m["tier_code"] or "")[:40],
+                        "meals": -1,
+                        "subsidy_fen": -fen,
+                        "amount_fen": -fen,
+                        "meal_id": m["id"],
+                        "adjusts_month": s["month"],
+                        "reason": f"void after statement {s['id']} ({s['month']}): {m['void_reason']}"[:300],
+                    }
+                )
+    return lines
+
+
+async def draft_statement(
+    actor: Principal, operator_id: int, month: str, source: str, *, now: dt.datetime | None = None
+) -> SettlementView:
+    """Compute (or recompute, while still a draft) an operator's statement for a month and funding source."""
+    now = now or utcnow()
+    op = await _operator(operator_id)
+    sites = await _operator_sites(operator_id)
+    if not (actor.can_district(op["district"]) or _may_operate(actor, sites)):
+        raise DomainError("forbidden", {"operator_id": operator_id})
+    async with write_transaction():
+        existing = (
+            await Settlement.select()
+            .where(
+                (Settlement.operator == operator_id)
+                & (Settlement.month == month)
+                & (Settlement.source == source)
+            )
+            .first()
+        )
+        if existing is not None and existing["state"] != "draft":
+            raise DomainError(
+                "settlement_locked", {"settlement_id": existing["id"], "state": existing["state"]}
+            )
+        rows = await MonthlyRollup.raw(
+            "SELECT site, category, tier, SUM(meals) AS meals, SUM(subsidy_fen) AS fen FROM monthly_rollup "
+            "WHERE operator = {} AND source = {} AND month = {} "
+            "GROUP BY site, category, tier ORDER BY site, category, tier",
+            operator_id,
+            source,
+            month,
+        )
+        lines: list[dict[str, Any]] = [
+            {
+                "kind": "meals",
+                "site": r["site"],
+                "category": r["category"],
+                "tier": r["tier"],
+                "meals": int(r["meals"] or 0),
+                "subsidy_fen": int(r["fen"] or 0),
+                "amount_fen": int(r["fen"] or 0),
+            }
+            for r in rows
+            if int(r["meals"] or 0)
+        ]
+        rules = [r for r in await district_rules(op["district"]) if r["source"] == source]
+        if rules:
+            bases = await month_base(op["district"], month, categories=False)
+            for site_id in sorted(sites):
+                fen = operating_subsidy(rules, site_id, month, bases.get(site_id, Base())).get(source, 0)
+                if fen:
+                    lines.append(
+                        {"kind": "operating", "site": site_id, "operating_fen": fen, "amount_fen": fen}
+                    )
+        lines.extend(
+            await _adjustments(operator_id, source, month, now, existing["id"] if existing else None)
+        )
+        totals = {
+            "meals": sum(li.get("meals", 0) for li in lines if li["kind"] == "meals"),
+            "subsidy_fen": sum(li.get("subsidy_fen", 0) for li in lines if li["kind"] == "meals"),
+            "operating_fen": sum(li.get("operating_fen", 0) for li in lines),
+            "adjustment_fen": sum(li["amount_fen"] for li in lines if li["kind"] == "adjustment"),
+        }
+        totals["total_fen"] = totals["subsidy_fen"] + totals["operating_fen"] + totals["adjustment_fen"]
+        if existing is None:
+            row = Settlement(
+                operator=operator_id,
+                district=op["district"],
+                month=month,
+                source=source,
+                state="draft",
+                computed_at=now,
+                **totals,
+            )
+            await row.save()
+            sid = row.id
+        else:
+            sid = existing["id"]
+            await SettlementLine.delete().where(SettlementLine.settlement == sid)
+            await Settlement.update(
+                {Settlement.computed_at: now, **{getattr(Settlement, k): v for k, v in totals.items()}}
+            ).where(Settlement.id == sid)
+        if lines:
+            await SettlementLine.insert(*(SettlementLine(settlement=sid, **li) for li in lines))
+        await audit.record(
+            actor,
+            "settlement.draft",
+            "settlement",
+            sid,
+            after={"operator": operator_id, "month": month, "source": source, **totals},
+            district_id=op["district"],
+            now=now,
+        )
+    return await _view(sid)
+
+
+async def _transition(
+    actor: Principal,
+    settlement_id: int,
+    *,
+    frm: str,
+    to: str,
+    who: str,
+    now: dt.datetime | None,
+    reference: str = "",
+) -> SettlementView:
+    now = now or utcnow()
+    async with write_transaction():
+        s = await Settlement.select().where(Settlement.id == settlement_id).first()
+        if s is None:
+            raise DomainError("not_found", {"settlement_id": settlement_id})
+        sites = await _operator_sites(s["operator"])
+        if not _may_read(actor, s["district"], sites):
+            raise DomainError("not_found", {"settlement_id": settlement_id})  # not theirs: not even there
+        allowed = _may_operate(actor, sites) if who == OPERATOR else actor.can_district(s["district"])
+        if not allowed:
+            raise DomainError("forbidden", {"settlement_id": settlement_id})
+        if s["state"] != frm:
+            raise DomainError("settlement_state", {"state": s["state"], "expected": frm})
+        if to == "approved":
+            # Claim checks (canteen.quality): every flag of the month must be cleared or upheld first.
+            from canteen.quality.services import assert_no_open_flags
+
+            await assert_no_open_flags(s["district"], s["month"], s["operator"])
+        values: dict[Any, Any] = {Settlement.state: to}
+        if to == "submitted":
+            values.update({Settlement.submitted_at: now, Settlement.submitted_by: actor.user_id})
+        elif to == "approved":
+            values.update(
+                {Settlement.approved_at: now, Settlement.approved_by: actor.user_id, Settlement.locked: True}
+            )
+        elif to == "paid":
+            values.update(
+                {
+                    Settlement.paid_at: now,
+                    Settlement.paid_by: actor.user_id,
+                    Settlement.payment_reference: reference,
+                }
+            )
+        # The state in the WHERE makes a concurrent transition lose cleanly.
+        updated = (
+            await Settlement.update(values)
+            .where((Settlement.id == settlement_id) & (Settlement.state == frm))
+            .returning(Settlement.id)
+        )
+        if not updated:
+            raise DomainError("conflict", {"settlement_id": settlement_id})
+        await audit.record(
+            actor,
+            f"settlement.{to}",
+            "settlement",
+            settlement_id,
+            before={"state": frm},
+            after={"state": to, **({"reference": reference} if reference else {})},
+            district_id=s["district"],
+            now=now,
+        )
+    return await _view(settlement_id)
+
+
+async def submit_statement(
+    actor: Principal, settlement_id: int, *, now: dt.datetime | None = None
+) -> SettlementView:
+    """The operator submits its draft for approval (admin may too)."""
+    return await _transition(actor, settlement_id, frm="draft", to="submitted", who=OPERATOR, now=now)
+
+
+async def approve_statement(
+    actor: Principal, settlement_id: int, *, now: dt.datetime | None = None
+) -> SettlementView:
+    """An official of the district approves a submitted statement; it is locked from then on."""
+    return await _transition(actor, settlement_id, frm="submitted", to="approved", who=OFFICIAL, now=now)
+
+
+async def pay_statement(
+    actor: Principal, settlement_id: int, reference: str, *, now: dt.datetime | None = None
+) -> SettlementView:
+    """An official (or admin) records the payment of an approved statement with its reference."""
+    return await _transition(
+        actor, settlement_id, frm="approved", to="paid", who=OFFICIAL, now=now, reference=reference[:100]
+    )
+
+
+def _iso(v: dt.datetime | None) -> str | None:
+    return v.isoformat() if v else None
+
+
+async def _view(settlement_id: int) -> SettlementView:
+    s = await Settlement.select().where(Settlement.id == settlement_id).first()
+    if s is None:
+        raise DomainError("not_found", {"settlement_id": settlement_id})
+    op = await _operator(s["operator"])
+    lines = (
+        await SettlementLine.select()
+        .where(SettlementLine.settlement == settlement_id)
+        .order_by(SettlementLine.id)
+    )
+    names = {
+        r["id"]: r["name"]
+        for r in await Site.select(Site.id, Site.name).where(Site.district == s["district"])
+    }
+    return SettlementView(
+        id=s["id"],
+        operator_id=s["operator"],
+        operator_name=op["name"],
+        district_id=s["district"],
+        month=s["month"],
+        source=s["source"],
+        state=s["state"],
+        locked=s["locked"],
+        meals=s["meals"],
+        subsidy_fen=s["subsidy_fen"],
+        delivery_subsidy_fen=s["delivery_subsidy_fen"],
+        operating_fen=s["operating_fen"],
+        adjustment_fen=s["adjustment_fen"],
+        total_fen=s["total_fen"],
+        payment_reference=s["payment_reference"],
+        computed_at=s["computed_at"].isoformat(),
+        submitted_at=_iso(s["submitted_at"]),
+        approved_at=_iso(s["approved_at"]),
+        paid_at=_iso(s["paid_at"]),
+        lines=[
+            SettlementLineView(
+                id=li["id"],
+                kind=li["kind"],
+                site_id=li["site"],
+                site_name=names.get(li["site"], str(li["site"])),
+                category=li["category"],
+                tier=li["tier"],
+                meals=li["meals"],
+                subsidy_fen=li["subsidy_fen"],
+                delivery_subsidy_fen=li["delivery_subsidy_fen"],
+                operating_fen=li["operating_fen"],
+                amount_fen=li["amount_fen"],
+                meal_id=li["meal_id"],
+                reason=li["reason"],
+            )
+            for li in lines
+        ],
+    )
+
+
+async def get_statement(actor: Principal, settlement_id: int) -> SettlementView:
+    """One statement with its lines, for the operator, the district's officials and admins."""
+    view = await _view(settlement_id)
+    if not _may_read(actor, view.district_id, await _operator_sites(view.operator_id)):
+        raise DomainError("not_found", {"settlement_id": settlement_id})
+    return view
+
+
+async def list_statements(
+    actor: Principal, *, district_id: int | None = None, month: str | None = None, state: str | None = None
+) -> list[SettlementSummary]:
+    """Statements this actor may see, newest month first."""
+    q = Settlement.select(
+        Settlement.id,
+        Settlement.operator,
+        Settlement.operator.name.as_alias("operator_name"),
+        Settlement.district,
+        Settlement.month,
+        Settlement.source,
+        Settlement.state,
+        Settlement.total_fen,
+    )
+    where = []
+    if district_id is not None:
+        where.append(Settlement.district == district_id)
+    if month:
+        where.append(Settlement.month == month)
+    if state:
+        where.append(Settlement.state == state)
+    for w in where:
+        q = q.where(w)
+    rows = await q.order_by(Settlement.month, ascending=False).order_by(Settlement.id)
+    own_ops: set[int] = set()
+    if not actor.is_admin and actor.site_ids(OPERATOR):
+        own_ops = {
+            r["operator"]
+            for r in await Site.select(Site.operator).where(Site.id.is_in(list(actor.site_ids(OPERATOR))))
+            if r["operator"]
+        }
+    by_op: dict[int, list[Any]] = defaultdict(list)
+    out = []
+    for r in rows:
+        if actor.can_district(r["district"]) or r["operator"] in own_ops:
+            by_op[r["operator"]].append(r)
+            out.append(
+                SettlementSummary(
+                    id=r["id"],
+                    operator_id=r["operator"],
+                    operator_name=r["operator_name"] or "",
+                    month=r["month"],
+                    source=r["source"],
+                    state=r["state"],
+                    total_fen=r["total_fen"],
+                )
+            )
+    return out

@@ -1,0 +1,191 @@
+"""Delivery orders over JSON, for staff ordering on an elder's behalf and for integrations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+
+import canteen.checkin.services
+import canteen.menus.services
+import canteen.payments.ledger  # noqa: F401 - registers the codes the services raise
+from canteen.accounts.roles import ADMIN, OFFICIAL
+from canteen.api.docs import errors
+from canteen.api.schemas import Id, IdempotencyKeyHeader
+from canteen.core.clock import utcnow
+from canteen.core.idempotency import require_key
+from canteen.orders import services
+from canteen.orders.schemas import (
+    CancelIn,
+    CardPaymentIn,
+    CardPaymentOut,
+    OrderIn,
+    OrderList,
+    OrderOut,
+    StandingOrderIn,
+    StandingOrderList,
+    StandingOrderOut,
+    StatusIn,
+)
+from canteen.web.context import principal_of
+from canteen.web.guards import roles
+
+PLACE_CODES = (
+    "not_found",
+    "not_eligible_for_delivery",
+    "site_not_open",
+    "no_menu",
+    "order_cutoff_passed",
+    "already_served",
+    "sold_out",
+    "insufficient_balance",
+    "idempotency_key_missing",
+    "idempotency_key_invalid",
+    "idempotency_key_reused",
+    "not_authenticated",
+    "forbidden",
+)
+
+ElderQuery = Annotated[int, Parameter(ge=1, le=2_147_483_647)]
+
+
+class OrdersController(Controller):
+    path = "/api/v1/orders"
+    tags = ["delivery"]
+    guards = [roles(ADMIN, OFFICIAL)]
+
+    @post(
+        "/",
+        summary="Place a delivery order for an elder (Idempotency-Key required)",
+        responses=errors(*PLACE_CODES),
+    )
+    async def place(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[OrderIn],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[OrderOut]:
+        key = require_key(idempotency_key)
+        status, body = await services.place_order(
+            principal_of(request),
+            elder_id=data.elder_id,
+            site_id=data.site_id,
+            day=data.service_date,
+            slot=data.slot,
+            meal_set_id=data.meal_set_id,
+            payment=data.payment,
+            now=utcnow(),
+            idempotency_key=key,
+        )
+        return Response(body, status_code=status)
+
+    @get(
+        "/",
+        summary="An elder's delivery orders, newest first",
+        responses=errors("not_found", "not_authenticated", "forbidden"),
+    )
+    async def list_(self, request: Request[Any, Any, Any], elder_id: FromQuery[ElderQuery]) -> OrderList:
+        return OrderList(await services.list_orders(principal_of(request), elder_id))
+
+    @get(
+        "/{order_id:int}",
+        summary="One order",
+        responses=errors("not_found", "not_authenticated", "forbidden"),
+    )
+    async def one(self, request: Request[Any, Any, Any], order_id: FromPath[Id]) -> OrderOut:
+        return await services.get_order(principal_of(request), order_id)
+
+    @post(
+        "/{order_id:int}/cancel",
+        summary="Cancel before cut-off; the money goes back where it came from",
+        status_code=200,
+        responses=errors(
+            "not_found",
+            "order_not_cancellable",
+            "order_cutoff_passed",
+            "card_payment_failed",
+            "not_authenticated",
+            "forbidden",
+        ),
+    )
+    async def cancel(
+        self, request: Request[Any, Any, Any], order_id: FromPath[Id], data: JSONBody[CancelIn]
+    ) -> OrderOut:
+        return await services.cancel_order(principal_of(request), order_id, reason=data.reason, now=utcnow())
+
+    @post(
+        "/{order_id:int}/status",
+        summary="Move an order along (confirmed, cooking, out for delivery, delivered, not delivered)",
+        status_code=200,
+        responses=errors("not_found", "order_bad_transition", "not_authenticated", "forbidden"),
+    )
+    async def status(
+        self, request: Request[Any, Any, Any], order_id: FromPath[Id], data: JSONBody[StatusIn]
+    ) -> OrderOut:
+        return await services.set_status(
+            principal_of(request), order_id, data.status, reason=data.reason, now=utcnow()
+        )
+
+    @post(
+        "/{order_id:int}/card-payment",
+        summary="Create (and optionally confirm) the card payment of an order; the webhook settles it",
+        status_code=200,
+        responses=errors(
+            "not_found",
+            "payment_not_pending",
+            "card_not_configured",
+            "card_payment_failed",
+            "not_authenticated",
+            "forbidden",
+        ),
+    )
+    async def card_payment(
+        self, request: Request[Any, Any, Any], order_id: FromPath[Id], data: JSONBody[CardPaymentIn]
+    ) -> CardPaymentOut:
+        out = await services.start_card_payment(
+            principal_of(request),
+            order_id,
+            payment_method=data.payment_method,
+            confirm=data.confirm,
+            now=utcnow(),
+        )
+        return CardPaymentOut(**out)
+
+
+class StandingOrdersController(Controller):
+    path = "/api/v1/standing-orders"
+    tags = ["delivery"]
+    guards = [roles(ADMIN, OFFICIAL)]
+
+    @post(
+        "/",
+        summary="A weekly standing order",
+        responses=errors("not_found", "not_eligible_for_delivery", "not_authenticated", "forbidden"),
+    )
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[StandingOrderIn]
+    ) -> StandingOrderOut:
+        return await services.create_standing_order(principal_of(request), data, now=utcnow())
+
+    @get(
+        "/",
+        summary="An elder's standing orders",
+        responses=errors("not_found", "not_authenticated", "forbidden"),
+    )
+    async def list_(
+        self, request: Request[Any, Any, Any], elder_id: FromQuery[ElderQuery]
+    ) -> StandingOrderList:
+        return StandingOrderList(await services.list_standing_orders(principal_of(request), elder_id))
+
+    @post(
+        "/{standing_id:int}/stop",
+        summary="Stop a standing order",
+        status_code=204,
+        responses=errors("not_found", "not_authenticated", "forbidden"),
+    )
+    async def stop(self, request: Request[Any, Any, Any], standing_id: FromPath[Id]) -> None:
+        await services.stop_standing_order(principal_of(request), standing_id, now=utcnow())
+
+
+CONTROLLERS = [OrdersController, StandingOrdersController]

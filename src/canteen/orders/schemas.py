@@ -1,0 +1,109 @@
+"""Request and response shapes of delivery orders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+from canteen.api.schemas import Id, Input
+
+Slot = Literal["breakfast", "lunch", "dinner"]
+PaymentMethod = Literal["balance", "cash", "card"]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Weekday = Annotated[int, msgspec.Meta(ge=0, le=6)]
+
+
+class OrderIn(Input):
+    elder_id: Id
+    site_id: Id
+    service_date: dt.date
+    slot: Slot
+    meal_set_id: Id
+    payment: PaymentMethod = "balance"
+
+
+class CancelIn(Input):
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class StatusIn(Input):
+    status: Literal["confirmed", "cooking", "out_for_delivery", "delivered", "not_delivered"]
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class StandingOrderIn(Input):
+    elder_id: Id
+    site_id: Id
+    slot: Slot = "lunch"
+    weekdays: Annotated[list[Weekday], msgspec.Meta(min_length=1, max_length=7)] = msgspec.field(
+        default_factory=lambda: [0, 1, 2, 3, 4]
+    )
+    meal_set_name: Annotated[str, msgspec.Meta(max_length=50)] = ""
+    payment: Literal["balance", "cash"] = "balance"
+    until: dt.date | None = None
+
+
+class CardPaymentIn(Input):
+    payment_method: Annotated[str, msgspec.Meta(min_length=3, max_length=100)] | None = None
+    confirm: bool = False
+
+
+class OrderOut(msgspec.Struct, kw_only=True):
+    id: int
+    elder_id: int
+    site_id: int
+    service_date: dt.date
+    slot: str
+    meal_set_id: int
+    meal_set_name: str
+    diet_tags: list[str]
+    list_price_fen: int
+    subsidy_fen: int
+    copay_fen: int
+    delivery_fee_fen: int
+    delivery_subsidy_fen: int
+    total_due_fen: int
+    payment: str
+    payment_status: str
+    status: str
+    not_delivered_reason: str
+    placed_by_kind: str
+    standing_order_id: int | None
+    meal_id: int | None
+    created_at: dt.datetime
+    cancelled_at: dt.datetime | None
+
+
+class OrderList(msgspec.Struct):
+    items: list[OrderOut]
+
+
+class StandingOrderOut(msgspec.Struct, kw_only=True):
+    id: int
+    elder_id: int
+    site_id: int
+    slot: str
+    weekdays: list[int]
+    meal_set_name: str
+    payment: str
+    active: bool
+    until: dt.date | None
+
+
+class StandingOrderList(msgspec.Struct):
+    items: list[StandingOrderOut]
+
+
+class CardPaymentOut(msgspec.Struct, kw_only=True):
+    order_id: int | None
+    provider: str
+    provider_id: str
+    client_secret: str | None
+    status: str
+    amount_fen: int
+
+
+class ConfirmResult(msgspec.Struct):
+    orders: int

@@ -1,0 +1,13 @@
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from canteen.quality.tables import ClaimFlag, MealRating
+
+APP_CONFIG = AppConfig(
+    app_name="quality",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
+    table_classes=[MealRating, ClaimFlag],
+    migration_dependencies=["canteen.regions.piccolo_app", "canteen.checkin.piccolo_app"],
+    commands=[],
+)

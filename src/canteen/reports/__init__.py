@@ -1,0 +1,1 @@
+"""Read-only queries and exports for district officials and the public. Nothing here writes."""

@@ -1,0 +1,385 @@
+"""Read-only reports for officials (scoped to their district) and the public district page.
+
+The month figures here are read from the meal table directly, a month and a district at a time
+(indexed by district/date). The accounting package's rollups serve the heavy viability and
+budget figures; when they are available the dashboard shows their grades beside these counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from canteen.accounts.roles import Principal
+from canteen.checkin.tables import Meal
+from canteen.core.errors import DomainError, register
+from canteen.quality.tables import MealRating
+from canteen.regions.tables import Community, District, Site
+from canteen.registry.tables import Elder, ElderCategory
+from canteen.reports import coverage as cov
+from canteen.reports.schemas import (
+    CommunityCount,
+    CoverageView,
+    DaySeries,
+    MonthOverview,
+    NextPoint,
+    PointMonth,
+    PointOnMap,
+    PublicDistrict,
+    PublicPoint,
+    ReasonText,
+    Satisfaction,
+)
+
+register("invalid_month", 422, "月份格式应为 YYYY-MM。", "A month is written YYYY-MM.")
+
+ELIGIBLE_AGE = 80
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    """First and last day of ``YYYY-MM``."""
+    m = _MONTH.match(month or "")
+    if not m:
+        raise DomainError("invalid_month", {"month": month})
+    first = dt.date(int(m.group(1)), int(m.group(2)), 1)
+    nxt = dt.date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    return first, nxt - dt.timedelta(days=1)
+
+
+def month_of(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def require_district(actor: Principal, district_id: int) -> None:
+    if not actor.can_district(district_id):
+        # Not 403: an official must not learn which other districts exist.
+        raise DomainError("not_found", {"district_id": district_id})
+
+
+def _age(birth: dt.date, on: dt.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+async def eligible_elders(district_id: int, today: dt.date) -> list[dict[str, Any]]:
+    """Active elders who hold any subsidy category valid today, or are aged 80 or more.
+
+    This is who the meal programme is for (DOMAIN.md: 特困, 低保, 高龄 80+, 失能 …); other
+    registered elders may eat at a point but are not counted in the coverage share.
+    """
+    elders = await Elder.select(Elder.id, Elder.community, Elder.birth_date, Elder.lat, Elder.lon).where(
+        (Elder.district == district_id) & (Elder.status == "active")
+    )
+    cats = await ElderCategory.select(ElderCategory.elder).where(
+        (ElderCategory.elder.district == district_id)
+        & (ElderCategory.valid_from <= today)
+        & ((ElderCategory.valid_until.is_null()) | (ElderCategory.valid_until >= today))
+    )
+    with_category = {int(r["elder"]) for r in cats}
+    return [
+        e
+        for e in elders
+        if e["id"] in with_category or (e["birth_date"] and _age(e["birth_date"], today) >= ELIGIBLE_AGE)
+    ]
+
+
+async def coverage_report(actor: Principal, district_id: int, today: dt.date) -> CoverageView:
+    """Share of eligible elders within a 1 km walk of an open meal point, the communities with
+    the most uncovered eligible elders, and the best place for the next point."""
+    require_district(actor, district_id)
+    sites = (
+        await Site.select(Site.id, Site.name, Site.point_type, Site.status, Site.lat, Site.lon)
+        .where((Site.district == district_id) & (Site.kind == "meal_point"))
+        .order_by(Site.id)
+    )
+    communities = (
+        await Community.select(Community.id, Community.name, Community.lat, Community.lon)
+        .where(Community.district == district_id)
+        .order_by(Community.id)
+    )
+    registered = await Elder.select(Elder.id, Elder.community).where(
+        (Elder.district == district_id) & (Elder.status == "active")
+    )
+    eligible = await eligible_elders(district_id, today)
+    located = [e for e in eligible if e["lat"] is not None and e["lon"] is not None]
+    open_points = [
+        cov.Place(int(s["id"]), s["lat"], s["lon"], label=s["name"]) for s in sites if s["status"] == "open"
+    ]
+    centres = [cov.Place(int(c["id"]), c["lat"], c["lon"], label=c["name"]) for c in communities]
+    result = cov.analyse(
+        [cov.Place(int(e["id"]), e["lat"], e["lon"], group=int(e["community"])) for e in located],
+        open_points,
+        centres,
+    )
+    reg_by: dict[int, int] = {}
+    for r in registered:
+        reg_by[int(r["community"])] = reg_by.get(int(r["community"]), 0) + 1
+    elig_by: dict[int, int] = {}
+    for e in eligible:
+        elig_by[int(e["community"])] = elig_by.get(int(e["community"]), 0) + 1
+    counts = [
+        CommunityCount(
+            id=int(c["id"]),
+            name=c["name"],
+            lat=c["lat"],
+            lon=c["lon"],
+            elders=reg_by.get(int(c["id"]), 0),
+            eligible=elig_by.get(int(c["id"]), 0),
+            uncovered=result.uncovered_by_group.get(int(c["id"]), 0),
+        )
+        for c in communities
+    ]
+    most = sorted((c for c in counts if c.uncovered), key=lambda c: (-c.uncovered, c.id))[:5]
+    suggestion = None
+    if result.suggestions:
+        s = result.suggestions[0]
+        here = cov.Place(0, s.lat, s.lon)
+        nearest = min(centres, key=lambda c: cov.walking_m(here, c), default=None)
+        suggestion = NextPoint(
+            lat=round(s.lat, 6),
+            lon=round(s.lon, 6),
+            covers=s.covers,
+            near_community=nearest.label if nearest else "",
+            source=s.source,
+        )
+    return CoverageView(
+        district_id=district_id,
+        day=today.isoformat(),
+        eligible=result.eligible,
+        covered=result.covered,
+        share=round(result.share, 4),
+        without_location=len(eligible) - len(located),
+        walk_limit_m=int(cov.WALK_LIMIT_M),
+        detour_factor=cov.DETOUR_FACTOR,
+        points=[
+            PointOnMap(int(s["id"]), s["name"], s["point_type"], s["status"], s["lat"], s["lon"])
+            for s in sites
+        ],
+        communities=counts,
+        most_uncovered=most,
+        suggestion=suggestion,
+    )
+
+
+def _satisfaction(scores: list[int]) -> Satisfaction:
+    return Satisfaction(
+        ratings=len(scores),
+        happy=scores.count(3),
+        neutral=scores.count(2),
+        unhappy=scores.count(1),
+        score=round(sum(scores) / len(scores), 2) if scores else None,
+    )
+
+
+async def _month_rows(district_id: int, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+    return await Meal.select(
+        Meal.site,
+        Meal.service_date,
+        Meal.subsidised,
+        Meal.subsidy_fen,
+        Meal.copay_fen,
+        Meal.funding,
+        Meal.categories,
+    ).where(
+        (Meal.district == district_id)
+        & (Meal.service_date >= first)
+        & (Meal.service_date <= last)
+        & Meal.voided_at.is_null()
+    )
+
+
+async def _ratings(district_id: int, first: dt.date, last: dt.date) -> dict[int, list[int]]:
+    rows = await MealRating.select(MealRating.site, MealRating.score).where(
+        (MealRating.district == district_id)
+        & (MealRating.service_date >= first)
+        & (MealRating.service_date <= last)
+    )
+    out: dict[int, list[int]] = {}
+    for r in rows:
+        out.setdefault(int(r["site"]), []).append(int(r["score"]))
+    return out
+
+
+def _json_list(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        import json
+
+        value = json.loads(value or "[]")
+    return list(value or [])
+
+
+def _accounting() -> Any | None:
+    """The accounting package's services, built in parallel with this one: optional until it lands."""
+    import importlib
+
+    for name in ("canteen.accounting.kpis", "canteen.accounting.services"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "viability_report"):
+            return module
+    return None
+
+
+async def _viability(
+    actor: Principal, district_id: int, month: str
+) -> dict[int, tuple[str, list[ReasonText]]] | None:
+    """Grades and reasons from the accounting package's viability report, when it can answer."""
+    accounting = _accounting()
+    if accounting is None:
+        return None
+    fn = getattr(accounting, "viability_report", None)
+    if fn is None:
+        return None
+    try:
+        report = await fn(actor, district_id, month)  # ranked points with grades and reasons
+    except DomainError:
+        return None
+    out: dict[int, tuple[str, list[ReasonText]]] = {}
+    for p in getattr(report, "points", []):
+        reasons = [
+            ReasonText(str(getattr(r, "zh", r)), str(getattr(r, "en", r))) for r in getattr(p, "reasons", [])
+        ]
+        out[int(p.site_id)] = (str(p.grade or ""), reasons)
+    return out
+
+
+async def spending(actor: Principal, district_id: int, year: int) -> Any | None:
+    """Subsidy spending against each funding source's budget (the accounting package's report)."""
+    accounting = _accounting()
+    if accounting is None:
+        return None
+    fn = getattr(accounting, "spending_vs_budget", None)
+    if fn is None:
+        return None
+    try:
+        return await fn(actor, district_id, year)
+    except DomainError:
+        return None
+
+
+_GRADE_ORDER = {"A": 0, "B": 1, "C": 2, "D": 3, "N": 4}
+
+
+async def month_overview(actor: Principal, district_id: int, month: str) -> MonthOverview:
+    """Per point: meals, subsidies, satisfaction (and the viability grade with its reasons when
+    the accounting package provides it), ranked by grade; daily series; subsidy by category and
+    by funding source."""
+    require_district(actor, district_id)
+    first, last = month_bounds(month)
+    district = await District.select(District.name, District.code).where(District.id == district_id).first()
+    if district is None:
+        raise DomainError("not_found", {"district_id": district_id})
+    sites = (
+        await Site.select(Site.id, Site.name, Site.point_type)
+        .where((Site.district == district_id) & (Site.kind == "meal_point"))
+        .order_by(Site.id)
+    )
+    rows = await _month_rows(district_id, first, last)
+    ratings = await _ratings(district_id, first, last)
+    viability = await _viability(actor, district_id, month)
+    per: dict[int, dict[str, Any]] = {
+        int(s["id"]): {"meals": 0, "sub": 0, "subsidy": 0, "copay": 0, "days": set()} for s in sites
+    }
+    days: dict[dt.date, list[int]] = {}
+    by_category: dict[str, int] = {}
+    by_source: dict[str, int] = {}
+    for r in rows:
+        p = per.get(int(r["site"]))
+        if p is None:
+            continue
+        p["meals"] += 1
+        p["sub"] += 1 if r["subsidised"] else 0
+        p["subsidy"] += r["subsidy_fen"]
+        p["copay"] += r["copay_fen"]
+        p["days"].add(r["service_date"])
+        d = days.setdefault(r["service_date"], [0, 0])
+        d[0] += 1
+        d[1] += r["subsidy_fen"]
+        if r["subsidy_fen"]:
+            cats = _json_list(r["categories"])
+            key = str(cats[0]) if cats else "none"
+            by_category[key] = by_category.get(key, 0) + r["subsidy_fen"]
+            for part in _json_list(r["funding"]):
+                src = str(part.get("source", "?"))
+                by_source[src] = by_source.get(src, 0) + int(part.get("fen", 0))
+    points = []
+    for s in sites:
+        p = per[int(s["id"])]
+        grade, reasons = (viability or {}).get(int(s["id"]), (None, []))
+        points.append(
+            PointMonth(
+                site_id=int(s["id"]),
+                name=s["name"],
+                point_type=s["point_type"],
+                meals=p["meals"],
+                subsidised=p["sub"],
+                subsidy_fen=p["subsidy"],
+                copay_fen=p["copay"],
+                serving_days=len(p["days"]),
+                satisfaction=_satisfaction(ratings.get(int(s["id"]), [])),
+                grade=grade or None,
+                reasons=reasons,
+            )
+        )
+    points.sort(key=lambda p: (_GRADE_ORDER.get(p.grade or "", 9), -p.meals, p.site_id))
+    return MonthOverview(
+        district_id=district_id,
+        district_name=district["name"],
+        district_code=district["code"],
+        month=month,
+        meals=sum(p.meals for p in points),
+        subsidy_fen=sum(p.subsidy_fen for p in points),
+        points=points,
+        days=[DaySeries(d.isoformat(), v[0], v[1]) for d, v in sorted(days.items())],
+        by_category=dict(sorted(by_category.items())),
+        by_source=dict(sorted(by_source.items())),
+        viability_available=viability is not None,
+    )
+
+
+async def public_district(code: str, month: str | None, today: dt.date) -> PublicDistrict:
+    """The transparency page: monthly totals per meal point. Counts and sums only, no person."""
+    district = (
+        await District.select(District.id, District.name, District.code).where(District.code == code).first()
+    )
+    if district is None:
+        raise DomainError("not_found", {"code": code})
+    month = month or month_of(today)
+    first, last = month_bounds(month)
+    district_id = int(district["id"])
+    sites = (
+        await Site.select(Site.id, Site.name, Site.point_type)
+        .where((Site.district == district_id) & (Site.kind == "meal_point") & (Site.status != "planned"))
+        .order_by(Site.id)
+    )
+    rows = await _month_rows(district_id, first, last)
+    ratings = await _ratings(district_id, first, last)
+    per: dict[int, list[int]] = {int(s["id"]): [0, 0, 0] for s in sites}
+    for r in rows:
+        p = per.get(int(r["site"]))
+        if p is not None:
+            p[0] += 1
+            p[1] += 1 if r["subsidised"] else 0
+            p[2] += r["subsidy_fen"]
+    points = []
+    for s in sites:
+        meals, sub, fen = per[int(s["id"])]
+        sat = _satisfaction(ratings.get(int(s["id"]), []))
+        points.append(PublicPoint(s["name"], s["point_type"], meals, sub, fen, sat.ratings, sat.score))
+    months = []
+    y, m = today.year, today.month
+    for _ in range(12):
+        months.append(f"{y:04d}-{m:02d}")
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+    return PublicDistrict(
+        code=district["code"],
+        name=district["name"],
+        month=month,
+        months=months,
+        points=points,
+        meals=sum(p.meals for p in points),
+        subsidy_fen=sum(p.subsidy_fen for p in points),
+    )

@@ -1,0 +1,365 @@
+"""The district dashboard for officials: the month (grades, subsidies against budget, satisfaction),
+coverage (the map and the next point) and the claim checks before settlement. Every table exports
+to XLSX/CSV; every chart has its numbers in a table one click away."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.response import Redirect, Response, Template
+
+from canteen import i18n
+from canteen.accounts.roles import OFFICIAL
+from canteen.core.clock import utcnow
+from canteen.core.errors import DomainError
+from canteen.core.money import yuan
+from canteen.quality import services as quality
+from canteen.reports import services as reports
+from canteen.reports.export import MEDIA_TYPES, export
+from canteen.settings import get_settings
+from canteen.web.context import lang_of, principal_of
+from canteen.web.guards import roles
+from canteen.web.pages import page
+
+GUARDS = [roles(OFFICIAL)]
+KIND_LABELS = {
+    "two_points": "Same card at two points within 30 minutes",
+    "over_limit": "More subsidised meals in a day than the policy allows",
+    "outside_hours": "Meals recorded outside serving hours",
+    "identical_counts": "Identical daily counts for many days running",
+    "fast_scans": "Scans faster than a person can be served",
+    "void_rate": "Void rate far above the district's",
+    "over_capacity": "Meals above the point's capacity",
+    "after_status": "Subsidised meals after death or a move",
+    "category_expired": "Subsidised meals after category evidence expired",
+}
+
+
+STATUS_LABELS = {"open": "Not yet decided", "cleared": "Cleared", "upheld": "Upheld"}
+
+
+def _today() -> dt.date:
+    return utcnow().astimezone(get_settings().tz).date()
+
+
+def _month(month: str) -> str:
+    return month or reports.month_of(_today())
+
+
+def _yuan(fen: int | None) -> str:
+    return "" if fen is None else yuan(fen)
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+@get("/official/dashboard", guards=GUARDS, include_in_schema=False)
+async def dashboard_choose(request: Request[Any, Any, Any]) -> Response[Any]:
+    from canteen.regions.services import list_districts
+
+    actor = principal_of(request)
+    ids = sorted(actor.district_ids(OFFICIAL))
+    if len(ids) == 1:
+        return Redirect(path=f"/official/districts/{ids[0]}/dashboard")
+    districts = await list_districts(actor)
+    return page(request, "dashboard/choose.html", districts=districts.items)
+
+
+async def _month_data(request: Request[Any, Any, Any], district_id: int, month: str) -> dict[str, Any]:
+    actor = principal_of(request)
+    overview = await reports.month_overview(actor, district_id, month)
+    year = int(month[:4])
+    spend = await reports.spending(actor, district_id, year)
+    return {"overview": overview, "spending": spend}
+
+
+def _points_table(overview: Any, lang: str) -> tuple[list[str], list[list[Any]]]:
+    headers = [
+        "Meal point",
+        "Grade",
+        "Reasons",
+        "Meals",
+        "Subsidised meals",
+        "Serving days",
+        "Subsidy (yuan)",
+        "Co-pay (yuan)",
+        "Ratings",
+        "Satisfaction (1-3)",
+    ]
+    rows = [
+        [
+            p.name,
+            p.grade or "",
+            "; ".join(r.en if lang == "en" else r.zh for r in p.reasons),
+            p.meals,
+            p.subsidised,
+            p.serving_days,
+            _yuan(p.subsidy_fen),
+            _yuan(p.copay_fen),
+            p.satisfaction.ratings,
+            _score(p.satisfaction.score),
+        ]
+        for p in overview.points
+    ]
+    return headers, rows
+
+
+def _days_table(overview: Any) -> tuple[list[str], list[list[Any]]]:
+    return ["Day", "Meals", "Subsidy (yuan)"], [[d.day, d.meals, _yuan(d.subsidy_fen)] for d in overview.days]
+
+
+def _spending_table(spend: Any) -> tuple[list[str], list[list[Any]]]:
+    headers = ["Funding source", "Budget (yuan)", "Spent (yuan)", "Share of budget"] + [
+        f"{m:02d}" for m in range(1, 13)
+    ]
+    rows = []
+    for s in getattr(spend, "sources", []) or []:
+        share = s.share_of_budget
+        rows.append(
+            [s.source, _yuan(s.budget_fen), _yuan(s.spent_fen), "" if share is None else f"{share:.1%}"]
+            + [_yuan(v) for v in s.by_month]
+        )
+    return headers, rows
+
+
+def _category_table(spend: Any, overview: Any) -> tuple[list[str], list[list[Any]]]:
+    cells = getattr(spend, "cells", None)
+    if cells:
+        return ["Funding source", "Category", "Month", "Spent (yuan)"], [
+            [c.source, c.category, c.month, _yuan(c.fen)] for c in cells
+        ]
+    return ["Category", "Subsidy (yuan)"], [[k, _yuan(v)] for k, v in overview.by_category.items()]
+
+
+@get("/official/districts/{district_id:int}/dashboard", guards=GUARDS, include_in_schema=False)
+async def dashboard_month(
+    request: Request[Any, Any, Any], district_id: FromPath[int], month: FromQuery[str] = ""
+) -> Template:
+    month = _month(month)
+    data = await _month_data(request, district_id, month)
+    overview, spend = data["overview"], data["spending"]
+    lang = lang_of(request)
+    ph, pr = _points_table(overview, lang)
+    dh, dr = _days_table(overview)
+    sh, sr = _spending_table(spend)
+    ch, cr = _category_table(spend, overview)
+
+    def t(msgid: str) -> str:
+        return i18n.gettext(lang, msgid)
+
+    charts = {
+        "meals": {
+            "type": "bar",
+            "labels": [p.name for p in overview.points],
+            "series": [{"label": t("Meals"), "data": [p.meals for p in overview.points]}],
+        },
+        "days": {
+            "type": "line",
+            "labels": [d.day[5:] for d in overview.days],
+            "series": [{"label": t("Meals"), "data": [d.meals for d in overview.days]}],
+        },
+        "budget": {
+            "type": "bar",
+            "labels": [s.source for s in getattr(spend, "sources", []) or []],
+            "series": [
+                {"label": t("Budget"), "data": [(s.budget_fen or 0) / 100 for s in spend.sources]},
+                {"label": t("Spent"), "data": [s.spent_fen / 100 for s in spend.sources]},
+            ]
+            if spend is not None
+            else [],
+        },
+        "satisfaction": {
+            "type": "bar",
+            "labels": [p.name for p in overview.points],
+            "series": [
+                {"label": t("Happy"), "data": [p.satisfaction.happy for p in overview.points]},
+                {"label": t("Neutral"), "data": [p.satisfaction.neutral for p in overview.points]},
+                {"label": t("Unhappy"), "data": [p.satisfaction.unhappy for p in overview.points]},
+            ],
+            "stacked": True,
+        },
+    }
+    return page(
+        request,
+        "dashboard/month.html",
+        overview=overview,
+        spending=spend,
+        month=month,
+        district_id=district_id,
+        points_table=(ph, pr),
+        days_table=(dh, dr),
+        spending_table=(sh, sr),
+        category_table=(ch, cr),
+        charts=charts,
+        yuan=_yuan,
+        score=_score,
+    )
+
+
+@get("/official/districts/{district_id:int}/coverage", guards=GUARDS, include_in_schema=False)
+async def coverage_page(request: Request[Any, Any, Any], district_id: FromPath[int]) -> Template:
+    view = await reports.coverage_report(principal_of(request), district_id, _today())
+    map_data = {
+        "points": [
+            {"name": p.name, "lat": p.lat, "lon": p.lon, "open": p.status == "open"}
+            for p in view.points
+            if p.lat or p.lon
+        ],
+        "communities": [
+            {"name": c.name, "lat": c.lat, "lon": c.lon, "elders": c.elders, "uncovered": c.uncovered}
+            for c in view.communities
+            if c.lat or c.lon
+        ],
+        "suggestion": msgspec.to_builtins(view.suggestion) if view.suggestion else None,
+        "radius_m": view.walk_limit_m / view.detour_factor,
+    }
+    return page(
+        request,
+        "dashboard/coverage.html",
+        view=view,
+        district_id=district_id,
+        map_data=map_data,
+        coverage_table=_coverage_table(view),
+    )
+
+
+def _coverage_table(view: Any) -> tuple[list[str], list[list[Any]]]:
+    return ["Community", "Registered elders", "Eligible elders", "Uncovered eligible elders"], [
+        [c.name, c.elders, c.eligible, c.uncovered] for c in view.communities
+    ]
+
+
+def _flags_table(flags: Any) -> tuple[list[str], list[list[Any]]]:
+    return ["Flag", "Kind", "Meal point", "Meals", "Detail", "Status", "Reason"], [
+        [f.id, f.kind, f.site_id or "", len(f.meal_ids), f.detail, f.status, f.reason] for f in flags.items
+    ]
+
+
+@get("/official/districts/{district_id:int}/dashboard/export", guards=GUARDS, include_in_schema=False)
+async def dashboard_export(
+    request: Request[Any, Any, Any],
+    district_id: FromPath[int],
+    table: FromQuery[str] = "points",
+    fmt: FromQuery[str] = "xlsx",
+    month: FromQuery[str] = "",
+) -> Response[bytes]:
+    month = _month(month)
+    actor = principal_of(request)
+    if fmt not in MEDIA_TYPES:
+        raise DomainError("export_format", {"format": fmt})
+    if table == "coverage":
+        headers, rows = _coverage_table(await reports.coverage_report(actor, district_id, _today()))
+    elif table == "flags":
+        headers, rows = _flags_table(await quality.list_flags(actor, district_id, month))
+    elif table in ("points", "days", "spending", "categories"):
+        data = await _month_data(request, district_id, month)
+        if table == "points":
+            headers, rows = _points_table(data["overview"], lang_of(request))
+        elif table == "days":
+            headers, rows = _days_table(data["overview"])
+        elif table == "spending":
+            headers, rows = _spending_table(data["spending"])
+        else:
+            headers, rows = _category_table(data["spending"], data["overview"])
+    else:
+        raise DomainError("not_found", {"table": table})
+    lang = lang_of(request)
+    body = export(rows, [i18n.gettext(lang, h) for h in headers], fmt, title=table)
+    name = f"{table}-{district_id}-{month}.{fmt}"
+    return Response(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@get("/official/districts/{district_id:int}/claims", guards=GUARDS, include_in_schema=False)
+async def claims_page(
+    request: Request[Any, Any, Any], district_id: FromPath[int], month: FromQuery[str] = ""
+) -> Template:
+    month = _month(month)
+    flags = await quality.list_flags(principal_of(request), district_id, month)
+    return page(
+        request,
+        "dashboard/claims.html",
+        flags=flags,
+        month=month,
+        district_id=district_id,
+        kinds=KIND_LABELS,
+        statuses=STATUS_LABELS,
+    )
+
+
+class RunForm(msgspec.Struct):
+    month: str = ""
+
+
+@post("/official/districts/{district_id:int}/claims/run", guards=GUARDS, include_in_schema=False)
+async def claims_run(
+    request: Request[Any, Any, Any], district_id: FromPath[int], data: URLEncodedBody[RunForm]
+) -> Response[Any]:
+    month = _month(data.month[:7])
+    await quality.run_claim_checks(principal_of(request), district_id, month)
+    return Redirect(path=f"/official/districts/{district_id}/claims?month={month}")
+
+
+@get("/official/claim-flags/{flag_id:int}", guards=GUARDS, include_in_schema=False)
+async def flag_page(request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Template:
+    data = await quality.flag_meals(principal_of(request), flag_id)
+    return page(
+        request,
+        "dashboard/flag.html",
+        data=data,
+        kinds=KIND_LABELS,
+        statuses=STATUS_LABELS,
+        yuan=_yuan,
+        error=None,
+        reason="",
+    )
+
+
+class DecisionForm(msgspec.Struct):
+    decision: str = ""
+    reason: str = ""
+
+
+@post("/official/claim-flags/{flag_id:int}/decision", guards=GUARDS, include_in_schema=False)
+async def flag_decide(
+    request: Request[Any, Any, Any], flag_id: FromPath[int], data: URLEncodedBody[DecisionForm]
+) -> Response[Any]:
+    actor = principal_of(request)
+    try:
+        flag = await quality.decide_flag(actor, flag_id, data.decision, data.reason[:500])
+    except DomainError as err:
+        if err.code not in ("reason_required", "flag_decided", "invalid_body"):
+            raise
+        found = await quality.flag_meals(actor, flag_id)
+        return page(
+            request,
+            "dashboard/flag.html",
+            status_code=err.status,
+            data=found,
+            kinds=KIND_LABELS,
+            statuses=STATUS_LABELS,
+            yuan=_yuan,
+            error=err.message(lang_of(request)),
+            reason=data.reason[:500],
+        )
+    return Redirect(path=f"/official/districts/{flag.district_id}/claims?month={flag.month}")
+
+
+PAGES = [
+    dashboard_choose,
+    dashboard_month,
+    coverage_page,
+    dashboard_export,
+    claims_page,
+    claims_run,
+    flag_page,
+    flag_decide,
+]

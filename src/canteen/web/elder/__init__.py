@@ -1,0 +1,557 @@
+"""The elders' ordering pages (/elder): sign in with card + PIN (or as family), order in three
+taps from home, my orders, same as last time, weekly orders, larger text.
+
+Elder and family sessions live in their own cookie (``canteen_elder``) and principal type
+(:class:`canteen.orders.services.ElderPrincipal`), resolved here; the staff auth middleware is
+untouched. Sessions last 30 days: nobody is logged out mid-order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from canteen.core.clock import utcnow
+from canteen.core.errors import DomainError
+from canteen.core.money import format_fen
+from canteen.orders import services
+from canteen.orders.services import ElderPrincipal
+from canteen.orders.tables import Order
+from canteen.registry.tables import Elder
+from canteen.settings import get_settings
+from canteen.web.context import lang_of
+from canteen.web.pages import page
+
+ELDER_COOKIE = "canteen_elder"
+TEXT_COOKIE = "canteen_text"
+SLOT_NAMES = {"breakfast": "Breakfast", "lunch": "Lunch", "dinner": "Dinner"}
+STATUS_NAMES = {
+    "placed": "Placed",
+    "confirmed": "Confirmed",
+    "cooking": "Cooking",
+    "out_for_delivery": "On the way",
+    "delivered": "Delivered",
+    "not_delivered": "Not delivered",
+    "cancelled": "Cancelled",
+}
+PAY_NAMES = {"balance": "From my balance", "cash": "Cash on delivery", "card": "Bank card"}
+WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def _large(request: Request[Any, Any, Any]) -> bool:
+    return request.cookies.get(TEXT_COOKIE) == "large"
+
+
+def _page(request: Request[Any, Any, Any], template: str, status_code: int = 200, **ctx: Any) -> Template:
+    return page(
+        request,
+        template,
+        status_code=status_code,
+        large=_large(request),
+        yuan=format_fen,
+        slot_name=lambda s: SLOT_NAMES.get(s, s),
+        status_name=lambda s: STATUS_NAMES.get(s, s),
+        pay_name=lambda s: PAY_NAMES.get(s, s),
+        hotline=get_settings().hotline,
+        **ctx,
+    )
+
+
+async def _who(request: Request[Any, Any, Any]) -> ElderPrincipal | None:
+    token = request.cookies.get(ELDER_COOKIE)
+    if not token:
+        return None
+    return await services.resolve_elder_session(request.app.state.kv, token)
+
+
+async def _elder_for(request: Request[Any, Any, Any], who: ElderPrincipal, elder: int | None) -> int | None:
+    if elder is not None and elder in who.elder_ids:
+        return elder
+    return who.elder_ids[0] if len(who.elder_ids) == 1 else None
+
+
+async def _elder_info(elder_id: int) -> dict[str, Any]:
+    row = (
+        await Elder.select(Elder.id, Elder.name, Elder.diet, Elder.district)
+        .where(Elder.id == elder_id)
+        .first()
+        .output(load_json=True)
+    )
+    assert row is not None
+    return row
+
+
+async def _home_site(elder_id: int) -> int | None:
+    """The delivering meal point: the last order's, else the community's (or district's) first open one."""
+    from canteen.regions.tables import Site
+
+    last = (
+        await Order.select(Order.site)
+        .where(Order.elder == elder_id)
+        .order_by(Order.id, ascending=False)
+        .first()
+    )
+    if last:
+        return int(last["site"])
+    elder = await Elder.select(Elder.community, Elder.district).where(Elder.id == elder_id).first()
+    assert elder is not None
+    site = (
+        await Site.select(Site.id)
+        .where((Site.community == elder["community"]) & (Site.kind == "meal_point") & (Site.status == "open"))
+        .order_by(Site.id)
+        .first()
+    )
+    if site is None:
+        site = (
+            await Site.select(Site.id)
+            .where(
+                (Site.district == elder["district"]) & (Site.kind == "meal_point") & (Site.status == "open")
+            )
+            .order_by(Site.id)
+            .first()
+        )
+    return int(site["id"]) if site else None
+
+
+async def _choices(site_id: int, now: dt.datetime) -> list[dict[str, Any]]:
+    """Day + slot buttons: today's menus still before cut-off, then tomorrow's."""
+    from canteen.menus.services import menu_for
+
+    today = services.local_today(now)
+    out = []
+    for offset in (0, 1):
+        day = today + dt.timedelta(days=offset)
+        for slot in ("breakfast", "lunch", "dinner"):
+            menu = await menu_for(site_id, day, slot)
+            if menu is None or not menu.sets or now >= menu.cutoff_at:
+                continue
+            out.append({"day": day, "slot": slot, "today": offset == 0})
+    return out
+
+
+def _signin_redirect() -> Redirect:
+    return Redirect(path="/elder/sign-in")
+
+
+# --- sign in ---------------------------------------------------------------------------------
+
+
+class SignInForm(msgspec.Struct):
+    card_number: str = ""
+    pin: str = ""
+
+
+class FamilyForm(msgspec.Struct):
+    phone: str = ""
+    password: str = ""
+
+
+@get("/elder/sign-in", include_in_schema=False)
+async def sign_in_page(request: Request[Any, Any, Any]) -> Template:
+    return _page(request, "elder/sign_in.html", error=None, card_number="")
+
+
+def _with_session(target: str, token: str) -> Response[Any]:
+    response: Response[Any] = Redirect(path=target)
+    response.set_cookie(
+        ELDER_COOKIE,
+        token,
+        max_age=services.ELDER_SESSION_TTL,
+        httponly=True,
+        secure=get_settings().cookie_secure,
+        samesite="lax",
+        path="/",
+    )
+    return response
+
+
+@post("/elder/sign-in", include_in_schema=False)
+async def sign_in_submit(request: Request[Any, Any, Any], data: URLEncodedBody[SignInForm]) -> Response[Any]:
+    lang = lang_of(request)
+    try:
+        if not data.card_number.strip() or not data.pin.isdigit() or not 4 <= len(data.pin) <= 6:
+            raise DomainError("pin_wrong", {})
+        who = await services.elder_sign_in(data.card_number[:40], data.pin, now=utcnow())
+    except DomainError as err:
+        if err.status >= 500:
+            raise
+        message = err.message(lang)
+        if err.code == "pin_locked":
+            message = f"{message} {get_settings().hotline}"
+        return _page(
+            request,
+            "elder/sign_in.html",
+            status_code=err.status,
+            error=message,
+            card_number=data.card_number[:40],
+        )
+    token = await services.open_elder_session(request.app.state.kv, who)
+    return _with_session("/elder", token)
+
+
+@get("/elder/family-sign-in", include_in_schema=False)
+async def family_page(request: Request[Any, Any, Any]) -> Template:
+    return _page(request, "elder/family_sign_in.html", error=None, phone="")
+
+
+@post("/elder/family-sign-in", include_in_schema=False)
+async def family_submit(request: Request[Any, Any, Any], data: URLEncodedBody[FamilyForm]) -> Response[Any]:
+    try:
+        who = await services.family_sign_in(data.phone[:30], data.password[:200])
+    except DomainError as err:
+        if err.status >= 500:
+            raise
+        return _page(
+            request,
+            "elder/family_sign_in.html",
+            status_code=err.status,
+            error=err.message(lang_of(request)),
+            phone=data.phone[:30],
+        )
+    token = await services.open_elder_session(request.app.state.kv, who)
+    return _with_session("/elder", token)
+
+
+@post("/elder/sign-out", include_in_schema=False)
+async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
+    token = request.cookies.get(ELDER_COOKIE)
+    if token:
+        await services.close_elder_session(request.app.state.kv, token)
+    response: Response[Any] = Redirect(path="/elder/sign-in")
+    response.delete_cookie(ELDER_COOKIE, path="/")
+    return response
+
+
+@get("/elder/text-size", include_in_schema=False)
+async def text_size(request: Request[Any, Any, Any], next: FromQuery[str] = "/elder") -> Response[Any]:
+    target = next if next.startswith("/elder") and not next.startswith("//") else "/elder"
+    response: Response[Any] = Redirect(path=target)
+    response.set_cookie(
+        TEXT_COOKIE, "normal" if _large(request) else "large", max_age=365 * 86400, samesite="lax", path="/"
+    )
+    return response
+
+
+# --- home, order in three taps ---------------------------------------------------------------
+
+
+@get("/elder", include_in_schema=False)
+async def home(request: Request[Any, Any, Any], elder: FromQuery[int | None] = None) -> Response[Any]:
+    who = await _who(request)
+    if who is None:
+        return _signin_redirect()
+    elder_id = await _elder_for(request, who, elder)
+    if elder_id is None:
+        people = [await _elder_info(e) for e in who.elder_ids]
+        return _page(request, "elder/choose.html", people=people)
+    info = await _elder_info(elder_id)
+    site_id = await _home_site(elder_id)
+    choices = await _choices(site_id, utcnow()) if site_id else []
+    last = await services.last_order(who, elder_id)
+    return _page(request, "elder/home.html", elder=info, site_id=site_id, choices=choices, last=last, who=who)
+
+
+@get("/elder/{elder_id:int}/order/{day:date}/{slot:str}", include_in_schema=False)
+async def choose_set(
+    request: Request[Any, Any, Any], elder_id: FromPath[int], day: FromPath[dt.date], slot: FromPath[str]
+) -> Response[Any]:
+    from canteen.menus.services import menu_for
+
+    who = await _who(request)
+    if who is None or elder_id not in who.elder_ids:
+        return _signin_redirect()
+    site_id = await _home_site(elder_id)
+    menu = await menu_for(site_id, day, slot) if site_id and slot in SLOT_NAMES else None
+    if menu is None:
+        raise DomainError("no_menu", {"date": day.isoformat(), "slot": slot})
+    info = await _elder_info(elder_id)
+    sets = services.sort_sets_for_diet(list(menu.sets), list(info["diet"] or []))
+    return _page(request, "elder/choose_set.html", elder=info, day=day, slot=slot, sets=sets)
+
+
+@get("/elder/{elder_id:int}/order/{day:date}/{slot:str}/{set_id:int}", include_in_schema=False)
+async def confirm_page(
+    request: Request[Any, Any, Any],
+    elder_id: FromPath[int],
+    day: FromPath[dt.date],
+    slot: FromPath[str],
+    set_id: FromPath[int],
+) -> Response[Any]:
+    from canteen.menus.services import meal_set_for
+    from canteen.payments.ledger import balance_of
+
+    who = await _who(request)
+    if who is None or elder_id not in who.elder_ids:
+        return _signin_redirect()
+    site_id = await _home_site(elder_id)
+    if site_id is None:
+        raise DomainError("no_menu", {})
+    info = await _elder_info(elder_id)
+    error = None
+    quote = None
+    try:
+        quote = await services.quote_order(
+            who, elder_id=elder_id, site_id=site_id, day=day, slot=slot, meal_set_id=set_id
+        )
+    except DomainError as err:
+        if err.status >= 500:
+            raise
+        error = err.message(lang_of(request))
+    meal_set = await meal_set_for(site_id, day, slot, set_id)
+    balance = await balance_of(elder_id)
+    default_pay = "balance" if quote is None or balance >= quote.total_due_fen else "cash"
+    return _page(
+        request,
+        "elder/confirm.html",
+        elder=info,
+        day=day,
+        slot=slot,
+        meal_set=meal_set,
+        quote=quote,
+        balance=balance,
+        default_pay=default_pay,
+        site_id=site_id,
+        error=error,
+        key=uuid.uuid4().hex,
+        card_enabled=bool(get_settings().stripe_api_key),
+    )
+
+
+class PlaceForm(msgspec.Struct):
+    site_id: int = 0
+    payment: str = "balance"
+    key: str = ""
+
+
+@post("/elder/{elder_id:int}/order/{day:date}/{slot:str}/{set_id:int}", include_in_schema=False)
+async def place(
+    request: Request[Any, Any, Any],
+    elder_id: FromPath[int],
+    day: FromPath[dt.date],
+    slot: FromPath[str],
+    set_id: FromPath[int],
+    data: URLEncodedBody[PlaceForm],
+) -> Response[Any]:
+    who = await _who(request)
+    if who is None or elder_id not in who.elder_ids:
+        return _signin_redirect()
+    payment = data.payment if data.payment in PAY_NAMES else "balance"
+    try:
+        _, order = await services.place_order(
+            who,
+            elder_id=elder_id,
+            site_id=data.site_id,
+            day=day,
+            slot=slot,
+            meal_set_id=set_id,
+            payment=payment,
+            now=utcnow(),
+            idempotency_key=data.key[:128] or None,
+        )
+    except DomainError as err:
+        if err.status >= 500:
+            raise
+        info = await _elder_info(elder_id)
+        return _page(
+            request,
+            "elder/problem.html",
+            status_code=err.status,
+            elder=info,
+            error=err.message(lang_of(request)),
+        )
+    return Redirect(path=f"/elder/orders/{order.id}/placed")
+
+
+@get("/elder/orders/{order_id:int}/placed", include_in_schema=False)
+async def placed(request: Request[Any, Any, Any], order_id: FromPath[int]) -> Response[Any]:
+    who = await _who(request)
+    if who is None:
+        return _signin_redirect()
+    order = await services.get_order(who, order_id)
+    return _page(request, "elder/placed.html", order=order, elder=await _elder_info(order.elder_id))
+
+
+@post("/elder/{elder_id:int}/repeat", include_in_schema=False)
+async def repeat(request: Request[Any, Any, Any], elder_id: FromPath[int]) -> Response[Any]:
+    """Same as last time: the next open day+slot with the last order's set (by name) → confirm."""
+    from canteen.menus.services import menu_for
+
+    who = await _who(request)
+    if who is None or elder_id not in who.elder_ids:
+        return _signin_redirect()
+    last = await services.last_order(who, elder_id)
+    site_id = await _home_site(elder_id)
+    if last is None or site_id is None:
+        return Redirect(path="/elder")
+    for c in await _choices(site_id, utcnow()):
+        if c["slot"] != last.slot:
+            continue
+        menu = await menu_for(site_id, c["day"], c["slot"])
+        match = next((s for s in (menu.sets if menu else []) if s.name == last.meal_set_name), None)
+        if match is not None:
+            return Redirect(path=f"/elder/{elder_id}/order/{c['day'].isoformat()}/{c['slot']}/{match.id}")
+    return Redirect(path="/elder")
+
+
+# --- my orders, cancel, card ------------------------------------------------------------------
+
+
+@get("/elder/{elder_id:int}/orders", include_in_schema=False)
+async def my_orders(request: Request[Any, Any, Any], elder_id: FromPath[int]) -> Response[Any]:
+    who = await _who(request)
+    if who is None or elder_id not in who.elder_ids:
+        return _signin_redirect()
+    orders = await services.list_orders(who, elder_id)
+    return _page(request, "elder/orders.html", elder=await _elder_info(elder_id), orders=orders)
+
+
+@post("/elder/orders/{order_id:int}/cancel", include_in_schema=False)
+async def cancel(request: Request[Any, Any, Any], order_id: FromPath[int]) -> Response[Any]:
+    who = await _who(request)
+    if who is None:
+        return _signin_redirect()
+    order = await services.get_order(who, order_id)
+    try:
+        await services.cancel_order(who, order_id, reason="cancelled on the ordering page", now=utcnow())
+    except DomainError as err:
+        if err.status >= 500:
+            raise
+        info = await _elder_info(order.elder_id)
+        return _page(
+            request,
+            "elder/problem.html",
+            status_code=err.status,
+            elder=info,
+            error=err.message(lang_of(request)),
+        )
+    return Redirect(path=f"/elder/{order.elder_id}/orders")
+
+
+@post("/elder/orders/{order_id:int}/pay-card", include_in_schema=False)
+async def pay_card(request: Request[Any, Any, Any], order_id: FromPath[int]) -> Response[Any]:
+    """Create the card payment server-side; the provider's webhook marks the order paid."""
+    who = await _who(request)
+    if who is None:
+        return _signin_redirect()
+    order = await services.get_order(who, order_id)
+    info = await _elder_info(order.elder_id)
+    try:
+        intent = await services.start_card_payment(who, order_id, now=utcnow())
+    except DomainError as err:
+        if err.status >= 500 and err.code != "card_not_configured":
+            raise
+        return _page(
+            request,
+            "elder/problem.html",
+            status_code=err.status,
+            elder=info,
+            error=err.message(lang_of(request)),
+        )
+    return _page(request, "elder/pay_card.html", elder=info, order=order, intent=intent)
+
+
+# --- weekly standing orders ----------------------------------------------------------------
+
+
+class StandingForm(msgspec.Struct):
+    slot: str = "lunch"
+    weekdays: list[int] = msgspec.field(default_factory=list)
+    meal_set_name: str = ""
+    payment: str = "balance"
+
+
+@get("/elder/{elder_id:int}/weekly", include_in_schema=False)
+async def weekly(request: Request[Any, Any, Any], elder_id: FromPath[int]) -> Response[Any]:
+    who = await _who(request)
+    if who is None or elder_id not in who.elder_ids:
+        return _signin_redirect()
+    items = await services.list_standing_orders(who, elder_id)
+    return _page(
+        request,
+        "elder/weekly.html",
+        elder=await _elder_info(elder_id),
+        items=items,
+        weekday_names=WEEKDAY_NAMES,
+        error=None,
+    )
+
+
+@post("/elder/{elder_id:int}/weekly", include_in_schema=False)
+async def weekly_submit(
+    request: Request[Any, Any, Any], elder_id: FromPath[int], data: URLEncodedBody[StandingForm]
+) -> Response[Any]:
+    from canteen.orders.schemas import StandingOrderIn
+
+    who = await _who(request)
+    if who is None or elder_id not in who.elder_ids:
+        return _signin_redirect()
+    site_id = await _home_site(elder_id)
+    error = None
+    try:
+        if site_id is None or not data.weekdays:
+            raise DomainError("validation_failed", {"field": "weekdays"})
+        await services.create_standing_order(
+            who,
+            StandingOrderIn(
+                elder_id=elder_id,
+                site_id=site_id,
+                slot="lunch" if data.slot not in SLOT_NAMES else data.slot,  # type: ignore[arg-type]
+                weekdays=sorted({d for d in data.weekdays if 0 <= d <= 6}),
+                meal_set_name=data.meal_set_name[:50],
+                payment="cash" if data.payment == "cash" else "balance",
+            ),
+            now=utcnow(),
+        )
+    except DomainError as err:
+        if err.status >= 500:
+            raise
+        error = err.message(lang_of(request))
+    if error is None:
+        return Redirect(path=f"/elder/{elder_id}/weekly")
+    items = await services.list_standing_orders(who, elder_id)
+    return _page(
+        request,
+        "elder/weekly.html",
+        status_code=422,
+        elder=await _elder_info(elder_id),
+        items=items,
+        weekday_names=WEEKDAY_NAMES,
+        error=error,
+    )
+
+
+@post("/elder/weekly/{standing_id:int}/stop", include_in_schema=False)
+async def weekly_stop(request: Request[Any, Any, Any], standing_id: FromPath[int]) -> Response[Any]:
+    who = await _who(request)
+    if who is None:
+        return _signin_redirect()
+    await services.stop_standing_order(who, standing_id, now=utcnow())
+    return Redirect(path="/elder")
+
+
+PAGES = [
+    sign_in_page,
+    sign_in_submit,
+    family_page,
+    family_submit,
+    sign_out,
+    text_size,
+    home,
+    choose_set,
+    confirm_page,
+    place,
+    placed,
+    repeat,
+    my_orders,
+    cancel,
+    pay_card,
+    weekly,
+    weekly_submit,
+    weekly_stop,
+]

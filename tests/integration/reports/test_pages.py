@@ -1,0 +1,119 @@
+"""Dashboard pages, exports and the public page over HTTP (the browser test covers rendering)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from typing import Any
+
+from openpyxl import load_workbook
+
+from canteen.quality import services as quality
+from canteen.quality.tables import MealRating
+from tests.integration.cards.elders import add_elder
+from tests.integration.reports.helpers import add_meal, local, official
+from tests.integration.test_admin_pages import page_login, post_form
+
+MONTH = "2026-10"
+D = dt.date(2026, 10, 5)
+
+
+async def _month(w: Any) -> list[int]:
+    elder = await add_elder(district=w.district_x, community=w.community_x, categories=("dibao",))
+    ids = [
+        await add_meal(w, site=w.site_a, elder=elder, day=D),
+        await add_meal(w, site=w.site_a, elder=None, day=D, subsidised=False),
+        await add_meal(w, site=w.site_b, elder=elder, day=dt.date(2026, 10, 6), subsidy_fen=300),
+    ]
+    for meal, score in zip(ids, (3, 2, 1), strict=True):
+        await MealRating.insert(
+            MealRating(
+                meal=meal,
+                site=w.site_a if meal != ids[2] else w.site_b,
+                district=w.district_x,
+                service_date=D,
+                score=score,
+                source="counter",
+                at=local(D, "12:00"),
+            )
+        )
+    return ids
+
+
+def test_month_dashboard_shows_points_satisfaction_and_exports(client: Any, world: Any, run: Any) -> None:
+    run(lambda: _month(world))
+    page_login(client, "official_x")
+    r = client.get(f"/official/districts/{world.district_x}/dashboard?month={MONTH}")
+    assert r.status_code == 200, r.text
+    assert "卖鱼桥幸福食堂" in r.text and "data-chart=" in r.text
+    assert "/static/vendor/chart.js/dist/chart.umd.js" in r.text
+    r = client.get(
+        f"/official/districts/{world.district_x}/dashboard/export?table=points&fmt=xlsx&month={MONTH}"
+    )
+    assert r.status_code == 200
+    ws = load_workbook(io.BytesIO(r.content)).active
+    rows = list(ws.iter_rows(values_only=True))
+    by_name = {row[0]: row for row in rows[1:]}
+    a = by_name["卖鱼桥幸福食堂"]
+    assert a[3] == 2 and a[6] == "5.00" and a[8] == 2 and a[9] == "2.50"  # meals, subsidy, ratings, score
+    r = client.get(
+        f"/official/districts/{world.district_x}/dashboard/export?table=days&fmt=csv&month={MONTH}"
+    )
+    data = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert data[1:] == [["2026-10-05", "2", "5.00"], ["2026-10-06", "1", "3.00"]]
+    assert (
+        client.get(
+            f"/official/districts/{world.district_x}/dashboard/export?table=points&fmt=pdf&month={MONTH}"
+        ).status_code
+        == 422
+    )
+
+
+def test_other_districts_and_other_roles_are_refused(client: Any, world: Any) -> None:
+    page_login(client, "official_y")
+    assert client.get(f"/official/districts/{world.district_x}/dashboard").status_code == 404
+    assert client.get(f"/official/districts/{world.district_x}/coverage").status_code == 404
+    client.cookies.clear()
+    page_login(client, "cashier_a")
+    assert client.get(f"/official/districts/{world.district_x}/dashboard").status_code == 403
+
+
+def test_claim_pages_run_list_and_decide(client: Any, world: Any, run: Any) -> None:
+    run(lambda: add_meal(world, site=world.site_a, elder=None, day=D, at="15:00", subsidised=False))
+    page_login(client, "official_x")
+    r = post_form(client, f"/official/districts/{world.district_x}/claims/run", {"month": MONTH})
+    assert r.status_code in (302, 303)
+    r = client.get(f"/official/districts/{world.district_x}/claims?month={MONTH}")
+    flag_id = int(re.search(r"/official/claim-flags/(\d+)", r.text).group(1))  # type: ignore[union-attr]
+    r = client.get(f"/official/claim-flags/{flag_id}")
+    assert r.status_code == 200 and "15:00" in r.text
+    r = post_form(client, f"/official/claim-flags/{flag_id}/decision", {"decision": "cleared", "reason": ""})
+    assert r.status_code == 422 and 'id="reason-error"' in r.text
+    r = post_form(
+        client, f"/official/claim-flags/{flag_id}/decision", {"decision": "cleared", "reason": "补录"}
+    )
+    assert r.status_code in (302, 303)
+    assert run(lambda: quality.open_flags(world.district_x, MONTH)) == []
+
+
+def test_public_page_needs_no_login_and_shows_no_person(client: Any, world: Any, run: Any) -> None:
+    run(lambda: _month(world))
+    r = client.get(f"/public/districts/330105?month={MONTH}")
+    assert r.status_code == 200
+    assert "卖鱼桥幸福食堂" in r.text and "2.50" in r.text
+    assert "王秀英" not in r.text  # the elder's name never appears
+    assert client.get("/public/districts/999999").status_code == 404
+
+
+def test_coverage_page_renders(client: Any, world: Any) -> None:
+    page_login(client, "official_x")
+    r = client.get(f"/official/districts/{world.district_x}/coverage")
+    assert r.status_code == 200 and "coverage-map" in r.text
+    r = client.get(f"/official/districts/{world.district_x}/dashboard/export?table=coverage&fmt=csv")
+    assert r.status_code == 200
+
+
+def test_official_principal_helper(world: Any) -> None:
+    assert official(world).can_district(world.district_x)
