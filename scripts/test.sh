@@ -50,6 +50,12 @@ if [ -n "${CANTEEN_TEST_DATABASE_URL:-}" ]; then
     WORKERS=0 PYTEST_ARGS=(-p no:xdist -m "fault or multiprocess" tests/fault tests/multiprocess)
     run_lane fault CANTEEN_FAULT_TESTS=1 CANTEEN_TEST_DATABASE_URL="$CANTEEN_TEST_DATABASE_URL" PYTEST_XDIST_WORKER=gw99
   fi
+  # Fuzz lane: schemathesis against a running service as every role (scripts/fuzz.py). Same rule:
+  # a full run or CANTEEN_FUZZ_LANE=1; CANTEEN_FUZZ_LANE=0 skips it.
+  if [ "${CANTEEN_FUZZ_LANE:-$([ ${#PYTEST_ARGS[@]} -eq 0 ] && echo 1 || echo 0)}" = "1" ]; then
+    echo "=== lane: fuzz ==="
+    if timeout 600 "$BIN/python" scripts/fuzz.py; then RESULT[fuzz]="passed"; else RESULT[fuzz]="FAILED"; status=1; fi
+  fi
 fi
 echo
 for lane in "${!RESULT[@]}"; do echo "lane $lane: ${RESULT[$lane]}"; done

@@ -72,6 +72,7 @@ def route_handlers() -> list[Any]:
     from canteen.registry import api as registry_api
     from canteen.registry import card_api
     from canteen.subsidies import api as subsidies_api
+    from canteen.web import accounting as accounting_pages
     from canteen.web import cards as card_pages
     from canteen.web import cashier as cashier_pages
     from canteen.web import courier as courier_pages
@@ -94,6 +95,7 @@ def route_handlers() -> list[Any]:
         auth_api.TokensController,
         *regions_api.CONTROLLERS,
         *accounting_api.CONTROLLERS,
+        *accounting_pages.PAGES,
         *card_api.CONTROLLERS,
         *subsidies_api.CONTROLLERS,
         *card_pages.PAGES,

@@ -89,6 +89,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"Open http://{host}:{port}/ and sign in with any of these (password: {DEMO_PASSWORD}):")
     for username, role in DEMO_LOGINS:
         print(f"  {username:<10} {role}")
+    print(f"Elders order delivery at http://{host}:{port}/elder/ with a demo elder's card number "
+          "(listed under 长者档案 when signed in as admin) and PIN 1357.")
     print(f"API docs: http://{host}:{port}/schema   Database: {s.database_url}")
     print()
     sys.stdout.flush()

@@ -75,9 +75,8 @@ def _in_thread(fn: Callable[[], Awaitable[Any]]) -> None:
 @pytest.fixture(autouse=True)
 def clean_state(schema: None) -> Iterator[None]:
     """The root fixture, but off the main thread (see ``_in_thread``)."""
-    from tests.conftest import _flush_redis, _truncate
-
     from canteen.core.cache import clear_all
+    from tests.conftest import _flush_redis, _truncate
 
     _in_thread(_truncate)
     _in_thread(_flush_redis)

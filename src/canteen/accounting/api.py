@@ -13,7 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, JSONBody, QueryParameter
+from litestar.params import Body, JSONBody, PathParameter, QueryParameter
 
 import canteen.quality.services  # noqa: F401 - registers claim_flags_open for the docs
 from canteen.accounting import costs, exports, kpis, rollups, settlement
@@ -42,7 +42,7 @@ from canteen.web.guards import roles
 
 Req = Request[Any, Any, Any]
 MONTH_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
-MonthPath = Annotated[str, msgspec.Meta(pattern=MONTH_RE)]
+MonthPath = Annotated[str, PathParameter(pattern=MONTH_RE, max_length=7)]
 MonthQuery = Annotated[str, QueryParameter(pattern=MONTH_RE, max_length=7)]
 OptMonthQuery = Annotated[str | None, QueryParameter(pattern=MONTH_RE, max_length=7)]
 YearQuery = Annotated[int, QueryParameter(ge=2000, le=2100)]

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-_ALL: list["TTLCache[Any, Any]"] = []
+_ALL: list[TTLCache[Any, Any]] = []
 
 
 class TTLCache(Generic[K, V]):

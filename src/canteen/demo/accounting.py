@@ -20,8 +20,10 @@ from canteen.regions.tables import Site
 if TYPE_CHECKING:
     from canteen.demo.district import DemoDistrict
 
-# Fixed cost per meal of capacity (fen): labour, rent, utilities and depreciation share it.
-FIXED_PER_CAPACITY_MEAL = {"canteen": 450, "satellite": 650, "partner_restaurant": 300}
+# Fixed costs of a full month (fen): labour, rent, utilities and depreciation share them. A busy
+# canteen covers them; a quiet canteen or satellite does not (the demo wants both kinds).
+FIXED_PER_MONTH = {"canteen": 1_500_000, "satellite": 600_000, "partner_restaurant": 400_000}
+SERVING_DAYS = 26
 # Food per meal served (fen); satellites pay the central kitchen's transfer price.
 FOOD_PER_MEAL = {"canteen": 800, "satellite": 900, "partner_restaurant": 1000}
 PER_MEAL_FEN = 200  # 2 yuan per meal served
@@ -128,10 +130,10 @@ async def load_accounting(district: DemoDistrict, *, today: dt.date, now: dt.dat
 
 def _costs(site: dict[str, Any], district_id: int, month: str, base: Any, now: dt.datetime) -> dict[str, Any]:
     kind = site["point_type"] or "canteen"
-    slots = len(site["slots"] or []) or 1
-    capacity = int(site["meals_per_slot"] or 0) * slots * 26  # serving days a month
-    fixed = capacity * FIXED_PER_CAPACITY_MEAL.get(kind, 450)
     meals = base.meals if base is not None else 0
+    days = base.serving_days if base is not None else 0
+    # A month the history covers only in part carries its share of the fixed costs.
+    fixed = FIXED_PER_MONTH.get(kind, 1_000_000) * min(days, SERVING_DAYS) // SERVING_DAYS if days else 0
     return {
         "site": site["id"],
         "district": district_id,

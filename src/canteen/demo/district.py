@@ -271,9 +271,11 @@ async def load_district(now: dt.datetime | None = None) -> DemoDistrict:
 async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     """Everything the demo needs, in dependency order. Each step is idempotent."""
     from canteen.demo.accounting import load_accounting
+    from canteen.demo.delivery import load_rounds
     from canteen.demo.elders import load_elders
     from canteen.demo.history import load_history
     from canteen.demo.menus import load_menus
+    from canteen.demo.orders import load_orders
     from canteen.demo.policy_cards import load_policy_and_cards
     from canteen.registry.services import today_of
 
@@ -284,6 +286,8 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     await load_menus(district, today=today_of(now), now=now)
     await load_history(district, today=today_of(now), now=now)
     await load_accounting(district, today=today_of(now), now=now)
+    await load_orders(district, today=today_of(now), now=now)
+    await load_rounds(district.district_id, today=today_of(now), now=now)
     return district
 
 

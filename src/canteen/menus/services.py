@@ -55,7 +55,7 @@ from canteen.menus.schemas import (
     MenuView,
 )
 from canteen.menus.tables import DailyMenu, Dish, MealSet
-from canteen.regions.tables import Site
+from canteen.regions.tables import District, Site
 from canteen.settings import get_settings
 
 register("sold_out", 409, "该套餐已售完。", "This meal set is sold out.")
@@ -213,6 +213,8 @@ async def create_dish(actor: Actor, data: DishCreate, *, now: dt.datetime | None
     """Add a dish to a district's list (admin, the district's official, its operators and kitchens)."""
     now = now or utcnow()
     _check_dish_writer(actor, data.district_id)
+    if not await District.exists().where(District.id == data.district_id):
+        raise DomainError("not_found", {"district_id": data.district_id})  # found by fuzzing: was a 500
     async with write_transaction():
         rows = await Dish.insert(
             Dish(

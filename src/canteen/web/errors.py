@@ -16,8 +16,14 @@ from canteen.core.db import is_unavailable, translate_db_error
 from canteen.core.errors import DomainError
 from canteen.core.kv import redis_unavailable
 from canteen.web.context import lang_of, wants_json
+from canteen.web.middleware import SECURITY_HEADERS
 
 log = logging.getLogger("canteen.errors")
+
+try:
+    from asyncpg.exceptions import DataError as _PG_DATA_ERROR
+except ImportError:  # pragma: no cover - asyncpg is a dependency
+    _PG_DATA_ERROR = None  # type: ignore[assignment,misc]
 
 _BY_STATUS = {
     400: "invalid_body",
@@ -53,7 +59,9 @@ def _from_http(exc: HTTPException) -> DomainError:
 
 def _render(request: Request[Any, Any, Any], err: DomainError) -> Response[Any]:
     lang = lang_of(request)
-    headers: dict[str, str] = {}
+    # Refusals raised before any route matched (unknown path, wrong method) skip the route
+    # middleware: carry the security headers here too (the middleware never sets one twice).
+    headers: dict[str, str] = {k.decode(): v.decode() for k, v in SECURITY_HEADERS}
     if err.status in (429, 503):
         headers["Retry-After"] = str(err.detail.get("retry_after_seconds", 5 if err.status == 503 else 60))
     if wants_json(request):
@@ -61,7 +69,7 @@ def _render(request: Request[Any, Any, Any], err: DomainError) -> Response[Any]:
         return Response(body, status_code=err.status, media_type=MediaType.JSON, headers=headers)
     if err.status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return Redirect(path=f"/login?next={quote(target)}")
+        return Redirect(path=f"/login?next={quote(target)}", headers=headers)
     return Template(
         template_name="error.html",
         context={"error": err, "message": err.message(lang), "request_id": request_id_var.get()},
@@ -86,6 +94,15 @@ def fallback_handler(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return _render(request, DomainError("service_unavailable"))
     if redis_unavailable(exc):  # e.g. a live-events subscription while Redis is away
         return _render(request, DomainError("service_unavailable", {"reason": "redis"}))
+    # Hostile input past a route's bounds (found by fuzzing): an id beyond the database's integer
+    # range, or text with lone surrogates that neither the database nor a header can encode.
+    if isinstance(exc, OverflowError):
+        return _render(request, DomainError("validation_failed", {"reason": "number out of range"}))
+    if _PG_DATA_ERROR is not None and isinstance(exc, _PG_DATA_ERROR):
+        # PostgreSQL refused a value (an int beyond int4, a NUL byte in text): bad input, not a fault.
+        return _render(request, DomainError("validation_failed", {"reason": "value not storable"}))
+    if isinstance(exc, UnicodeEncodeError):
+        return _render(request, DomainError("invalid_body", {"reason": "text cannot be encoded"}))
     log.exception("unhandled error", extra={"request_id": request_id_var.get()})
     return _render(request, DomainError("internal_error", {"request_id": request_id_var.get()}))
 

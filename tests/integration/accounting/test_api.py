@@ -213,7 +213,7 @@ def test_demo_viability_and_spending(run: Any) -> None:
     assert {p.site_id for p in report.points} == {p["id"] for p in points}
     assert all(p.grade in "ABCDN" and p.reasons for p in report.points)
     graded = [p.grade for p in report.points if p.grade != "N"]
-    assert graded, "some demo point has meals and costs this month"
+    assert len(set(graded)) >= 2, "the demo has viable and unviable points"
     spending = run(lambda: spending_vs_budget(admin, district.district_id, today.year))
     assert spending.sources and all(s.budget_fen for s in spending.sources)
     assert spending.total_fen > 0

@@ -1,0 +1,306 @@
+"""Accounting pages: operators enter monthly costs (form or XLSX); settlements with their state
+buttons; the viability table of a district and month for officials."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, PathParameter, QueryParameter, URLEncodedBody
+from litestar.response import Redirect, Response, Template
+
+from canteen.accounting import costs, kpis, settlement
+from canteen.accounting.periods import month_of, shift
+from canteen.accounting.schemas import CostIn, CostUploadResult
+from canteen.accounts.roles import OFFICIAL, OPERATOR
+from canteen.api.schemas import PathId
+from canteen.core.clock import utcnow
+from canteen.core.errors import DomainError
+from canteen.regions.tables import Site
+from canteen.settings import get_settings
+from canteen.web.context import lang_of, principal_of
+from canteen.web.guards import roles
+from canteen.web.pages import page
+
+Req = Request[Any, Any, Any]
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+OptMonth = Annotated[str | None, QueryParameter(max_length=7)]
+OptId = Annotated[int | None, QueryParameter(ge=1, le=2_147_483_647)]
+Action = Annotated[str, PathParameter(pattern=r"^(submit|approve|pay)$", max_length=10)]
+COST_INPUTS = (
+    ("food_fen", "Food (or the kitchen's transfer price)"),
+    ("labour_fen", "Labour"),
+    ("rent_fen", "Rent"),
+    ("utilities_fen", "Utilities"),
+    ("depreciation_fen", "Equipment depreciation"),
+    ("delivery_fen", "Delivery"),
+    ("other_fen", "Other costs"),
+    ("other_income_fen", "Other income"),
+)
+MAX_YUAN = Decimal("100000000")
+
+
+def _this_month() -> str:
+    return month_of(utcnow().astimezone(get_settings().tz).date())
+
+
+def _month(value: str | None) -> str:
+    return value if value and MONTH_RE.match(value) else _this_month()
+
+
+def _fen(text: str) -> int | None:
+    """'1234.5' yuan → 123450 fen; None when not a non-negative amount with at most 2 decimals."""
+    text = (text or "").strip().replace(",", "") or "0"
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if value < 0 or value > MAX_YUAN or value != value.quantize(Decimal("0.01")):
+        return None
+    return int(value * 100)
+
+
+async def _own_sites(request: Req) -> list[dict[str, Any]]:
+    actor = principal_of(request)
+    q = Site.select(Site.id, Site.name, Site.district).where(Site.kind == "meal_point")
+    if not actor.is_admin:
+        ids = list(actor.site_ids(OPERATOR))
+        if not ids:
+            return []
+        q = q.where(Site.id.is_in(ids))
+    return await q.order_by(Site.name)
+
+
+async def _cost_page(
+    request: Req,
+    site_id: int | None,
+    month: str,
+    *,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    saved: bool = False,
+    upload: Any = None,
+    status_code: int = 200,
+) -> Template:
+    sites = await _own_sites(request)
+    site = next((s for s in sites if s["id"] == site_id), sites[0] if sites else None)
+    if form is None:
+        form = {}
+        if site is not None:
+            current = await costs.get_cost(principal_of(request), site["id"], month)
+            if current is not None:
+                form = {f: f"{getattr(current, f) / 100:.2f}" for f, _ in COST_INPUTS}
+                form["residential_utilities"] = current.residential_utilities
+    return page(
+        request,
+        "accounting/costs.html",
+        status_code=status_code,
+        sites=sites,
+        site=site,
+        month=month,
+        form=form,
+        errors=errors or {},
+        saved=saved,
+        upload=upload,
+        inputs=COST_INPUTS,
+    )
+
+
+@get("/accounting/costs", guards=[roles(OPERATOR)], include_in_schema=False)
+async def costs_page(
+    request: Req, site_id: OptId = None, month: OptMonth = None, saved: OptId = None
+) -> Template:
+    return await _cost_page(request, site_id, _month(month), saved=bool(saved))
+
+
+@post("/accounting/costs", guards=[roles(OPERATOR)], include_in_schema=False)
+async def costs_submit(request: Req, data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+    errors: dict[str, str] = {}
+    month = data.get("month", "")
+    if not MONTH_RE.match(month):
+        errors["month"] = "Enter a month as YYYY-MM."
+    try:
+        site_id = int(data.get("site_id", ""))
+    except ValueError:
+        site_id = 0
+        errors["site_id"] = "Choose a meal point."
+    amounts: dict[str, int] = {}
+    for name, _ in COST_INPUTS:
+        fen = _fen(data.get(name, ""))
+        if fen is None:
+            errors[name] = "Enter an amount in yuan, e.g. 1234.50."
+        else:
+            amounts[name] = fen
+    residential = data.get("residential_utilities") in ("on", "1", "true")
+    if not errors:
+        try:
+            body = CostIn(site_id=site_id, month=month, residential_utilities=residential, **amounts)
+            await costs.save_cost(principal_of(request), body)
+            return Redirect(
+                path=f"/accounting/costs?site_id={site_id}&month={month}&saved=1", status_code=303
+            )
+        except DomainError as err:
+            errors["site_id"] = err.message(lang_of(request))
+    form = {**data, "residential_utilities": residential}
+    return await _cost_page(
+        request, site_id or None, _month(month), form=form, errors=errors, status_code=400
+    )
+
+
+@dataclass
+class UploadForm:
+    file: UploadFile
+
+
+@post("/accounting/costs/upload", guards=[roles(OPERATOR)], include_in_schema=False)
+async def costs_upload(
+    request: Req, data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)]
+) -> Template:
+    content = await data.file.read()
+    if len(content) > 5 * 1024 * 1024:
+        raise DomainError("body_too_large")
+    try:
+        result = await costs.upload_costs_xlsx(principal_of(request), content, lang=lang_of(request))
+    except DomainError as err:
+        result = CostUploadResult(saved=0, errors=[err.message(lang_of(request))])
+    return await _cost_page(request, None, _this_month(), upload=result)
+
+
+@get("/accounting/settlements", guards=[roles(OPERATOR, OFFICIAL)], include_in_schema=False)
+async def settlements_page(request: Req, month: OptMonth = None) -> Template:
+    actor = principal_of(request)
+    rows = await settlement.list_statements(actor, month=month if month and MONTH_RE.match(month) else None)
+    from canteen.regions.tables import Operator
+
+    if actor.is_admin:
+        ops = await Operator.select(Operator.id, Operator.name).order_by(Operator.name)
+    else:
+        districts = list(actor.district_ids(OFFICIAL))
+        own = [s["id"] for s in await _own_sites(request)]
+        op_ids = {
+            r["operator"]
+            for r in await Site.select(Site.operator).where(
+                Site.district.is_in(districts or [0]) | Site.id.is_in(own or [0])
+            )
+            if r["operator"]
+        }
+        ops = await Operator.select(Operator.id, Operator.name).where(Operator.id.is_in(list(op_ids) or [0]))
+    return page(
+        request,
+        "accounting/settlements.html",
+        rows=rows,
+        operators=ops,
+        month=shift(_this_month(), -1),
+    )
+
+
+@post("/accounting/settlements", guards=[roles(OPERATOR, OFFICIAL)], include_in_schema=False)
+async def settlement_draft(request: Req, data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+    month = data.get("month", "")
+    source = data.get("source", "").strip()
+    if not MONTH_RE.match(month) or not re.match(r"^[a-z0-9_]{1,40}$", source):
+        raise DomainError("validation_failed", {"field": "month" if not MONTH_RE.match(month) else "source"})
+    try:
+        operator_id = int(data.get("operator_id", ""))
+    except ValueError as exc:
+        raise DomainError("validation_failed", {"field": "operator_id"}) from exc
+    view = await settlement.draft_statement(principal_of(request), operator_id, month, source)
+    return Redirect(path=f"/accounting/settlements/{view.id}", status_code=303)
+
+
+@get(
+    "/accounting/settlements/{settlement_id:int}", guards=[roles(OPERATOR, OFFICIAL)], include_in_schema=False
+)
+async def settlement_page(request: Req, settlement_id: PathId) -> Template:
+    actor = principal_of(request)
+    view = await settlement.get_statement(actor, settlement_id)
+    return page(
+        request,
+        "accounting/settlement.html",
+        s=view,
+        can_submit=view.state == "draft" and (actor.is_admin or bool(actor.site_ids(OPERATOR))),
+        can_decide=actor.can_district(view.district_id),
+        error=request.query_params.get("error"),
+    )
+
+
+@post(
+    "/accounting/settlements/{settlement_id:int}/{action:str}",
+    guards=[roles(OPERATOR, OFFICIAL)],
+    include_in_schema=False,
+)
+async def settlement_action(
+    request: Req, settlement_id: PathId, action: Action, data: URLEncodedBody[dict[str, str]]
+) -> Response[Any]:
+    actor = principal_of(request)
+    try:
+        if action == "submit":
+            await settlement.submit_statement(actor, settlement_id)
+        elif action == "approve":
+            await settlement.approve_statement(actor, settlement_id)
+        elif action == "pay":
+            reference = (data.get("reference") or "").strip()
+            if not reference or len(reference) > 100:
+                raise DomainError("validation_failed", {"field": "reference"})
+            await settlement.pay_statement(actor, settlement_id, reference)
+        else:
+            raise DomainError("not_found", {"action": action[:20]})
+    except DomainError as err:
+        if err.code in ("not_found", "forbidden"):
+            raise
+        view = await settlement.get_statement(actor, settlement_id)
+        return page(
+            request,
+            "accounting/settlement.html",
+            status_code=409 if err.code != "validation_failed" else 400,
+            s=view,
+            can_submit=view.state == "draft",
+            can_decide=actor.can_district(view.district_id),
+            error=err.message(lang_of(request)),
+        )
+    return Redirect(path=f"/accounting/settlements/{settlement_id}", status_code=303)
+
+
+@get("/accounting/viability", guards=[roles(OFFICIAL)], include_in_schema=False)
+async def viability_page(request: Req, district_id: OptId = None, month: OptMonth = None) -> Template:
+    actor = principal_of(request)
+    ids = sorted(actor.district_ids(OFFICIAL))
+    if district_id is None:
+        if not ids and actor.is_admin:
+            from canteen.regions.tables import District
+
+            first = await District.select(District.id).order_by(District.id).first()
+            ids = [first["id"]] if first else []
+        if not ids:
+            raise DomainError("not_found", {"district_id": None})
+        district_id = ids[0]
+    m = _month(month) if month else shift(_this_month(), 0)
+    report = await kpis.viability_report(actor, district_id, m, lang=lang_of(request))
+    return page(
+        request,
+        "accounting/viability.html",
+        report=report,
+        district_id=district_id,
+        month=m,
+        prev=shift(m, -1),
+        next=shift(m, 1),
+        today=dt.date.today(),
+    )
+
+
+PAGES = [
+    costs_page,
+    costs_submit,
+    costs_upload,
+    settlements_page,
+    settlement_draft,
+    settlement_page,
+    settlement_action,
+    viability_page,
+]
