@@ -89,8 +89,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"Open http://{host}:{port}/ and sign in with any of these (password: {DEMO_PASSWORD}):")
     for username, role in DEMO_LOGINS:
         print(f"  {username:<10} {role}")
-    print(f"Elders order delivery at http://{host}:{port}/elder/ with a demo elder's card number "
-          "(listed under 长者档案 when signed in as admin) and PIN 1357.")
+    print(
+        f"Elders order delivery at http://{host}:{port}/elder/ with a demo elder's card number "
+        "(listed under 长者档案 when signed in as admin) and PIN 1357."
+    )
     print(f"API docs: http://{host}:{port}/schema   Database: {s.database_url}")
     print()
     sys.stdout.flush()
@@ -150,6 +152,21 @@ def cmd_token(args: argparse.Namespace) -> None:
     print(_run(create))
 
 
+def cmd_jobs(args: argparse.Namespace) -> None:
+    import time
+
+    import msgspec
+
+    from canteen.jobs import run_due_jobs
+
+    while True:
+        report = _run(run_due_jobs)
+        print(msgspec.json.encode(report).decode(), flush=True)
+        if not args.loop:
+            return
+        time.sleep(args.loop)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="canteen", description="Canteen: meal assistance for older people")
     sub = p.add_subparsers(dest="command", required=True)
@@ -179,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", help="display name")
     sp.add_argument("--password", help="omit to be prompted")
     sp.set_defaults(fn=cmd_user)
+    sp = sub.add_parser(
+        "jobs", help="run what is due: standing orders, cut-offs, missed-meal alerts, rollups"
+    )
+    sp.add_argument("--loop", type=int, default=0, help="repeat every N seconds (0: once, for cron)")
+    sp.set_defaults(fn=cmd_jobs)
     sp = sub.add_parser("token", help="device API tokens")
     sp.add_argument("action", choices=["create"])
     sp.add_argument("username", help="the user the device acts as")

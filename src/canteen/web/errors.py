@@ -23,7 +23,7 @@ log = logging.getLogger("canteen.errors")
 try:
     from asyncpg.exceptions import DataError as _PG_DATA_ERROR
 except ImportError:  # pragma: no cover - asyncpg is a dependency
-    _PG_DATA_ERROR = None  # type: ignore[assignment,misc]
+    _PG_DATA_ERROR = None
 
 _BY_STATUS = {
     400: "invalid_body",
