@@ -440,6 +440,17 @@
     if (e.target.closest("[data-close]")) { closeTools(); focusScan(); return; }
   });
 
+  // Three faces after a meal: the elder taps one; the answer replaces the buttons.
+  result.addEventListener("click", function (e) {
+    var face = e.target.closest("[data-score]");
+    var box = face && face.closest("[data-rate-url]");
+    if (!box) return;
+    post(box.dataset.rateUrl, { meal_id: box.dataset.meal, score: face.dataset.score })
+      .then(function (html) { box.innerHTML = html; })
+      .catch(function () { /* a lost rating is not worth interrupting the queue */ })
+      .finally(focusScan);
+  });
+
   document.querySelectorAll('input[name="set_id"]').forEach(function (r) {
     r.addEventListener("change", function () { rePreview({ set_id: r.value }); focusScan(); });
   });

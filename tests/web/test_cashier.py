@@ -154,6 +154,11 @@ def test_scan_confirm_and_refuse_a_second_meal(page: Any, live_server: LiveServe
     page.wait_for_timeout(300)
     expect(page.locator("#tally-meals")).to_have_text("1")
 
+    # The elder rates the meal with one tap on a face; focus goes back to the scan field.
+    ok.get_by_role("button", name="😊 满意").click()
+    expect(ok).to_contain_text("谢谢！评价已记录。")
+    expect(scan).to_be_focused()
+
     # The same card again: refused, with where and when and what to do next.
     page.keyboard.type(data.token)
     page.keyboard.press("Enter")

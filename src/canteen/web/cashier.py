@@ -98,6 +98,11 @@ class TopUpForm(msgspec.Struct):
     amount: str = ""
 
 
+class RateForm(msgspec.Struct):
+    meal_id: str = ""
+    score: str = ""
+
+
 class VoidForm(msgspec.Struct):
     meal_id: str = ""
     reason: str = ""
@@ -457,6 +462,21 @@ async def void(request: Req, site_id: SiteId, data: URLEncodedBody[VoidForm]) ->
     return _render(request, "cashier/_result.html", outcome="void", site_id=site_id, voided=out, form={})
 
 
+@post("/counter/{site_id:int}/rate", guards=GUARDS, include_in_schema=False, status_code=200)
+async def rate(request: Req, site_id: SiteId, data: URLEncodedBody[RateForm]) -> Template:
+    """The elder taps one of three faces after a meal (the counter's keypad)."""
+    from canteen.quality.services import rate_meal
+
+    meal_id, score = _int(data.meal_id), _int(data.score)
+    if meal_id is None or score not in (1, 2, 3):
+        return _refusal(request, site_id, DomainError("validation_failed", {"field": "score"}))
+    try:
+        await rate_meal(principal_of(request), meal_id, score, "counter")
+    except DomainError as err:
+        return _refusal(request, site_id, err)
+    return _render(request, "cashier/_rated.html", score=score)
+
+
 @get("/counter/{site_id:int}/tally", guards=GUARDS, include_in_schema=False)
 async def tally_partial(request: Req, site_id: SiteId) -> Template:
     from canteen.checkin.services import tally
@@ -570,4 +590,5 @@ PAGES = [
     void,
     tally_partial,
     receipt,
+    rate,
 ]
