@@ -119,11 +119,11 @@ def _login(base: str, username: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--max-examples", type=int, default=25)
+    ap.add_argument("--max-examples", type=int, default=15)
     ap.add_argument("--seed", type=int, default=20261123)
     ap.add_argument("--roles", default=",".join(ROLES))
     ap.add_argument(
-        "--role-timeout", type=float, default=120, help="seconds per role before it counts as failed"
+        "--role-timeout", type=float, default=420, help="seconds per role before it counts as failed"
     )
     # The coverage phase multiplies the run time several times over: opt in with --phases.
     ap.add_argument("--phases", default="examples,fuzzing")

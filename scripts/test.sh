@@ -54,7 +54,7 @@ if [ -n "${CANTEEN_TEST_DATABASE_URL:-}" ]; then
   # a full run or CANTEEN_FUZZ_LANE=1; CANTEEN_FUZZ_LANE=0 skips it.
   if [ "${CANTEEN_FUZZ_LANE:-$([ ${#PYTEST_ARGS[@]} -eq 0 ] && echo 1 || echo 0)}" = "1" ]; then
     echo "=== lane: fuzz ==="
-    if timeout 600 "$BIN/python" scripts/fuzz.py; then RESULT[fuzz]="passed"; else RESULT[fuzz]="FAILED"; status=1; fi
+    if timeout 900 "$BIN/python" scripts/fuzz.py; then RESULT[fuzz]="passed"; else RESULT[fuzz]="FAILED"; status=1; fi
   fi
 fi
 echo

@@ -114,11 +114,7 @@ TABLE: dict[str, Rule] = {
     ),
     "POST /api/v1/districts/{district_id}/streets": allow(OFFICIALS),
     "GET /api/v1/districts/{district_id}/today": allow(OFFICIAL_X),
-    "GET /api/v1/districts/{district_id}/viability": allow(
-        OFFICIAL_X,
-        "operator_a",
-        known_gap="operator_a gets 200 for district Y's viability (reports: scope the operator to its sites)",
-    ),
+    "GET /api/v1/districts/{district_id}/viability": allow(OFFICIAL_X, "operator_a"),
     "GET /api/v1/elders": allow(ANY_STAFF),
     "POST /api/v1/elders": allow(ANY_STAFF),
     "GET /api/v1/elders/export": allow(OFFICIAL_X, "operator_a"),

@@ -166,11 +166,8 @@ def test_pin_policy_refuses_trivial_pins(client: Any, world: World, login: Any) 
     )
 
 
-@pytest.mark.skip(
-    reason="hook: the elder PIN sign-in lands with the delivery work; assert 429 after N bad PINs"
-)
-def test_pin_lockout_hook() -> None:  # pragma: no cover
-    raise AssertionError
+# PIN lockout (five wrong PINs lock for 15 minutes, even against the right PIN) is proven in
+# tests/integration/orders/test_sign_in.py::test_five_wrong_pins_lock_for_fifteen_minutes.
 
 
 def test_secrets_and_environment_only_through_settings() -> None:

@@ -17,6 +17,7 @@ from litestar.params import Body, JSONBody, PathParameter, QueryParameter
 
 import canteen.quality.services  # noqa: F401 - registers claim_flags_open for the docs
 from canteen.accounting import costs, exports, kpis, rollups, settlement
+from canteen.accounting.periods import MONTH_PATTERN
 from canteen.accounting.schemas import (
     BudgetIn,
     BudgetView,
@@ -41,7 +42,7 @@ from canteen.web.context import lang_of, principal_of
 from canteen.web.guards import roles
 
 Req = Request[Any, Any, Any]
-MONTH_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_RE = MONTH_PATTERN
 MonthPath = Annotated[str, PathParameter(pattern=MONTH_RE, max_length=7)]
 MonthQuery = Annotated[str, QueryParameter(pattern=MONTH_RE, max_length=7)]
 OptMonthQuery = Annotated[str | None, QueryParameter(pattern=MONTH_RE, max_length=7)]
@@ -156,7 +157,7 @@ class PolicyController(Controller):
     async def rules(self, request: Req, district_id: PathId) -> list[RuleView]:
         return await costs.list_rules(principal_of(request), district_id)
 
-    @post("/operating-rules", summary="Add an operating subsidy rule", responses=errors())
+    @post("/operating-rules", summary="Add an operating subsidy rule", responses=errors("not_found"))
     async def add_rule(self, request: Req, data: JSONBody[RuleIn]) -> RuleView:
         return await costs.add_rule(principal_of(request), data)
 
@@ -164,7 +165,7 @@ class PolicyController(Controller):
     async def budgets(self, request: Req, district_id: PathId, year: YearQuery) -> list[BudgetView]:
         return await costs.list_budgets(principal_of(request), district_id, year)
 
-    @put("/budgets", summary="Set a funding source's budget for a year", responses=errors())
+    @put("/budgets", summary="Set a funding source's budget for a year", responses=errors("not_found"))
     async def set_budget(self, request: Req, data: JSONBody[BudgetIn]) -> BudgetView:
         return await costs.set_budget(principal_of(request), data)
 

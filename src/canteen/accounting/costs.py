@@ -24,7 +24,7 @@ from canteen.core import audit
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
 from canteen.core.errors import DomainError
-from canteen.regions.tables import Site
+from canteen.regions.tables import District, Site
 
 FIELDS = (*COST_FIELDS, "other_income_fen")
 
@@ -134,11 +134,18 @@ async def upload_costs_xlsx(
     return CostUploadResult(saved=saved, errors=errors)
 
 
+async def _require_district(district_id: int) -> None:
+    # An admin may reach any district id; an unknown one is a 404, not a foreign-key failure.
+    if not await District.exists().where(District.id == district_id):
+        raise DomainError("not_found", {"district_id": district_id})
+
+
 async def set_budget(actor: Principal, data: BudgetIn, *, now: dt.datetime | None = None) -> BudgetView:
     """An official sets a funding source's budget for a year."""
     now = now or utcnow()
     if not actor.can_district(data.district_id):
         raise DomainError("forbidden", {"district_id": data.district_id})
+    await _require_district(data.district_id)
     async with write_transaction():
         where = (
             (FundingBudget.district == data.district_id)
@@ -180,6 +187,7 @@ async def add_rule(actor: Principal, data: RuleIn, *, now: dt.datetime | None = 
     now = now or utcnow()
     if not actor.can_district(data.district_id):
         raise DomainError("forbidden", {"district_id": data.district_id})
+    await _require_district(data.district_id)
     async with write_transaction():
         row = OperatingSubsidyRule(
             district=data.district_id,

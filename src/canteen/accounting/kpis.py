@@ -320,9 +320,12 @@ def _check_read(actor: Principal, district_id: int) -> frozenset[int] | None:
     """None: the whole district; otherwise the operator's own sites."""
     if actor.can_district(district_id):
         return None
-    own = actor.site_ids(OPERATOR)
-    if not own:
+    if not actor.site_ids(OPERATOR):
         raise DomainError("forbidden", {"district_id": district_id})
+    # An operator reads only its own points, and only in their district: elsewhere nothing exists.
+    own = frozenset(s for s in actor.site_ids(OPERATOR) if actor.site_districts.get(s) == district_id)
+    if not own:
+        raise DomainError("not_found", {"district_id": district_id})
     return own
 
 

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
+
+from canteen.core.errors import DomainError, register
+
+register("invalid_month", 422, "月份格式应为 YYYY-MM。", "A month is written YYYY-MM.")
+
+# Years a programme can have meals in; anything else is a typo (or a fuzzer), not a month.
+MONTH_PATTERN = r"^((?:19|20|21)\d{2})-(0[1-9]|1[0-2])$"
+_MONTH = re.compile(MONTH_PATTERN)
 
 
 def month_bounds(month: str) -> tuple[dt.date, dt.date]:
-    """First and last day of a 'YYYY-MM' month."""
-    y, m = int(month[:4]), int(month[5:7])
-    return dt.date(y, m, 1), dt.date(y, m, calendar.monthrange(y, m)[1])
+    """First and last day of a 'YYYY-MM' month; ``invalid_month`` (422) for anything else."""
+    m = _MONTH.match(month or "")
+    if not m:
+        raise DomainError("invalid_month", {"month": month})
+    y, mo = int(m.group(1)), int(m.group(2))
+    return dt.date(y, mo, 1), dt.date(y, mo, calendar.monthrange(y, mo)[1])
 
 
 def month_of(day: dt.date) -> str:

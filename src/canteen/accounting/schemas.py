@@ -9,10 +9,11 @@ from typing import Annotated
 
 import msgspec
 
+from canteen.accounting.periods import MONTH_PATTERN
 from canteen.api.schemas import Input
 
 Fen = Annotated[int, msgspec.Meta(ge=0, le=10_000_000_000)]
-Month = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Month = Annotated[str, msgspec.Meta(pattern=MONTH_PATTERN)]
 Source = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
 
 GRADES = ("A", "B", "C", "D", "N")  # N: not graded (no costs entered or no meals)

@@ -38,7 +38,7 @@ from canteen.settings import get_settings
 from canteen.web.context import lang_of, principal_of
 from canteen.web.guards import roles
 
-SlotQ = Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
+SlotQ = Literal["breakfast", "lunch", "dinner"]
 CARD_CODES = (
     "invalid_card",
     "invalid_card_number",

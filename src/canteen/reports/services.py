@@ -8,12 +8,12 @@ budget figures; when they are available the dashboard shows their grades beside 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
+from canteen.accounting.periods import month_bounds, month_of
 from canteen.accounts.roles import Principal
 from canteen.checkin.tables import Meal
-from canteen.core.errors import DomainError, register
+from canteen.core.errors import DomainError
 from canteen.quality.tables import MealRating
 from canteen.regions.tables import Community, District, Site
 from canteen.registry.tables import Elder, ElderCategory
@@ -32,24 +32,7 @@ from canteen.reports.schemas import (
     Satisfaction,
 )
 
-register("invalid_month", 422, "月份格式应为 YYYY-MM。", "A month is written YYYY-MM.")
-
 ELIGIBLE_AGE = 80
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-def month_bounds(month: str) -> tuple[dt.date, dt.date]:
-    """First and last day of ``YYYY-MM``."""
-    m = _MONTH.match(month or "")
-    if not m:
-        raise DomainError("invalid_month", {"month": month})
-    first = dt.date(int(m.group(1)), int(m.group(2)), 1)
-    nxt = dt.date(first.year + (first.month == 12), first.month % 12 + 1, 1)
-    return first, nxt - dt.timedelta(days=1)
-
-
-def month_of(day: dt.date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
 
 
 def require_district(actor: Principal, district_id: int) -> None:
