@@ -20,6 +20,11 @@ from canteen.orders.schemas import (
     CancelIn,
     CardPaymentIn,
     CardPaymentOut,
+    CardTopupIn,
+    CardTopupOut,
+    CreatedId,
+    FamilyAccountIn,
+    FamilyLinkIn,
     OrderIn,
     OrderList,
     OrderOut,
@@ -188,4 +193,78 @@ class StandingOrdersController(Controller):
         await services.stop_standing_order(principal_of(request), standing_id, now=utcnow())
 
 
-CONTROLLERS = [OrdersController, StandingOrdersController]
+class FamilyController(Controller):
+    """Family accounts and their links to elders (with the elder's consent), by staff."""
+
+    path = "/api/v1/family-accounts"
+    tags = ["delivery"]
+    guards = [roles(ADMIN, OFFICIAL)]
+
+    @post(
+        "/",
+        summary="Create a family member's account (phone + password)",
+        responses=errors("duplicate", "password_too_weak"),
+    )
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[FamilyAccountIn]) -> CreatedId:
+        from canteen.accounts.passwords import check_policy
+
+        check_policy(data.password, data.phone)
+        return CreatedId(
+            await services.create_family_account(
+                principal_of(request), phone=data.phone, password=data.password, name=data.name, now=utcnow()
+            )
+        )
+
+    @post(
+        "/{family_id:int}/links",
+        summary="Link the account to an elder, recording the elder's consent",
+        responses=errors("not_found", "duplicate"),
+    )
+    async def link(
+        self, request: Request[Any, Any, Any], family_id: FromPath[Id], data: JSONBody[FamilyLinkIn]
+    ) -> CreatedId:
+        return CreatedId(
+            await services.link_family(
+                principal_of(request), family_id, data.elder_id, consent_note=data.consent_note, now=utcnow()
+            )
+        )
+
+
+class CardTopupController(Controller):
+    path = "/api/v1/elders"
+    tags = ["delivery"]
+    guards = [roles(ADMIN, OFFICIAL)]
+
+    @post(
+        "/{elder_id:int}/card-topups",
+        status_code=200,
+        summary="Top up a balance by card; the verified webhook credits it",
+        responses=errors(
+            "not_found",
+            "invalid_amount",
+            "card_not_configured",
+            "card_payment_failed",
+            "idempotency_key_missing",
+            "idempotency_key_invalid",
+        ),
+    )
+    async def card_topup(
+        self,
+        request: Request[Any, Any, Any],
+        elder_id: FromPath[Id],
+        data: JSONBody[CardTopupIn],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> CardTopupOut:
+        out = await services.start_card_topup(
+            principal_of(request),
+            elder_id,
+            data.amount_fen,
+            idempotency_key=require_key(idempotency_key),
+            payment_method=data.payment_method,
+            confirm=data.confirm,
+            now=utcnow(),
+        )
+        return CardTopupOut(**out)
+
+
+CONTROLLERS = [OrdersController, StandingOrdersController, FamilyController, CardTopupController]

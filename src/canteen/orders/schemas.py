@@ -107,3 +107,33 @@ class CardPaymentOut(msgspec.Struct, kw_only=True):
 
 class ConfirmResult(msgspec.Struct):
     orders: int
+
+
+class FamilyAccountIn(Input):
+    phone: Annotated[str, msgspec.Meta(pattern=r"^1[3-9]\d{9}$")]
+    password: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+
+
+class FamilyLinkIn(Input):
+    elder_id: Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
+    consent_note: Annotated[str, msgspec.Meta(min_length=2, max_length=300)]
+
+
+class CreatedId(msgspec.Struct):
+    id: int
+
+
+class CardTopupIn(Input):
+    amount_fen: Annotated[int, msgspec.Meta(ge=100, le=200_000)]
+    payment_method: Annotated[str, msgspec.Meta(min_length=3, max_length=100)] | None = None
+    confirm: bool = False
+
+
+class CardTopupOut(msgspec.Struct, kw_only=True):
+    elder_id: int
+    provider: str
+    provider_id: str
+    client_secret: str | None
+    status: str
+    amount_fen: int

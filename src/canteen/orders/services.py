@@ -840,22 +840,87 @@ async def start_card_payment(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Create (and optionally confirm) the provider's intent for a card order; the webhook settles it."""
-    from canteen.payments.providers.stripe_provider import get_provider
-
     now = now or utcnow()
     row = await _order_row(order_id)
     _check_elder_access(actor, row["elder"], row["district"])
     if row["payment"] != "card" or row["payment_status"] != "pending" or row["status"] == "cancelled":
         raise DomainError("payment_not_pending", {"payment_status": row["payment_status"]})
+    return {
+        "order_id": order_id,
+        **await _card_intent(
+            amount_fen=row["total_due_fen"],
+            metadata={"order_id": str(order_id), "elder_id": str(row["elder"])},
+            idempotency_key=f"order-{order_id}-{payment_method or 'none'}",
+            payment_method=payment_method,
+            confirm=confirm,
+            order_id=order_id,
+            now=now,
+        ),
+    }
+
+
+async def start_card_topup(
+    actor: Principal,
+    elder_id: int,
+    amount_fen: int,
+    *,
+    idempotency_key: str,
+    payment_method: str | None = None,
+    confirm: bool = False,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Top up an elder's balance by card (staff on the family's behalf): the same provider path
+    as a card order; the verified webhook moves clearing:stripe → the elder's balance."""
+    now = now or utcnow()
+    elder = await Elder.select(Elder.district).where(Elder.id == elder_id).first()
+    if elder is None or not actor.can_district(int(elder["district"])):
+        raise DomainError("not_found", {"elder_id": elder_id})
+    if not 100 <= amount_fen <= 200_000:
+        raise DomainError("invalid_amount", {"amount_fen": amount_fen, "min_fen": 100, "max_fen": 200_000})
+    out = await _card_intent(
+        amount_fen=amount_fen,
+        metadata={"topup_elder": str(elder_id)},
+        idempotency_key=f"topup-{elder_id}-{idempotency_key}",
+        payment_method=payment_method,
+        confirm=confirm,
+        topup_elder=elder_id,
+        now=now,
+    )
+    await audit.record(
+        actor,
+        "topup.card_started",
+        "elder",
+        elder_id,
+        after={"amount_fen": amount_fen, "provider_id": out["provider_id"]},
+        district_id=int(elder["district"]),
+        now=now,
+    )
+    return {"elder_id": elder_id, **out}
+
+
+async def _card_intent(
+    *,
+    amount_fen: int,
+    metadata: dict[str, str],
+    idempotency_key: str,
+    payment_method: str | None,
+    confirm: bool,
+    now: dt.datetime,
+    order_id: int | None = None,
+    topup_elder: int | None = None,
+) -> dict[str, Any]:
+    """Create (once per idempotency key) and optionally confirm a provider intent, recording it."""
+    from canteen.payments.providers.stripe_provider import get_provider
+
     try:
         provider = get_provider()
     except RuntimeError as exc:
         raise DomainError("card_not_configured") from exc
     intent = provider.create(
-        amount_fen=row["total_due_fen"],
+        amount_fen=amount_fen,
         currency="cny",
-        metadata={"order_id": str(order_id), "elder_id": str(row["elder"])},
-        idempotency_key=f"order-{order_id}-{payment_method or 'none'}",
+        metadata=metadata,
+        idempotency_key=idempotency_key,
         payment_method=payment_method,
     )
     async with write_transaction():
@@ -868,7 +933,8 @@ async def start_card_payment(
                     provider=provider.name,
                     provider_id=intent.provider_id,
                     order=order_id,
-                    amount_fen=row["total_due_fen"],
+                    topup_elder=topup_elder,
+                    amount_fen=amount_fen,
                     status="created",
                     provider_data=intent.raw,
                     created_at=now,
@@ -878,15 +944,14 @@ async def start_card_payment(
     if confirm:
         try:
             intent = provider.confirm(intent.provider_id)
-        except Exception as exc:  # the provider's card errors: the order stays pending
+        except Exception as exc:  # the provider's card errors: nothing is paid
             raise DomainError("card_payment_failed", {"reason": str(exc)[:200]}) from exc
     return {
-        "order_id": order_id,
         "provider": provider.name,
         "provider_id": intent.provider_id,
         "client_secret": intent.client_secret,
         "status": intent.status,
-        "amount_fen": row["total_due_fen"],
+        "amount_fen": amount_fen,
     }
 
 

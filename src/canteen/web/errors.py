@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 
 from canteen.core.context import request_id_var
-from canteen.core.db import is_unavailable, translate_db_error
+from canteen.core.db import UniqueViolation, is_unavailable, translate_db_error
 from canteen.core.errors import DomainError
 from canteen.core.kv import redis_unavailable
 from canteen.web.context import lang_of, wants_json
@@ -90,6 +90,9 @@ def fallback_handler(request: Request[Any, Any, Any], exc: Exception) -> Respons
     translated = translate_db_error(exc)
     if isinstance(translated, DomainError):
         return _render(request, translated)
+    if isinstance(translated, UniqueViolation) or isinstance(exc, UniqueViolation):
+        # A service that did not name its own conflict: still a clear 409, never a 500.
+        return _render(request, DomainError("duplicate"))
     if is_unavailable(exc):
         return _render(request, DomainError("service_unavailable"))
     if redis_unavailable(exc):  # e.g. a live-events subscription while Redis is away
