@@ -39,6 +39,8 @@ run_lane() {
 }
 
 PYTEST_ARGS=("$@")
+# A full run (no pytest arguments) also runs the serial fault and fuzz lanes of the PostgreSQL lane.
+FULL_RUN=$([ $# -eq 0 ] && echo 1 || echo 0)
 run_lane sqlite -u CANTEEN_TEST_DATABASE_URL -u CANTEEN_TEST_REDIS_URL -u CANTEEN_FAULT_TESTS
 if [ -n "${CANTEEN_TEST_DATABASE_URL:-}" ]; then
   run_lane postgres -u CANTEEN_FAULT_TESTS CANTEEN_TEST_DATABASE_URL="$CANTEEN_TEST_DATABASE_URL" CANTEEN_TEST_REDIS_URL="${CANTEEN_TEST_REDIS_URL:-}"
@@ -46,15 +48,16 @@ if [ -n "${CANTEEN_TEST_DATABASE_URL:-}" ]; then
   # PostgreSQL cluster, Redis and `canteen serve` processes and stop/restart them; they are collected
   # only with CANTEEN_FAULT_TESTS=1. Runs on a full run (no pytest args) or CANTEEN_FAULT_LANE=1;
   # CANTEEN_FAULT_LANE=0 skips it.
-  if [ "${CANTEEN_FAULT_LANE:-$([ ${#PYTEST_ARGS[@]} -eq 0 ] && echo 1 || echo 0)}" = "1" ]; then
+  if [ "${CANTEEN_FAULT_LANE:-$FULL_RUN}" = "1" ]; then
     WORKERS=0 PYTEST_ARGS=(-p no:xdist -m "fault or multiprocess" tests/fault tests/multiprocess)
     run_lane fault CANTEEN_FAULT_TESTS=1 CANTEEN_TEST_DATABASE_URL="$CANTEEN_TEST_DATABASE_URL" PYTEST_XDIST_WORKER=gw99
   fi
   # Fuzz lane: schemathesis against a running service as every role (scripts/fuzz.py). Same rule:
   # a full run or CANTEEN_FUZZ_LANE=1; CANTEEN_FUZZ_LANE=0 skips it.
-  if [ "${CANTEEN_FUZZ_LANE:-$([ ${#PYTEST_ARGS[@]} -eq 0 ] && echo 1 || echo 0)}" = "1" ]; then
+  if [ "${CANTEEN_FUZZ_LANE:-$FULL_RUN}" = "1" ]; then
     echo "=== lane: fuzz ==="
-    if timeout 900 "$BIN/python" scripts/fuzz.py; then RESULT[fuzz]="passed"; else RESULT[fuzz]="FAILED"; status=1; fi
+    if timeout 900 "$BIN/python" scripts/fuzz.py; then RESULT[fuzz]="passed"
+    else RESULT[fuzz]="FAILED"; status=1; total_failed=$((total_failed + 1)); fi
   fi
 fi
 echo

@@ -8,7 +8,8 @@ naming any route that is missing. To add your route:
    401/403/404 such as a 422 for the matrix test's empty body). Everyone else
    must get 401, 403 or 404.
 2. If its path has a new ``{param}``, add how to build one object of each scope
-   in ``tests/security/test_authz_matrix.py::_objects`` (``PARAMS`` there):
+   in ``tests/security/test_authz_matrix.py::_objects`` (or ``authz_objects.py``), and for a
+   write a valid body in ``test_authz_matrix.BODIES`` so its scope check is reached:
    the "mine" object belongs to district X / site A, the "theirs" object to
    district Y / site C. Every principal of district X must get 403/404 for the
    "theirs" object ("no object reachable by guessing an id").
@@ -36,9 +37,11 @@ STAFF = (
     "courier_a",
 )
 PRINCIPALS = (*STAFF, "anonymous", "revoked")
-# Hook for the delivery work: elder/family principals (a signed-in elder with a PIN, a family member
-# linked to one elder) are added here and built in test_authz_matrix._tokens.
-ELDER_PRINCIPALS: tuple[str, ...] = ()
+# Elder/family principals: elder E1 signed in on /elder with card number + PIN, and a family member
+# linked to E1 (cookie ``canteen_elder``); built in test_authz_matrix._elder_sessions. They are not
+# staff: every /api/v1 route refuses them (only the PUBLIC routes let them through), and the /elder
+# pages refuse them another elder's orders, standing orders and pages (test_elder_and_family_sessions).
+ELDER_PRINCIPALS: tuple[str, ...] = ("elder_e1", "family_e1")
 
 # Groups used in the table.
 ANY_STAFF = frozenset(STAFF)
@@ -72,7 +75,7 @@ def allow(*groups: frozenset[str] | str, stream: bool = False, todo: str = "", k
 
 
 TABLE: dict[str, Rule] = {
-    "POST /api/v1/alerts/{alert_id}/acknowledge": allow(ANY_STAFF, todo="build a alert_id in _objects"),
+    "POST /api/v1/alerts/{alert_id}/acknowledge": allow(OFFICIAL_X),
     "POST /api/v1/auth/login": allow(PUBLIC),
     "POST /api/v1/auth/logout": allow(ANY_STAFF),
     "GET /api/v1/auth/me": allow(ANY_STAFF),
@@ -84,8 +87,8 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/checkins": allow("admin", "operator_a", "cashier_a", "cashier_b", "cashier_c"),
     "POST /api/v1/checkins/manual": allow("admin", "operator_a", "cashier_a", "cashier_b", "cashier_c"),
     "POST /api/v1/checkins/preview": allow("admin", "operator_a", "cashier_a", "cashier_b", "cashier_c"),
-    "GET /api/v1/claim-flags/{flag_id}": allow(ANY_STAFF, todo="build a flag_id in _objects"),
-    "POST /api/v1/claim-flags/{flag_id}/decision": allow(ANY_STAFF, todo="build a flag_id in _objects"),
+    "GET /api/v1/claim-flags/{flag_id}": allow(OFFICIAL_X),
+    "POST /api/v1/claim-flags/{flag_id}/decision": allow(OFFICIAL_X),
     "GET /api/v1/costs/template.xlsx": allow(OFFICIALS, "operator_a"),
     "POST /api/v1/costs/upload": allow(OFFICIALS, "operator_a"),
     "GET /api/v1/dishes": allow(OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"),
@@ -139,20 +142,23 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/kitchens/{site_id}/plan": allow(OFFICIAL_X, "kitchen_k"),
     "GET /api/v1/kitchens/{site_id}/plan.xlsx": allow(OFFICIAL_X, "kitchen_k"),
     "POST /api/v1/ledger/{txn}/reverse": allow("admin", "operator_a"),
-    "POST /api/v1/meals/{meal_id}/rating": allow(ANY_STAFF, todo="build a meal_id in _objects"),
-    "POST /api/v1/meals/{meal_id}/void": allow(ANY_STAFF, todo="build a meal_id in _objects"),
+    "POST /api/v1/meals/{meal_id}/rating": allow("admin", "operator_a", "cashier_a", "courier_a"),
+    "POST /api/v1/meals/{meal_id}/void": allow("admin", "operator_a", "cashier_a"),
     "POST /api/v1/operating-rules": allow(OFFICIALS),
     "GET /api/v1/operators": allow(ANY_STAFF),
     "POST /api/v1/operators": allow(OFFICIALS),
     "GET /api/v1/orders": allow(OFFICIAL_X),
     "POST /api/v1/orders": allow(OFFICIALS),
     "POST /api/v1/family-accounts": allow(OFFICIALS),
-    "POST /api/v1/family-accounts/{family_id}/links": allow(OFFICIALS, todo="build a family_id in _objects"),
+    "POST /api/v1/family-accounts/{family_id}/links": allow(OFFICIAL_X),
     "POST /api/v1/elders/{elder_id}/card-topups": allow(OFFICIALS),
-    "GET /api/v1/orders/{order_id}": allow(ANY_STAFF, todo="build a order_id in _objects"),
-    "POST /api/v1/orders/{order_id}/cancel": allow(ANY_STAFF, todo="build a order_id in _objects"),
-    "POST /api/v1/orders/{order_id}/card-payment": allow(ANY_STAFF, todo="build a order_id in _objects"),
-    "POST /api/v1/orders/{order_id}/status": allow(ANY_STAFF, todo="build a order_id in _objects"),
+    "GET /api/v1/orders/{order_id}": allow(OFFICIAL_X),
+    "POST /api/v1/orders/{order_id}/cancel": allow(OFFICIAL_X),
+    "POST /api/v1/orders/{order_id}/card-payment": allow(OFFICIAL_X),
+    # Only admin: the route admits officials but set_status asks can_site() with no role, which an
+    # official (no site grant) never passes, and the site roles (operator) are refused by the guard.
+    # Reported to the orders owner; narrower than intended, not a leak.
+    "POST /api/v1/orders/{order_id}/status": allow(ADMIN),
     "POST /api/v1/payments/stripe/webhook": allow(PUBLIC),
     "GET /api/v1/policies/{policy_id}": allow(
         OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
@@ -161,23 +167,15 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/policies/{policy_id}/retire": allow(OFFICIAL_X),
     "POST /api/v1/quotes": allow(ANY_STAFF),
     "GET /api/v1/rounds": allow(OFFICIALS, "operator_a", "kitchen_k", "courier_a"),
-    "GET /api/v1/rounds/{round_id}": allow(ANY_STAFF, todo="build a round_id in _objects"),
-    "POST /api/v1/rounds/{round_id}/start": allow(ANY_STAFF, todo="build a round_id in _objects"),
+    "GET /api/v1/rounds/{round_id}": allow(OFFICIAL_X, "operator_a", "courier_a"),
+    "POST /api/v1/rounds/{round_id}/start": allow("admin", "courier_a"),
     "GET /api/v1/settlements": allow(OFFICIALS, "operator_a"),
     "POST /api/v1/settlements": allow(OFFICIALS, "operator_a"),
-    "GET /api/v1/settlements/{settlement_id}": allow(ANY_STAFF, todo="build a settlement_id in _objects"),
-    "POST /api/v1/settlements/{settlement_id}/approve": allow(
-        ANY_STAFF, todo="build a settlement_id in _objects"
-    ),
-    "GET /api/v1/settlements/{settlement_id}/export": allow(
-        ANY_STAFF, todo="build a settlement_id in _objects"
-    ),
-    "POST /api/v1/settlements/{settlement_id}/pay": allow(
-        ANY_STAFF, todo="build a settlement_id in _objects"
-    ),
-    "POST /api/v1/settlements/{settlement_id}/submit": allow(
-        ANY_STAFF, todo="build a settlement_id in _objects"
-    ),
+    "GET /api/v1/settlements/{settlement_id}": allow(OFFICIAL_X, "operator_a"),
+    "POST /api/v1/settlements/{settlement_id}/approve": allow(OFFICIAL_X),
+    "GET /api/v1/settlements/{settlement_id}/export": allow(OFFICIAL_X, "operator_a"),
+    "POST /api/v1/settlements/{settlement_id}/pay": allow(OFFICIAL_X),
+    "POST /api/v1/settlements/{settlement_id}/submit": allow("admin", "operator_a"),
     "GET /api/v1/sites": allow(ANY_STAFF),
     "POST /api/v1/sites": allow(OFFICIALS),
     "GET /api/v1/sites/{site_id}": allow(OFFICIAL_X, "operator_a", "cashier_a", "courier_a"),
@@ -194,13 +192,11 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/sites/{site_id}/tally": allow("admin", "operator_a", "cashier_a"),
     "GET /api/v1/standing-orders": allow(OFFICIAL_X),
     "POST /api/v1/standing-orders": allow(OFFICIALS),
-    "POST /api/v1/standing-orders/{standing_id}/stop": allow(
-        ANY_STAFF, todo="build a standing_id in _objects"
-    ),
-    "GET /api/v1/stops/{stop_id}": allow(ANY_STAFF, todo="build a stop_id in _objects"),
-    "POST /api/v1/stops/{stop_id}/deliver": allow(ANY_STAFF, todo="build a stop_id in _objects"),
-    "POST /api/v1/stops/{stop_id}/fail": allow(ANY_STAFF, todo="build a stop_id in _objects"),
-    "POST /api/v1/stops/{stop_id}/welfare": allow(ANY_STAFF, todo="build a stop_id in _objects"),
+    "POST /api/v1/standing-orders/{standing_id}/stop": allow(OFFICIAL_X),
+    "GET /api/v1/stops/{stop_id}": allow(OFFICIAL_X, "operator_a", "courier_a"),
+    "POST /api/v1/stops/{stop_id}/deliver": allow("admin", "courier_a"),
+    "POST /api/v1/stops/{stop_id}/fail": allow("admin", "courier_a"),
+    "POST /api/v1/stops/{stop_id}/welfare": allow("admin", "courier_a"),
     "GET /api/v1/streets/{street_id}/communities": allow(
         OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
     ),

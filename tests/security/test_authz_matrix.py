@@ -2,11 +2,16 @@
 tests/security/authz_table.py. Fails when a route is missing from the table.
 
 For each route and principal the test fills the path (and required query) parameters with
-objects of district X / site A and sends the request (writes with an empty JSON body and an
-Idempotency-Key): principals the table allows must get past authorization (a 2xx, or a 4xx other
-than 401/403/404); everyone else must get 401/403/404. Then every allowed principal of district X
-asks for the same route with ids of district Y / site C and must get 403/404: no object is
-reachable by guessing an id. Set AUTHZ_RECORD=1 to print what the code actually does as table rows.
+objects of district X / site A (built in ``_objects``; the feature objects — meals, orders,
+rounds, stops, alerts, claim flags, settlements, standing orders, family accounts — in
+tests/security/authz_objects.py) and sends the request (writes with the body of ``BODIES``, else an
+empty JSON body, and an Idempotency-Key): principals the table allows must get past authorization
+(a 2xx, or a 4xx other than 401/403/404); everyone else must get 401/403/404. Then every allowed
+principal of district X asks for the same route (reads, and the writes of ``BODIES``) with ids of
+district Y / site C and must get 403/404: no object is reachable by guessing an id.
+``test_elder_and_family_sessions`` signs in an elder (card + PIN) and a family member on /elder:
+every API route refuses them, and the /elder pages refuse them another elder's objects.
+Set AUTHZ_RECORD=1 to print what the code actually does as table rows (with the status codes).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,22 +33,65 @@ from canteen.registry.card_services import issue_card
 from canteen.settings import get_settings
 from canteen.subsidies.demo import demo_policy
 from canteen.subsidies.services import create_policy, publish_policy
+from canteen.web.elder import ELDER_COOKIE
 from tests.factories import World, add_site
 from tests.integration.cards.elders import add_elder
 from tests.integration.checkin.test_counter import _counter
-from tests.security.authz_table import PRINCIPALS, STAFF, TABLE, Rule
+from tests.security.authz_objects import (
+    FAMILY_PASSWORD,
+    FAMILY_PHONE,
+    PIN,
+    ElderWorld,
+    elder_world,
+    feature_objects,
+)
+from tests.security.authz_table import ELDER_PRINCIPALS, PRINCIPALS, STAFF, TABLE, Rule
 
 DENIED = (401, 403, 404)
 # Principals of district X / site A checked against district Y / site C objects.
 SCOPED_X = ("official_x", "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a")
 # Routes that end the caller's session run last.
 LAST = ("POST /api/v1/auth/logout",)
+# Writes sent with a valid body (else an empty one): their scope check is reached, so these are
+# also asked with district Y / site C ids, like the reads. A callable gets the scope's values.
+Body = dict[str, Any] | Callable[[dict[str, str]], dict[str, Any]]
+BODIES: dict[str, Body] = {
+    "POST /api/v1/cards/{card_id}/revoke": {"reason": "授权矩阵"},
+    "POST /api/v1/districts/{district_id}/streets": {"name": "授权矩阵街道"},
+    "PATCH /api/v1/elders/{elder_id}": {"version": 1, "phone": "13800000000"},
+    "POST /api/v1/elders/{elder_id}/card-topups": {"amount_fen": 1000},
+    "POST /api/v1/elders/{elder_id}/delivery-grant": {"reason": "授权矩阵"},
+    "POST /api/v1/elders/{elder_id}/pin": {"pin": "2580"},
+    "POST /api/v1/elders/{elder_id}/status": {"status": "active", "reason": "授权矩阵"},
+    "POST /api/v1/sites/{site_id}/status": {"status": "open", "note": "授权矩阵"},
+    "POST /api/v1/streets/{street_id}/communities": {"name": "授权矩阵社区", "lat": 30.3, "lon": 120.1},
+    "POST /api/v1/alerts/{alert_id}/acknowledge": {"note": "授权矩阵"},
+    "POST /api/v1/claim-flags/{flag_id}/decision": {"decision": "cleared", "reason": "授权矩阵"},
+    "POST /api/v1/family-accounts/{family_id}/links": lambda v: {
+        "elder_id": int(v["elder_id"]),
+        "consent_note": "授权矩阵",
+    },
+    "POST /api/v1/meals/{meal_id}/rating": {"score": 3},
+    "POST /api/v1/meals/{meal_id}/void": {"reason": "授权矩阵"},
+    "POST /api/v1/orders/{order_id}/cancel": {},
+    "POST /api/v1/orders/{order_id}/card-payment": {},
+    "POST /api/v1/orders/{order_id}/status": {"status": "cooking"},
+    "POST /api/v1/rounds/{round_id}/start": {},
+    "POST /api/v1/settlements/{settlement_id}/approve": {},
+    "POST /api/v1/settlements/{settlement_id}/pay": {"reference": "AUTHZ-1"},
+    "POST /api/v1/settlements/{settlement_id}/submit": {},
+    "POST /api/v1/standing-orders/{standing_id}/stop": {},
+    "POST /api/v1/stops/{stop_id}/deliver": {"card": "authz"},
+    "POST /api/v1/stops/{stop_id}/fail": {"outcome": "not_home", "reason": "授权矩阵"},
+    "POST /api/v1/stops/{stop_id}/welfare": {"level": "fine"},
+}
 
 
 @dataclass
 class Objects:
     mine: dict[str, str]
     theirs: dict[str, str]
+    elders: ElderWorld
 
 
 def schema_routes(app: Any) -> list[tuple[str, str, list[dict[str, Any]]]]:
@@ -96,6 +145,15 @@ async def _objects(w: World) -> Objects:
     kitchen_y = await add_site(
         w, district=w.district_y, name="西湖区中央厨房", kind="central_kitchen", point_type=None
     )
+    feat_x, feat_y = await feature_objects(admin, w, elder_x=elder_x, elder_y=elder_y, day=today)
+    elders = await elder_world(
+        admin,
+        w,
+        e1=elder_x,
+        e2=c.elders[1],
+        order_y=feat_y["order_id"],
+        day=today + dt.timedelta(days=1),
+    )
     day = today.isoformat()
     month = today.strftime("%Y-%m")
     common = {
@@ -103,6 +161,7 @@ async def _objects(w: World) -> Objects:
         "slot": "lunch",
         "month": month,
         "year": str(today.year),
+        "format": "csv",
     }
     mine = {
         **common,
@@ -118,6 +177,7 @@ async def _objects(w: World) -> Objects:
         "token_id": token_x,
         "q": "测试",
         "kitchen_site_id": w.kitchen_x,
+        **feat_x,
     }
     theirs = {
         **common,
@@ -134,8 +194,9 @@ async def _objects(w: World) -> Objects:
         "token_id": token_y,
         "q": "西湖",
         "kitchen_site_id": kitchen_y,
+        **feat_y,
     }
-    return Objects({k: str(v) for k, v in mine.items()}, {k: str(v) for k, v in theirs.items()})
+    return Objects({k: str(v) for k, v in mine.items()}, {k: str(v) for k, v in theirs.items()}, elders)
 
 
 async def _policy_of(district: int) -> int:
@@ -177,13 +238,25 @@ def _fill(
     return url, query
 
 
-def _call(client: Any, method: str, url: str, query: dict[str, str], headers: dict[str, str]) -> int:
+def _call(
+    client: Any,
+    method: str,
+    url: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    body: dict[str, Any] | None = None,
+) -> int:
     h = {**headers, "Accept": "application/json", "Idempotency-Key": uuid.uuid4().hex}
     if method == "GET":
         r = client.get(url, params=query, headers=h)
     else:
-        r = client.request(method, url, params=query, headers=h, json={})
+        r = client.request(method, url, params=query, headers=h, json=body or {})
     return int(r.status_code)
+
+
+def _body(key: str, values: dict[str, str]) -> dict[str, Any] | None:
+    body = BODIES.get(key)
+    return body(values) if callable(body) else body
 
 
 def test_authorization_matrix(client: Any, app: Any, world: World, run: Any, login: Any) -> None:
@@ -192,6 +265,7 @@ def test_authorization_matrix(client: Any, app: Any, world: World, run: Any, log
     routes = sorted(schema_routes(app), key=lambda r: (f"{r[0]} {r[1]}" in LAST, r[1], r[0]))
     problems: list[str] = []
     recorded: dict[str, set[str]] = {}
+    statuses: dict[str, list[str]] = {}
     checked = 0
     record = bool(os.environ.get("AUTHZ_RECORD"))
     for method, path, params in routes:
@@ -214,7 +288,7 @@ def test_authorization_matrix(client: Any, app: Any, world: World, run: Any, log
             if rule.stream and who in rule.allowed:
                 recorded[key].add(who)
                 continue
-            status = _call(client, method, url, query, headers[who])
+            status = _call(client, method, url, query, headers[who], _body(key, objects.mine))
             checked += 1
             # 503: a dependency is not configured here (e.g. Stripe); authorization was passed.
             if status >= 500 and status != 503:
@@ -222,18 +296,19 @@ def test_authorization_matrix(client: Any, app: Any, world: World, run: Any, log
                 continue
             if status not in DENIED:
                 recorded[key].add(who)
+                statuses.setdefault(key, []).append(f"{who}={status}")
             if (who in rule.allowed) == (status in DENIED):
                 want = "allowed" if who in rule.allowed else "401/403/404"
                 problems.append(f"{key} as {who}: {status}, table says {want}")
         theirs = _fill(path, params, objects.theirs)
-        # Reads only: a write with an empty body is refused by validation before its scope check
-        # (the domain tests check write scopes with real bodies).
-        if theirs is None or theirs == filled or rule.todo or method != "GET":
+        # Reads, and the writes of BODIES: a write with an empty body is refused by validation
+        # before its scope check (the domain tests check write scopes with real bodies).
+        if theirs is None or theirs == filled or rule.todo or (method != "GET" and key not in BODIES):
             continue
         for who in SCOPED_X:
             if who not in rule.allowed or rule.stream:
                 continue
-            status = _call(client, method, theirs[0], theirs[1], headers[who])
+            status = _call(client, method, theirs[0], theirs[1], headers[who], _body(key, objects.theirs))
             checked += 1
             if status not in DENIED:
                 msg = f"{key} as {who} with district Y/site C ids: {status}, want 403/404"
@@ -242,7 +317,146 @@ def test_authorization_matrix(client: Any, app: Any, world: World, run: Any, log
                 else:
                     problems.append(msg)
     if record:
-        for key, who in recorded.items():
-            print(f'    "{key}": allow({", ".join(repr(w) for w in sorted(who))}),')
+        for key, names in recorded.items():
+            print(f"    # {' '.join(statuses.get(key, []))}")
+            print(f'    "{key}": allow({", ".join(repr(w) for w in sorted(names))}),')
     print(f"authorization matrix: {len(routes)} routes, {checked} requests")
     assert not problems, "\n".join(problems)
+
+
+def _elder_sessions(client: Any, e: ElderWorld) -> dict[str, str]:
+    """Sign in through the /elder forms; returns principal → ``canteen_elder`` session token."""
+    forms = {
+        "elder_e1": ("/elder/sign-in", {"card_number": e.card_number, "pin": PIN}),
+        "family_e1": ("/elder/family-sign-in", {"phone": FAMILY_PHONE, "password": FAMILY_PASSWORD}),
+    }
+    tokens = {}
+    for who in ELDER_PRINCIPALS:
+        path, data = forms[who]
+        client.get(path)
+        r = client.post(
+            path, data={**data, "_csrf_token": client.cookies.get("csrftoken")}, follow_redirects=False
+        )
+        assert r.status_code in (302, 303), (who, r.status_code, r.text[:300])
+        tokens[who] = client.cookies.get(ELDER_COOKIE)
+        assert tokens[who], who
+        client.cookies.delete(ELDER_COOKIE)
+    return tokens
+
+
+def _refused(r: Any) -> bool:
+    """An elder page refuses with 401/403/404 or by sending the visitor back to sign in."""
+    if r.status_code in DENIED:
+        return True
+    return r.status_code in (302, 303) and r.headers.get("location", "").endswith("/elder/sign-in")
+
+
+def test_elder_and_family_sessions(client: Any, app: Any, world: World, run: Any) -> None:
+    """An elder (card + PIN) and a family member linked to that elder are not staff: every /api/v1
+    route refuses them; the /elder pages give them their own elder's orders and refuse another
+    elder's (E2 in the same district, and an order of district Y)."""
+    objects = run(lambda: _objects(world))
+    e = objects.elders
+    tokens = _elder_sessions(client, e)
+    problems: list[str] = []
+    routes = sorted(schema_routes(app), key=lambda r: (f"{r[0]} {r[1]}" in LAST, r[1], r[0]))
+    form = {"_csrf_token": client.cookies.get("csrftoken")}
+    checked = 0
+    tomorrow = (utcnow().astimezone(get_settings().tz).date() + dt.timedelta(days=1)).isoformat()
+    own_reads = [
+        f"/elder/{e.e1}/orders",
+        f"/elder/orders/{e.order_e1}/placed",
+        f"/elder/{e.e1}/weekly",
+        "/elder",
+    ]
+    other_reads = [
+        f"/elder/{e.e2}/orders",
+        f"/elder/{e.e2}/weekly",
+        f"/elder/{e.e2}/order/{tomorrow}/lunch",
+        f"/elder?elder={e.e2}",
+        f"/elder/orders/{e.order_e2}/placed",
+        f"/elder/orders/{e.order_y}/placed",
+    ]
+    other_writes = [
+        f"/elder/{e.e2}/repeat",
+        f"/elder/{e.e2}/weekly",
+        f"/elder/orders/{e.order_e2}/cancel",
+        f"/elder/orders/{e.order_e2}/pay-card",
+        f"/elder/orders/{e.order_y}/cancel",
+        f"/elder/orders/{e.order_y}/pay-card",
+        f"/elder/weekly/{e.standing_e2}/stop",
+    ]
+    for who in ELDER_PRINCIPALS:
+        client.cookies.set(ELDER_COOKIE, tokens[who])
+        try:
+            for method, path, params in routes:
+                key = f"{method} {path}"
+                rule = TABLE.get(key)
+                filled = _fill(path, params, objects.mine)
+                if rule is None or filled is None:
+                    continue  # reported by the two tests above
+                status = _call(client, method, filled[0], filled[1], {})
+                checked += 1
+                public = "anonymous" in rule.allowed
+                if (status in DENIED) == public:
+                    want = "allowed" if public else "401/403/404"
+                    problems.append(f"{key} as {who}: {status}, want {want}")
+            for url in own_reads:
+                r = client.get(url, follow_redirects=False)
+                if r.status_code != 200:
+                    problems.append(f"GET {url} as {who} (own elder): {r.status_code}, want 200")
+            for url in other_reads:
+                r = client.get(url, follow_redirects=False)
+                # /elder?elder=E2 falls back to the principal's own (only) elder: check it shows E1, not E2.
+                if url.startswith("/elder?"):
+                    if r.status_code == 200 and f"/elder/{e.e2}/" in r.text:
+                        problems.append(f"GET {url} as {who}: shows E2's page")
+                    continue
+                if os.environ.get("AUTHZ_RECORD"):
+                    print(f"GET {url} as {who}: {r.status_code} {r.headers.get('location', '')}")
+                if not _refused(r):
+                    problems.append(f"GET {url} as {who} (another elder's): {r.status_code}, want refused")
+            for url in other_writes:
+                r = client.post(url, data=form, follow_redirects=False)
+                if os.environ.get("AUTHZ_RECORD"):
+                    print(f"POST {url} as {who}: {r.status_code} {r.headers.get('location', '')}")
+                if not _refused(r):
+                    problems.append(f"POST {url} as {who} (another elder's): {r.status_code}, want refused")
+        finally:
+            client.cookies.delete(ELDER_COOKIE)
+    # Nothing of E2's or district Y's changed; E1's own writes work.
+    state = run(lambda: _elder_state(e))
+    assert state["order_e2"] == "placed" and state["order_y"] != "cancelled", state
+    assert state["standing_e2"] is True, state
+    client.cookies.set(ELDER_COOKIE, tokens["elder_e1"])
+    r = client.post(f"/elder/orders/{e.order_e1_cancel}/cancel", data=form, follow_redirects=False)
+    assert r.status_code in (302, 303) and r.headers["location"] == f"/elder/{e.e1}/orders", r.text[:300]
+    client.cookies.delete(ELDER_COOKIE)
+    client.cookies.set(ELDER_COOKIE, tokens["family_e1"])
+    r = client.post(f"/elder/weekly/{e.standing_e1}/stop", data=form, follow_redirects=False)
+    assert r.status_code in (302, 303) and r.headers["location"] == "/elder", r.text[:300]
+    client.cookies.delete(ELDER_COOKIE)
+    state = run(lambda: _elder_state(e))
+    assert state["order_e1_cancel"] == "cancelled" and state["standing_e1"] is False, state
+    pages = len(own_reads + other_reads + other_writes)
+    print(f"elder/family sessions: {checked} API requests, {pages} pages each")
+    assert not problems, "\n".join(problems)
+
+
+async def _elder_state(e: ElderWorld) -> dict[str, Any]:
+    from canteen.orders.tables import Order, StandingOrder
+
+    out: dict[str, Any] = {}
+    for name in ("order_e1_cancel", "order_e2", "order_y"):
+        row = await Order.select(Order.status).where(Order.id == getattr(e, name)).first()
+        assert row is not None
+        out[name] = row["status"]
+    for name in ("standing_e1", "standing_e2"):
+        row = (
+            await StandingOrder.select(StandingOrder.active)
+            .where(StandingOrder.id == getattr(e, name))
+            .first()
+        )
+        assert row is not None
+        out[name] = bool(row["active"])
+    return out
