@@ -28,7 +28,7 @@ $(NODE_STAMP): package.json
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
-# Debian's Chromium for the browser tests (never `playwright install`: it downloads a browser).
+# Debian's Chromium for the browser tests (Playwright drives it by executable_path; it never downloads one).
 browser:
 	@bash scripts/ensure-chromium.sh
 

@@ -83,7 +83,7 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/cards/public-key": allow(ANY_STAFF),
     "POST /api/v1/cards/sheet.pdf": allow(OFFICIALS),
     "POST /api/v1/cards/verify": allow(ANY_STAFF),
-    "POST /api/v1/cards/{card_id}/revoke": allow(OFFICIALS),
+    "POST /api/v1/cards/{card_id}/revoke": allow(OFFICIAL_X),
     "POST /api/v1/checkins": allow("admin", "operator_a", "cashier_a", "cashier_b", "cashier_c"),
     "POST /api/v1/checkins/manual": allow("admin", "operator_a", "cashier_a", "cashier_b", "cashier_c"),
     "POST /api/v1/checkins/preview": allow("admin", "operator_a", "cashier_a", "cashier_b", "cashier_c"),
@@ -115,7 +115,7 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/districts/{district_id}/streets": allow(
         OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
     ),
-    "POST /api/v1/districts/{district_id}/streets": allow(OFFICIALS),
+    "POST /api/v1/districts/{district_id}/streets": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/today": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/viability": allow(OFFICIAL_X, "operator_a"),
     "GET /api/v1/elders": allow(ANY_STAFF),
@@ -126,17 +126,17 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/elders/{elder_id}": allow(
         OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
     ),
-    "PATCH /api/v1/elders/{elder_id}": allow(ANY_STAFF),
+    "PATCH /api/v1/elders/{elder_id}": allow(OFFICIAL_X),
     "GET /api/v1/elders/{elder_id}/balance": allow(
         OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
     ),
     "GET /api/v1/elders/{elder_id}/card.png": allow(OFFICIAL_X),
     "GET /api/v1/elders/{elder_id}/card.svg": allow(OFFICIAL_X),
     "POST /api/v1/elders/{elder_id}/cards": allow(OFFICIAL_X),
-    "POST /api/v1/elders/{elder_id}/delivery-grant": allow(ANY_STAFF),
+    "POST /api/v1/elders/{elder_id}/delivery-grant": allow(OFFICIAL_X),
     "GET /api/v1/elders/{elder_id}/national-id": allow(OFFICIAL_X),
-    "POST /api/v1/elders/{elder_id}/pin": allow(ANY_STAFF),
-    "POST /api/v1/elders/{elder_id}/status": allow(ANY_STAFF),
+    "POST /api/v1/elders/{elder_id}/pin": allow(OFFICIAL_X),
+    "POST /api/v1/elders/{elder_id}/status": allow(OFFICIAL_X),
     "GET /api/v1/kitchens/{site_id}/labels": allow(OFFICIAL_X, "kitchen_k"),
     "GET /api/v1/kitchens/{site_id}/packing": allow(OFFICIAL_X, "kitchen_k"),
     "GET /api/v1/kitchens/{site_id}/plan": allow(OFFICIAL_X, "kitchen_k"),
@@ -151,7 +151,7 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/orders": allow(OFFICIALS),
     "POST /api/v1/family-accounts": allow(OFFICIALS),
     "POST /api/v1/family-accounts/{family_id}/links": allow(OFFICIAL_X),
-    "POST /api/v1/elders/{elder_id}/card-topups": allow(OFFICIALS),
+    "POST /api/v1/elders/{elder_id}/card-topups": allow(OFFICIAL_X),
     "GET /api/v1/orders/{order_id}": allow(OFFICIAL_X),
     "POST /api/v1/orders/{order_id}/cancel": allow(OFFICIAL_X),
     "POST /api/v1/orders/{order_id}/card-payment": allow(OFFICIAL_X),
@@ -188,7 +188,7 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/sites/{site_id}/menus/copy-week": allow(OFFICIALS, "operator_a", "kitchen_k"),
     "PUT /api/v1/sites/{site_id}/menus/{day}/{slot}": allow(OFFICIALS, "operator_a", "kitchen_k"),
     "POST /api/v1/sites/{site_id}/rounds": allow(OFFICIALS, "operator_a", "kitchen_k"),
-    "POST /api/v1/sites/{site_id}/status": allow(OFFICIALS, "operator_a"),
+    "POST /api/v1/sites/{site_id}/status": allow(OFFICIAL_X, "operator_a"),
     "GET /api/v1/sites/{site_id}/tally": allow("admin", "operator_a", "cashier_a"),
     "GET /api/v1/standing-orders": allow(OFFICIAL_X),
     "POST /api/v1/standing-orders": allow(OFFICIALS),
@@ -200,7 +200,7 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/streets/{street_id}/communities": allow(
         OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
     ),
-    "POST /api/v1/streets/{street_id}/communities": allow(OFFICIALS),
+    "POST /api/v1/streets/{street_id}/communities": allow(OFFICIAL_X),
     "GET /api/v1/tokens": allow(ADMIN),
     "POST /api/v1/tokens": allow(ADMIN),
     "POST /api/v1/tokens/{token_id}/revoke": allow(ADMIN),
