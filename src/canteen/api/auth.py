@@ -12,7 +12,7 @@ from canteen.accounts import services as accounts
 from canteen.accounts.roles import ADMIN, Grant, roles_of
 from canteen.api.docs import errors
 from canteen.api.schemas import Id, Input, Name, Password, PathId, Username
-from canteen.web.context import client_ip, principal_of
+from canteen.web.context import principal_of, sign_in
 from canteen.web.guards import login_required, roles
 
 
@@ -86,17 +86,7 @@ class AuthController(Controller):
         | errors("invalid_body", "validation_failed", common=False),
     )
     async def login(self, request: Request[Any, Any, Any], data: JSONBody[LoginIn]) -> LoginOut:
-        s = request.app.state.settings
-        token, principal = await accounts.login(
-            request.app.state.kv,
-            data.username,
-            data.password,
-            ip=client_ip(request),
-            ttl=s.session_ttl_seconds,
-            max_per_user=s.login_max_failures_per_user,
-            max_per_ip=s.login_max_failures_per_ip,
-            window=s.login_window_seconds,
-        )
+        token, principal = await sign_in(request, data.username, data.password)
         return LoginOut(token, UserBrief(principal.username, roles_of(principal.grants)))
 
     @post(

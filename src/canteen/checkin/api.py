@@ -59,6 +59,29 @@ CHECKIN_CODES = (
 )
 
 
+async def _serve(
+    request: Request[Any, Any, Any],
+    data: CheckinIn | ManualCheckinIn,
+    idempotency_key: str | None,
+    device: str | None,
+    **who: Any,
+) -> Response[CheckinOut]:
+    """Both check-in routes: the card's and the manual look-up's, one service call."""
+    status, body = await services.check_in(
+        principal_of(request),
+        site_id=data.site_id,
+        slot=data.slot,
+        items=data.items,
+        payment=data.payment,
+        full_price_ok=data.full_price_ok,
+        device=device or "",
+        idempotency_key=require_key(idempotency_key),
+        lang=lang_of(request),
+        **who,
+    )
+    return Response(body, status_code=status)
+
+
 class CheckinController(Controller):
     path = "/api/v1"
     tags = ["counter"]
@@ -76,19 +99,7 @@ class CheckinController(Controller):
         idempotency_key: IdemKey = None,
         device: Device = None,
     ) -> Response[CheckinOut]:
-        status, body = await services.check_in(
-            principal_of(request),
-            site_id=data.site_id,
-            card=data.card,
-            slot=data.slot,
-            items=data.items,
-            payment=data.payment,
-            full_price_ok=data.full_price_ok,
-            device=device or "",
-            idempotency_key=require_key(idempotency_key),
-            lang=lang_of(request),
-        )
-        return Response(body, status_code=status)
+        return await _serve(request, data, idempotency_key, device, card=data.card)
 
     @post(
         "/checkins/manual",
@@ -102,20 +113,9 @@ class CheckinController(Controller):
         idempotency_key: IdemKey = None,
         device: Device = None,
     ) -> Response[CheckinOut]:
-        status, body = await services.check_in(
-            principal_of(request),
-            site_id=data.site_id,
-            elder_id=data.elder_id,
-            manual_reason=data.reason,
-            slot=data.slot,
-            items=data.items,
-            payment=data.payment,
-            full_price_ok=data.full_price_ok,
-            device=device or "",
-            idempotency_key=require_key(idempotency_key),
-            lang=lang_of(request),
+        return await _serve(
+            request, data, idempotency_key, device, elder_id=data.elder_id, manual_reason=data.reason
         )
-        return Response(body, status_code=status)
 
     @post(
         "/checkins/preview",

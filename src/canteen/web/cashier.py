@@ -230,13 +230,8 @@ async def counter_page(request: Req, site_id: SiteId) -> Template:
     return _render(request, "cashier/counter.html", site_id=site_id, **ctx)
 
 
-@post("/counter/{site_id:int}/preview", guards=GUARDS, include_in_schema=False, status_code=200)
-async def preview(request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm]) -> Template:
-    """A scan (or a manual pick): what this elder would pay. Writes nothing."""
-    from canteen.checkin import services
-
-    actor = principal_of(request)
-    lang = lang_of(request)
+def _scan_form(data: ScanForm) -> tuple[str | None, int | None, int | None, str, str, dict[str, Any]]:
+    """The scan form, cleaned: a card (or a manually picked elder with a reason), set and payment."""
     card = data.card.strip()[:200] or None
     elder_id = _int(data.elder_id) if not card else None
     set_id = _int(data.set_id)
@@ -249,6 +244,17 @@ async def preview(request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm])
         "set_id": set_id or "",
         "payment": payment,
     }
+    return card, elder_id, set_id, payment, reason, form
+
+
+@post("/counter/{site_id:int}/preview", guards=GUARDS, include_in_schema=False, status_code=200)
+async def preview(request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm]) -> Template:
+    """A scan (or a manual pick): what this elder would pay. Writes nothing."""
+    from canteen.checkin import services
+
+    actor = principal_of(request)
+    lang = lang_of(request)
+    card, elder_id, set_id, payment, reason, form = _scan_form(data)
     try:
         if card is None and elder_id is None:
             raise DomainError("invalid_card", {"reason": "empty"})
@@ -292,18 +298,7 @@ async def confirm(
 
     actor = principal_of(request)
     lang = lang_of(request)
-    card = data.card.strip()[:200] or None
-    elder_id = _int(data.elder_id) if not card else None
-    set_id = _int(data.set_id)
-    payment = _payment(data.payment)
-    reason = data.reason.strip()[:200]
-    form = {
-        "card": card or "",
-        "elder_id": elder_id or "",
-        "reason": reason,
-        "set_id": set_id or "",
-        "payment": payment,
-    }
+    card, elder_id, set_id, payment, reason, form = _scan_form(data)
     try:
         if card is None and elder_id is None:
             raise DomainError("invalid_card", {"reason": "empty"})

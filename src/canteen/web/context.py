@@ -36,3 +36,22 @@ def wants_json(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
         return True
     accept = connection.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+async def sign_in(
+    connection: ASGIConnection[Any, Any, Any, Any], username: str, password: str
+) -> tuple[str, Principal]:
+    """Check a staff password with this deployment's limits; a new session token and the principal."""
+    from canteen.accounts import services as accounts
+
+    s = connection.app.state.settings
+    return await accounts.login(
+        connection.app.state.kv,
+        username,
+        password,
+        ip=client_ip(connection),
+        ttl=s.session_ttl_seconds,
+        max_per_user=s.login_max_failures_per_user,
+        max_per_ip=s.login_max_failures_per_ip,
+        window=s.login_window_seconds,
+    )

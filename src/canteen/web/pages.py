@@ -14,7 +14,7 @@ from canteen import i18n
 from canteen.accounts import services as accounts
 from canteen.accounts.roles import ADMIN, CASHIER, COURIER, KITCHEN, OFFICIAL, OPERATOR, role_label, roles_of
 from canteen.core.errors import DomainError
-from canteen.web.context import LANG_COOKIE, SESSION_COOKIE, client_ip, lang_of, principal_of
+from canteen.web.context import LANG_COOKIE, SESSION_COOKIE, lang_of, principal_of, sign_in
 from canteen.web.guards import login_required
 
 
@@ -70,16 +70,7 @@ async def login_submit(
     try:
         if not data.username or not data.password or len(data.username) > 64 or len(data.password) > 200:
             raise DomainError("invalid_credentials")
-        token, _ = await accounts.login(
-            request.app.state.kv,
-            data.username,
-            data.password,
-            ip=client_ip(request),
-            ttl=s.session_ttl_seconds,
-            max_per_user=s.login_max_failures_per_user,
-            max_per_ip=s.login_max_failures_per_ip,
-            window=s.login_window_seconds,
-        )
+        token, _ = await sign_in(request, data.username, data.password)
     except DomainError as err:
         if err.status >= 500:
             raise
