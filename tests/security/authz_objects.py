@@ -49,7 +49,6 @@ async def _id(query: object) -> int:
 
 async def _scope(
     admin: Principal,
-    w: World,
     *,
     district: int,
     site: int,
@@ -147,7 +146,6 @@ async def feature_objects(
     )
     mine = await _scope(
         admin,
-        w,
         district=w.district_x,
         site=w.site_a,
         elder=elder_x,
@@ -158,7 +156,6 @@ async def feature_objects(
     )
     theirs = await _scope(
         admin,
-        w,
         district=w.district_y,
         site=w.site_c,
         elder=elder_y,

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 import canteen.checkin.services
 import canteen.menus.services
 import canteen.payments.ledger  # noqa: F401 - registers the codes the services raise
-from canteen.accounts.roles import ADMIN, OFFICIAL
+from canteen.accounts.roles import ADMIN, COURIER, KITCHEN, OFFICIAL, OPERATOR
 from canteen.api.docs import errors
 from canteen.api.schemas import Id, IdempotencyKeyHeader
 from canteen.core.clock import utcnow
@@ -120,19 +120,6 @@ class OrdersController(Controller):
         return await services.cancel_order(principal_of(request), order_id, reason=data.reason, now=utcnow())
 
     @post(
-        "/{order_id:int}/status",
-        summary="Move an order along (confirmed, cooking, out for delivery, delivered, not delivered)",
-        status_code=200,
-        responses=errors("not_found", "order_bad_transition", "not_authenticated", "forbidden"),
-    )
-    async def status(
-        self, request: Request[Any, Any, Any], order_id: FromPath[Id], data: JSONBody[StatusIn]
-    ) -> OrderOut:
-        return await services.set_status(
-            principal_of(request), order_id, data.status, reason=data.reason, now=utcnow()
-        )
-
-    @post(
         "/{order_id:int}/card-payment",
         summary="Create (and optionally confirm) the card payment of an order; the webhook settles it",
         status_code=200,
@@ -156,6 +143,27 @@ class OrdersController(Controller):
             now=utcnow(),
         )
         return CardPaymentOut(**out)
+
+
+class OrderStatusController(Controller):
+    """Moving an order along is also the delivering site's work (operator, kitchen, courier)."""
+
+    path = "/api/v1/orders"
+    tags = ["delivery"]
+    guards = [roles(ADMIN, OFFICIAL, OPERATOR, KITCHEN, COURIER)]
+
+    @post(
+        "/{order_id:int}/status",
+        summary="Move an order along (confirmed, cooking, out for delivery, delivered, not delivered)",
+        status_code=200,
+        responses=errors("not_found", "order_bad_transition", "not_authenticated", "forbidden"),
+    )
+    async def status(
+        self, request: Request[Any, Any, Any], order_id: FromPath[Id], data: JSONBody[StatusIn]
+    ) -> OrderOut:
+        return await services.set_status(
+            principal_of(request), order_id, data.status, reason=data.reason, now=utcnow()
+        )
 
 
 class StandingOrdersController(Controller):
@@ -267,4 +275,10 @@ class CardTopupController(Controller):
         return CardTopupOut(**out)
 
 
-CONTROLLERS = [OrdersController, StandingOrdersController, FamilyController, CardTopupController]
+CONTROLLERS = [
+    OrdersController,
+    OrderStatusController,
+    StandingOrdersController,
+    FamilyController,
+    CardTopupController,
+]

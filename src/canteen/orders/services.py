@@ -18,7 +18,7 @@ import msgspec
 
 from canteen.accounting.rollups import apply_meal_id
 from canteen.accounts.passwords import hash_password, verify_password
-from canteen.accounts.roles import ADMIN, OFFICIAL, Principal
+from canteen.accounts.roles import ADMIN, COURIER, KITCHEN, OFFICIAL, OPERATOR, Principal
 from canteen.checkin.services import mark_voided
 from canteen.checkin.tables import Meal
 from canteen.core import audit
@@ -756,7 +756,11 @@ async def set_status(
     lactor = _ledger_actor(actor)
     async with write_transaction():
         row = await _order_row(order_id)
-        if isinstance(actor, Principal) and not actor.can_site(row["site"], row["district"]):
+        # The district's officials and the delivering site's operator, kitchen and couriers move orders
+        # along (can_site with no roles would ask for site grants only and shut officials out).
+        if isinstance(actor, Principal) and not actor.can_site(
+            row["site"], row["district"], OFFICIAL, OPERATOR, KITCHEN, COURIER
+        ):
             raise DomainError("not_found", {"order_id": order_id})
         if status not in TRANSITIONS.get(row["status"], ()) or status == "cancelled":
             raise DomainError("order_bad_transition", {"from": row["status"], "to": status})
