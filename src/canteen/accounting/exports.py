@@ -7,6 +7,7 @@ import io
 
 from canteen.accounting.schemas import SettlementView, SpendingReport, ViabilityReport
 from canteen.core.money import yuan
+from canteen.core.sheets import sheet_row
 
 _HEAD = {
     "zh-CN": [
@@ -84,11 +85,11 @@ def statement_xlsx(view: SettlementView, lang: str = "zh-CN") -> bytes:
     ws = wb.active
     assert ws is not None
     ws.title = view.month
-    ws.append([_title(view, lang)])
+    ws.append(sheet_row([_title(view, lang)]))
     ws.append(_HEAD["en" if lang.startswith("en") else "zh-CN"])
     for row in _rows(view):
-        ws.append(row)
-    ws.append([_total(view, lang)])
+        ws.append(sheet_row(row))
+    ws.append(sheet_row([_total(view, lang)]))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -163,7 +164,7 @@ def viability_xlsx(report: ViabilityReport, lang: str = "zh-CN") -> bytes:
     ws = wb.active
     assert ws is not None
     for row in csv.reader(io.StringIO(viability_csv(report, lang))):
-        ws.append(row)
+        ws.append(sheet_row(row))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -207,7 +208,7 @@ def spending_xlsx(report: SpendingReport, lang: str = "zh-CN") -> bytes:
     assert ws is not None
     ws.title = str(report.year)
     for row in csv.reader(io.StringIO(spending_csv(report, lang))):
-        ws.append(row)
+        ws.append(sheet_row(row))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -23,6 +23,7 @@ from canteen.core.categories import Category
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
+from canteen.core.sheets import sheet_row
 from canteen.delivery import rules
 from canteen.delivery.schemas import (
     AlertList,
@@ -427,54 +428,66 @@ async def plan_xlsx(
     assert ws is not None
     ws.title = "Plan" if en else "生产计划"
     ws.append(
-        [plan.kitchen_name, plan.service_date.isoformat(), plan.slot, "locked" if plan.locked else "open"]
+        sheet_row(
+            [plan.kitchen_name, plan.service_date.isoformat(), plan.slot, "locked" if plan.locked else "open"]
+        )
     )
     ws.append(
-        ["Destination", "Meal set", "Diet variant", "Dine-in expected", "Delivery", "Total"]
-        if en
-        else ["去向", "套餐", "饮食要求", "预计堂食", "送餐", "合计"]
+        sheet_row(
+            ["Destination", "Meal set", "Diet variant", "Dine-in expected", "Delivery", "Total"]
+            if en
+            else ["去向", "套餐", "饮食要求", "预计堂食", "送餐", "合计"]
+        )
     )
     for ln in plan.lines:
         ws.append(
-            [
-                ln.destination_name,
-                ln.meal_set_name,
-                ",".join(ln.diet_variant),
-                ln.dine_in_expected,
-                ln.delivery,
-                ln.total,
-            ]
+            sheet_row(
+                [
+                    ln.destination_name,
+                    ln.meal_set_name,
+                    ",".join(ln.diet_variant),
+                    ln.dine_in_expected,
+                    ln.delivery,
+                    ln.total,
+                ]
+            )
         )
-    ws.append(["Total" if en else "合计", "", "", plan.dine_in_expected, plan.delivery, plan.total])
+    ws.append(
+        sheet_row(["Total" if en else "合计", "", "", plan.dine_in_expected, plan.delivery, plan.total])
+    )
     ls = wb.create_sheet("Labels" if en else "标签")
     ls.append(["Order", "Elder", "Address", "Phone", "Meal set", "Diet", "Allergies", "Round", "Stop"])
     for lb in lbls:
         ls.append(
-            [
-                lb.order_id,
-                lb.elder_name,
-                lb.address,
-                lb.phone,
-                lb.meal_set_name,
-                ",".join(lb.diet),
-                lb.allergies,
-                lb.round_id or "",
-                lb.sequence or "",
-            ]
+            sheet_row(
+                [
+                    lb.order_id,
+                    lb.elder_name,
+                    lb.address,
+                    lb.phone,
+                    lb.meal_set_name,
+                    ",".join(lb.diet),
+                    lb.allergies,
+                    lb.round_id or "",
+                    lb.sequence or "",
+                ]
+            )
         )
     ps = wb.create_sheet("Packing" if en else "装箱单")
     ps.append(["Round", "Courier", "From", "Meal set", "Diet", "Count"])
     for p in packs:
         for st in p.sets:
             ps.append(
-                [
-                    p.round_id,
-                    p.courier_name,
-                    p.site_name,
-                    st.meal_set_name,
-                    ",".join(st.diet_variant),
-                    st.total,
-                ]
+                sheet_row(
+                    [
+                        p.round_id,
+                        p.courier_name,
+                        p.site_name,
+                        st.meal_set_name,
+                        ",".join(st.diet_variant),
+                        st.total,
+                    ]
+                )
             )
     buf = io.BytesIO()
     wb.save(buf)

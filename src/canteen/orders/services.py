@@ -267,6 +267,8 @@ async def link_family(
         actor.has_role(ADMIN) or (actor.has_role(OFFICIAL) and actor.can_district(int(elder["district"])))
     ):
         raise DomainError("forbidden")
+    if not await FamilyAccount.exists().where(FamilyAccount.id == family_id):
+        raise DomainError("not_found", {"family_id": family_id})
     async with write_transaction():
         rows = await FamilyLink.insert(
             FamilyLink(

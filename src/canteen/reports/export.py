@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from canteen.core.errors import DomainError, register
+from canteen.core.sheets import sheet_value
 
 register(
     "export_format", 422, "不支持的导出格式（可选 xlsx 或 csv）。", "Unknown export format (xlsx or csv)."
@@ -19,12 +20,6 @@ MEDIA_TYPES = {
 }
 
 
-def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, (int, float, str)):
-        return value
-    return str(value)
-
-
 def export(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str, title: str = "Report") -> bytes:
     """Rows (lists of plain values) under ``headers`` as ``fmt`` ("xlsx" or "csv") bytes.
 
@@ -32,12 +27,7 @@ def export(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str, titl
     Cells starting with = + - @ are prefixed with a quote: a name must never run as a formula.
     """
 
-    def safe(v: Any) -> Any:
-        v = _cell(v)
-        if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-            return "'" + v
-        return v
-
+    safe = sheet_value
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)

@@ -40,6 +40,12 @@ def test_family_account_is_linked_with_consent(client: Any, world: Any, run: Any
     assert r.status_code == 201, r.text
     assert run(lambda: FamilyLink.count().where(FamilyLink.elder == d.elders[0])) == 1
     assert run(lambda: AuditEntry.count().where(AuditEntry.action == "family.link")) == 1
+    unknown = client.post(
+        "/api/v1/family-accounts/999999/links",
+        json={"elder_id": d.elders[0], "consent_note": "同意"},
+        headers=staff,
+    )
+    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
     # Staff of another district cannot link to this elder; a cashier cannot create accounts at all.
     other = client.post(
         f"/api/v1/family-accounts/{family}/links",
