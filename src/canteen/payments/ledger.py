@@ -173,13 +173,38 @@ async def _apply_to_cache(deltas: dict[int, int], now: dt.datetime, *, no_overdr
 async def post(
     txn_kind: str,
     movements: Sequence[Movement],
-    **kwargs: Any,
+    *,
+    ref_type: str = "",
+    ref_id: int | None = None,
+    site_id: int | None = None,
+    elder_id: int | None = None,
+    actor: Actor,
+    now: dt.datetime,
+    note: str = "",
+    no_overdraft: bool = False,
+    reverses_txn: str | None = None,
+    txn: str | None = None,
+    entries_first: bool = False,
 ) -> str:
     """Append one business transaction (one row per movement) and update the elder
     balance cache for every ``elder:{id}`` account it touches; returns the txn id.
-    See :func:`_post` for the arguments."""
-    txn, _ = await _post(txn_kind, movements, **kwargs)
-    return txn
+    See :func:`_post` for the rules (it also returns the balances a charge left)."""
+    txn_id, _ = await _post(
+        txn_kind,
+        movements,
+        ref_type=ref_type,
+        ref_id=ref_id,
+        site_id=site_id,
+        elder_id=elder_id,
+        actor=actor,
+        now=now,
+        note=note,
+        no_overdraft=no_overdraft,
+        reverses_txn=reverses_txn,
+        txn=txn,
+        entries_first=entries_first,
+    )
+    return txn_id
 
 
 async def _post(
