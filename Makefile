@@ -7,13 +7,13 @@ BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test check lint types audit install browser bench clean help
+.PHONY: run test check lint layers types audit install browser bench clean help
 
 help:
 	@echo "make run    install, migrate, load the demo district and serve http://127.0.0.1:8000 (SQLite)"
 	@echo "make test   install and run the whole suite (SQLite; plus PostgreSQL + Redis when"
 	@echo "            CANTEEN_TEST_DATABASE_URL / CANTEEN_TEST_REDIS_URL are set, as .ci/run does)"
-	@echo "make check  lint (ruff) + types (mypy) + dependency audit + tests"
+	@echo "make check  lint (ruff) + layers (import-linter) + types (mypy) + dependency audit + tests"
 
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Canteen needs Python 3.11+"'
@@ -45,6 +45,10 @@ lint: install
 types: install
 	$(BIN)/mypy
 
+# The import contracts in .importlinter: which package may import which (README "Architecture").
+layers: install
+	$(BIN)/lint-imports --no-cache
+
 # Bounded: offline (no PyPI / advisory database) it says so instead of hanging or passing silently.
 audit: install
 	@out=$$(timeout 120 $(BIN)/pip-audit --progress-spinner off --skip-editable 2>&1); rc=$$?; \
@@ -54,7 +58,7 @@ audit: install
 	if [ $$skipped -gt 0 ]; then echo "pip-audit: WARNING: $$skipped dependencies could not be audited (PyPI / advisory database unreachable from here?)"; fi; \
 	if [ $$rc -ne 0 ]; then echo "pip-audit: known vulnerabilities found (see above)"; exit 1; fi
 
-check: lint types audit test
+check: lint layers types audit test
 
 bench: install
 	$(BIN)/python scripts/bench/quotes.py

@@ -39,6 +39,11 @@ run_lane() {
 }
 
 PYTEST_ARGS=("$@")
+# The import contracts (.importlinter) first: a forbidden arrow between packages fails the run
+# whatever the lanes say.
+echo "=== layers: lint-imports ==="
+if "$BIN/lint-imports" --no-cache; then RESULT[layers]="kept"
+else RESULT[layers]="BROKEN (see lint-imports above)"; status=1; total_failed=$((total_failed + 1)); fi
 # A full run (no pytest arguments) also runs the serial fault and fuzz lanes of the PostgreSQL lane.
 FULL_RUN=$([ $# -eq 0 ] && echo 1 || echo 0)
 run_lane sqlite -u CANTEEN_TEST_DATABASE_URL -u CANTEEN_TEST_REDIS_URL -u CANTEEN_FAULT_TESTS

@@ -141,8 +141,8 @@ async def _generate(points: int, per_day: int) -> dict[str, float]:
 
 async def _meal_month_base(district_id: int, month: str) -> int:
     """The viability report's meal-driven figures straight from the meal table (what rollups avoid)."""
-    from canteen.accounting.periods import month_bounds
-    from canteen.checkin.tables import Meal
+    from canteen.core.periods import month_bounds
+    from canteen.meals.tables import Meal
 
     first, last = month_bounds(month)
     rows = await Meal.raw(
@@ -166,8 +166,8 @@ async def _meal_month_base(district_id: int, month: str) -> int:
 
 async def _timings(district_id: int, runs: int) -> None:
     from canteen.accounting.kpis import spending_vs_budget, viability_report
-    from canteen.accounting.periods import shift
     from canteen.accounts.roles import Grant, Principal
+    from canteen.core.periods import shift
 
     admin = Principal(user_id=0, username="bench", display_name="bench", grants=(Grant("admin"),))
     month = f"{YEAR}-11"
@@ -177,7 +177,7 @@ async def _timings(district_id: int, runs: int) -> None:
             await _meal_month_base(district_id, shift(month, -i))
 
     async def today() -> None:
-        from canteen.checkin.tables import Meal
+        from canteen.meals.tables import Meal
 
         await Meal.raw(
             "SELECT site, count(*) FROM meal WHERE district = {} AND service_date = {} AND voided_at IS NULL "

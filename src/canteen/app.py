@@ -21,14 +21,41 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from canteen import i18n
+from canteen.accounting import api as accounting_api
 from canteen.api import auth as auth_api
 from canteen.api import health
+from canteen.checkin import api as checkin_api
 from canteen.core import events
 from canteen.core.db import close_pool, open_pool
 from canteen.core.kv import make_channels_backend, make_kv
+from canteen.delivery import api as delivery_api
+from canteen.meals import api as meals_api
+from canteen.menus import api as menus_api
+from canteen.orders import api as orders_api
+from canteen.orders import webhooks as order_webhooks
+from canteen.payments import api as payments_api
+from canteen.quality import api as quality_api
+from canteen.regions import api as regions_api
+from canteen.registry import api as registry_api
+from canteen.registry import card_api
 from canteen.settings import Settings, get_settings
+from canteen.subsidies import api as subsidies_api
+from canteen.web import accounting as accounting_pages
+from canteen.web import cards as card_pages
+from canteen.web import cashier as cashier_pages
+from canteen.web import courier as courier_pages
+from canteen.web import dashboard as dashboard_pages
 from canteen.web import errors as web_errors
+from canteen.web import kitchen as kitchen_pages
+from canteen.web import menus as menu_pages
+from canteen.web import official as official_pages
 from canteen.web import pages
+from canteen.web import policies as policy_pages
+from canteen.web import public as public_pages
+from canteen.web import receipts as receipt_pages
+from canteen.web import registry as registry_pages
+from canteen.web.admin import ADMIN_PAGES
+from canteen.web.elder import PAGES as ELDER_PAGES
 from canteen.web.middleware import JsonFormatter, auth_middleware, request_context_middleware
 
 PACKAGE_DIR = Path(__file__).parent
@@ -60,33 +87,6 @@ def _template_engine() -> JinjaTemplateEngine:
 
 def route_handlers() -> list[Any]:
     """Every router of the app; each domain adds its API controllers and pages here."""
-    from canteen.accounting import api as accounting_api
-    from canteen.checkin import api as checkin_api
-    from canteen.delivery import api as delivery_api
-    from canteen.menus import api as menus_api
-    from canteen.orders import api as orders_api
-    from canteen.payments import api as payments_api
-    from canteen.payments import webhooks as payment_webhooks
-    from canteen.quality import api as quality_api
-    from canteen.regions import api as regions_api
-    from canteen.registry import api as registry_api
-    from canteen.registry import card_api
-    from canteen.subsidies import api as subsidies_api
-    from canteen.web import accounting as accounting_pages
-    from canteen.web import cards as card_pages
-    from canteen.web import cashier as cashier_pages
-    from canteen.web import courier as courier_pages
-    from canteen.web import dashboard as dashboard_pages
-    from canteen.web import kitchen as kitchen_pages
-    from canteen.web import menus as menu_pages
-    from canteen.web import official as official_pages
-    from canteen.web import policies as policy_pages
-    from canteen.web import public as public_pages
-    from canteen.web import receipts as receipt_pages
-    from canteen.web import registry as registry_pages
-    from canteen.web.admin import ADMIN_PAGES
-    from canteen.web.elder import PAGES as ELDER_PAGES
-
     return [
         health.healthz,
         health.readyz,
@@ -98,6 +98,7 @@ def route_handlers() -> list[Any]:
         *accounting_pages.PAGES,
         *card_api.CONTROLLERS,
         *subsidies_api.CONTROLLERS,
+        *meals_api.CONTROLLERS,
         *card_pages.PAGES,
         *policy_pages.PAGES,
         *registry_api.CONTROLLERS,
@@ -118,7 +119,7 @@ def route_handlers() -> list[Any]:
         *courier_pages.PAGES,
         *kitchen_pages.PAGES,
         *orders_api.CONTROLLERS,
-        *payment_webhooks.CONTROLLERS,
+        *order_webhooks.CONTROLLERS,
         *ELDER_PAGES,
     ]
 

@@ -1,8 +1,9 @@
 """UI text through gettext catalogs (babel): msgids in English, zh-CN the default language.
 
 Catalogs are read from the .po files at start (babel's reader), so there is no
-compile step to forget; tests check that every msgid used by a template has a
-zh-CN translation.
+compile step to forget; tests check that every msgid used by a template or Python has a
+zh-CN and an en entry (both catalogs hold the same msgids). Error messages are msgids
+``error.<code>`` (see ``canteen.core.errors``).
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from babel.core import negotiate_locale
 from babel.messages.pofile import read_po
 
 LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
 LOCALE_DIR = Path(__file__).parent / "locales"
+FOLDERS = {"zh-CN": "zh_CN", "en": "en"}  # catalog folder of each UI language
 
 
 @lru_cache(maxsize=4)
 def _catalog(lang: str) -> dict[str, str]:
-    folder = {"zh-CN": "zh_CN", "en": "en"}[lang]
-    path = LOCALE_DIR / folder / "LC_MESSAGES" / "messages.po"
+    path = LOCALE_DIR / FOLDERS[lang] / "LC_MESSAGES" / "messages.po"
     if not path.exists():
         return {}
     with path.open("rb") as fh:
@@ -39,24 +41,44 @@ def normalise(lang: str | None) -> str:
     return "en" if lang.lower().startswith("en") else "zh-CN"
 
 
+def _weighted(accept_language: str) -> list[str]:
+    """The language ranges of an Accept-Language header, best first (RFC 9110 q-values).
+
+    Ranges with q=0 (or an unreadable q) are not acceptable and left out; equal weights
+    keep the header's order.
+    """
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language.split(",")):
+        tag, *params = (piece.strip() for piece in part.split(";"))
+        if not tag:
+            continue
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        if weight > 0:  # also drops NaN
+            ranked.append((-weight, index, tag.replace("_", "-")))
+    return [tag for _, _, tag in sorted(ranked)]
+
+
+# What babel may negotiate to, and the UI language each stands for: any zh-* falls back to
+# its language part "zh" (negotiate_locale's own rule), and so does any en-*.
+_NEGOTIABLE = {"zh-cn": "zh-CN", "zh": "zh-CN", "en": "en"}
+
+
 def pick(accept_language: str | None, cookie: str | None = None) -> str:
-    """The user's language: an explicit choice (cookie) beats the browser's Accept-Language."""
+    """The user's language: an explicit choice (cookie) beats the browser's Accept-Language.
+
+    Negotiation is babel's: the header's ranges in q order, each matched exactly or by its
+    language part (zh-TW → zh) against the languages we have; nothing usable means zh-CN.
+    """
     if cookie in LANGS:
         return str(cookie)
     if not accept_language:
         return DEFAULT_LANG
-    best, best_q = DEFAULT_LANG, -1.0
-    for part in accept_language.split(","):
-        piece = part.strip()
-        if not piece:
-            continue
-        tag, _, q = piece.partition(";q=")
-        try:
-            weight = float(q) if q else 1.0
-        except ValueError:
-            weight = 0.0
-        tag = tag.strip().lower()
-        lang = "en" if tag.startswith("en") else "zh-CN" if tag.startswith("zh") else None
-        if lang and weight > best_q:
-            best, best_q = lang, weight
-    return best
+    found = negotiate_locale(_weighted(accept_language), list(_NEGOTIABLE), sep="-", aliases={})
+    return _NEGOTIABLE.get(found.lower(), DEFAULT_LANG) if found else DEFAULT_LANG

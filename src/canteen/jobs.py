@@ -16,6 +16,9 @@ import msgspec
 
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
+from canteen.delivery.services import raise_missed_meal_alerts
+from canteen.meals.rollups import rollup_day
+from canteen.orders.services import confirm_at_cutoff, materialise_standing_orders
 from canteen.regions.tables import District, Site
 from canteen.settings import get_settings
 
@@ -31,10 +34,6 @@ class JobReport(msgspec.Struct):
 
 async def run_due_jobs(now: dt.datetime | None = None) -> JobReport:
     """Everything that is due at ``now``; returns what it did."""
-    from canteen.accounting.rollups import rollup_day
-    from canteen.delivery.services import raise_missed_meal_alerts
-    from canteen.orders.services import confirm_at_cutoff, materialise_standing_orders
-
     now = now or utcnow()
     today = now.astimezone(get_settings().tz).date()
     standing = await materialise_standing_orders(today + dt.timedelta(days=1), now=now)

@@ -54,8 +54,8 @@ async def seed(n_elders: int) -> dict[str, Any]:
 
 async def audit() -> dict[str, Any]:
     """What is in the database: meals per idempotency key and elder, and the ledger's verdict."""
-    from canteen.checkin.tables import Meal
     from canteen.core.db import close_pool, open_pool
+    from canteen.meals.tables import Meal
     from canteen.payments.ledger import ledger_balanced, verify_balances
 
     await open_pool(1, 2)

@@ -7,8 +7,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from canteen.checkin.tables import Meal
 from canteen.core.clock import utcnow
+from canteen.meals.tables import Meal
 from canteen.payments.ledger import ledger_balanced, verify_balances
 from canteen.payments.tables import ElderBalance, LedgerEntry
 from canteen.regions.tables import Site

@@ -14,13 +14,14 @@ from canteen.accounts.passwords import hash_password
 from canteen.accounts.roles import Principal
 from canteen.core.clock import utcnow
 from canteen.delivery.tables import Alert, DeliveryRound, RoundStop
+from canteen.menus.services import menu_for
 from canteen.orders.services import create_family_account, link_family
 from canteen.orders.tables import StandingOrder
 from canteen.quality.tables import ClaimFlag
 from canteen.regions.tables import Operator
 from canteen.registry.tables import Card, Elder
 from tests.factories import World
-from tests.integration.delivery.data import add_meal, add_order
+from tests.integration.delivery.data import add_meal, add_menu, add_order
 
 PIN = "2580"
 FAMILY_PHONE = "13700001111"
@@ -60,8 +61,9 @@ async def _scope(
 ) -> dict[str, int]:
     now = utcnow()
     month = day.strftime("%Y-%m")
-    meal = await add_meal(district=district, site=site, elder=elder, day=day)
+    # The delivery takes the day's subsidised lunch; the counter meal after it is sold at full price.
     order = await add_order(elder=elder, district=district, site=site, day=day, payment="cash")
+    meal = await add_meal(district=district, site=site, elder=elder, day=day)
     round_id = await _id(
         DeliveryRound.insert(
             DeliveryRound(
@@ -178,12 +180,16 @@ async def elder_world(
     family = await create_family_account(admin, phone=FAMILY_PHONE, password=FAMILY_PASSWORD, name="长者女儿")
     await link_family(admin, family, e1, consent_note="长者本人同意（授权矩阵测试）")
     kw = {"district": w.district_x, "site": w.site_a, "day": day, "payment": "cash", "status": "placed"}
+    # Real orders need menus; E1's second order is a dinner (one delivered meal per slot and day).
+    for slot in ("lunch", "dinner"):
+        if await menu_for(w.site_a, day, slot) is None:
+            await add_menu(w.site_a, day, slot)
     return ElderWorld(
         e1=e1,
         e2=e2,
         card_number=str(card["number"]),
         order_e1=await add_order(elder=e1, **kw),  # type: ignore[arg-type]
-        order_e1_cancel=await add_order(elder=e1, **kw),  # type: ignore[arg-type]
+        order_e1_cancel=await add_order(elder=e1, slot="dinner", **kw),  # type: ignore[arg-type]
         order_e2=await add_order(elder=e2, **kw),  # type: ignore[arg-type]
         order_y=order_y,
         standing_e1=await _standing(e1, w.site_a, now),

@@ -30,6 +30,7 @@ from canteen.menus.services import create_dish, set_menu
 from canteen.payments.ledger import top_up_cash
 from canteen.regions.tables import Street
 from canteen.registry.card_services import issue_card
+from canteen.registry.services import grant_delivery
 from canteen.settings import get_settings
 from canteen.subsidies.demo import demo_policy
 from canteen.subsidies.services import create_policy, publish_policy
@@ -135,6 +136,9 @@ async def _objects(w: World) -> Objects:
     card_y = await issue_card(admin, elder_y, reason="new")
     topup_y = await top_up_cash(admin, w.site_c, elder_y, 3000, idempotency_key="authz-topup-y")
     elder_x = c.elders[0]
+    # The elders may have meals delivered: the fixtures place real orders for them.
+    for e in (*c.elders, elder_y):
+        await grant_delivery(admin, e, "行动不便，社区评估同意送餐", None)
     card_x = await issue_card(admin, c.elders[1], reason="new")
     topup_x = await top_up_cash(admin, w.site_a, elder_x, 1000, idempotency_key="authz-topup-x")
     dish_x = await create_dish(admin, DishCreate(district_id=w.district_x, name="红烧肉"))

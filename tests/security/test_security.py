@@ -47,7 +47,7 @@ def _web_login(client: Any, username: str) -> Any:
 
 
 def _session_cookie_header(response: Any) -> str:
-    from canteen.web.context import SESSION_COOKIE
+    from canteen.accounts.context import SESSION_COOKIE
 
     cookies = [v for k, v in response.headers.multi_items() if k.lower() == "set-cookie"]
     mine = [c for c in cookies if c.startswith(f"{SESSION_COOKIE}=")]

@@ -16,8 +16,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, PathParameter, QueryParameter
 
 import canteen.quality.services  # noqa: F401 - registers claim_flags_open for the docs
-from canteen.accounting import costs, exports, kpis, rollups, settlement
-from canteen.accounting.periods import MONTH_PATTERN
+from canteen.accounting import costs, exports, kpis, settlement
 from canteen.accounting.schemas import (
     BudgetIn,
     BudgetView,
@@ -34,12 +33,14 @@ from canteen.accounting.schemas import (
     SpendingReport,
     ViabilityReport,
 )
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import OFFICIAL, OPERATOR
-from canteen.api.docs import errors
-from canteen.api.schemas import Input, PathId
+from canteen.core.apidocs import errors
 from canteen.core.errors import DomainError
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
+from canteen.core.periods import MONTH_PATTERN
+from canteen.core.schemas import Input, PathId
+from canteen.meals import rollups
 
 Req = Request[Any, Any, Any]
 MONTH_RE = MONTH_PATTERN

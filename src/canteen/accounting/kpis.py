@@ -6,7 +6,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from canteen.accounting.periods import index, month_bounds, shift
 from canteen.accounting.schemas import (
     CategoryMeals,
     PointKpis,
@@ -16,17 +15,13 @@ from canteen.accounting.schemas import (
     SpendingReport,
     ViabilityReport,
 )
-from canteen.accounting.tables import (
-    DailyRollup,
-    FundingBudget,
-    MonthlyRollup,
-    OperatingSubsidyRule,
-    SiteMonthCost,
-)
+from canteen.accounting.tables import FundingBudget, OperatingSubsidyRule, SiteMonthCost
 from canteen.accounts.roles import OPERATOR, Principal
 from canteen.core.categories import category_label
 from canteen.core.errors import DomainError
 from canteen.core.money import split_fen
+from canteen.core.periods import index, month_bounds, shift
+from canteen.meals.tables import DailyRollup, MonthlyRollup
 from canteen.regions.tables import Site
 
 # Grade thresholds: a point that covers its costs with at least half its

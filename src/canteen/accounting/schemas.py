@@ -9,8 +9,8 @@ from typing import Annotated
 
 import msgspec
 
-from canteen.accounting.periods import MONTH_PATTERN
-from canteen.api.schemas import Input
+from canteen.core.periods import MONTH_PATTERN
+from canteen.core.schemas import Input
 
 Fen = Annotated[int, msgspec.Meta(ge=0, le=10_000_000_000)]
 Month = Annotated[str, msgspec.Meta(pattern=MONTH_PATTERN)]

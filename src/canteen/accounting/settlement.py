@@ -17,29 +17,20 @@ from collections import defaultdict
 from typing import Any
 
 from canteen.accounting.kpis import Base, district_rules, month_base, operating_subsidy
-from canteen.accounting.periods import month_bounds
 from canteen.accounting.schemas import SettlementLineView, SettlementSummary, SettlementView
-from canteen.accounting.tables import MonthlyRollup, Settlement, SettlementLine
+from canteen.accounting.tables import Settlement, SettlementLine
 from canteen.accounts.roles import OFFICIAL, OPERATOR, Principal
-from canteen.checkin.tables import Meal
 from canteen.core import audit
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
 from canteen.core.errors import DomainError, register
+from canteen.core.periods import month_bounds
+from canteen.meals.tables import Meal, MonthlyRollup
+from canteen.quality.services import assert_no_open_flags
 from canteen.regions.tables import Operator, Site
 
-register(
-    "settlement_state",
-    409,
-    "结算单当前状态不允许此操作。",
-    "The statement is not in a state that allows this.",
-)
-register(
-    "settlement_locked",
-    409,
-    "结算单已锁定，不能重新生成。",
-    "The statement is locked and cannot be redrafted.",
-)
+register("settlement_state", 409)
+register("settlement_locked", 409)
 
 LIVE = ("submitted", "approved", "paid")
 
@@ -251,8 +242,6 @@ async def _transition(
             raise DomainError("settlement_state", {"state": s["state"], "expected": frm})
         if to == "approved":
             # Claim checks (canteen.quality): every flag of the month must be cleared or upheld first.
-            from canteen.quality.services import assert_no_open_flags
-
             await assert_no_open_flags(s["district"], s["month"], s["operator"])
         values: dict[Any, Any] = {Settlement.state: to}
         if to == "submitted":

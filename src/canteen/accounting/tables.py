@@ -4,7 +4,7 @@ Composite unique keys are raw indexes in a later migration (SQLite cannot take
 Piccolo's ``ADD CONSTRAINT``).
 """
 
-from piccolo.columns import JSON, Boolean, Date, ForeignKey, Integer, Serial, Timestamptz, Varchar
+from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from canteen.regions.tables import District, Operator, Site
@@ -56,42 +56,6 @@ class FundingBudget(Table, tablename="funding_budget"):
     updated_at = Timestamptz()
 
 
-class DailyRollup(Table, tablename="daily_rollup"):
-    """Meals of one day summed per site × operator × slot × mode × category × tier × source.
-
-    Two kinds of rows share the table, told apart by ``source``:
-    * ``source = ''``: the meal rows — every live (not voided) meal counts once,
-      with its list price, total subsidy, co-pay and delivery money;
-    * ``source = 'city'`` …: one row per funding source of the subsidised meals,
-      ``meals`` = meals that source paid towards and ``subsidy_fen`` its share.
-    Reports read totals from the '' rows and per-source money from the others.
-
-    ``category`` is the meal's primary category: the first of its category
-    snapshot in the order of ``canteen.core.categories.Category`` (the most
-    targeted first: 特困, 低保, …), or 'none'. A meal with several categories is
-    counted once, under that primary category; ``tier`` keeps the tier the
-    subsidy was priced at, so settlement lines by tier are exact.
-    """
-
-    id: Serial
-    site = ForeignKey(Site, index=True)
-    district = ForeignKey(District, index=True)
-    operator = Integer(default=0)  # 0: no operator
-    service_date = Date(index=True)
-    slot = Varchar(length=10)
-    mode = Varchar(length=10)
-    category = Varchar(length=30)
-    tier = Varchar(length=40, default="")
-    source = Varchar(length=40, default="")
-    meals = Integer(default=0)
-    subsidised = Integer(default=0)
-    list_fen = Integer(default=0)
-    subsidy_fen = Integer(default=0)
-    copay_fen = Integer(default=0)
-    delivery_fee_fen = Integer(default=0)
-    delivery_subsidy_fen = Integer(default=0)
-
-
 class Settlement(Table, tablename="settlement"):
     """A monthly statement per operator and funding source; unique (operator, month, source)."""
 
@@ -136,29 +100,3 @@ class SettlementLine(Table, tablename="settlement_line"):
     meal_id = Integer(null=True, default=None, index=True)
     adjusts_month = Varchar(length=7, default="")
     reason = Varchar(length=300, default="")
-
-
-class MonthlyRollup(Table, tablename="monthly_rollup"):
-    """The daily rollups summed per month: site × operator × mode × category × tier × source.
-
-    Kept in step with ``daily_rollup`` by the same ``apply_meal`` statement (PostgreSQL) and
-    rebuilt for a district-month by ``rollup_day``; year and multi-month reports read it
-    instead of a year of daily rows. Serving days are not additive and stay with the daily rows.
-    """
-
-    id: Serial
-    site = ForeignKey(Site, index=True)
-    district = ForeignKey(District, index=True)
-    operator = Integer(default=0)
-    month = Varchar(length=7)  # YYYY-MM
-    mode = Varchar(length=10)
-    category = Varchar(length=30)
-    tier = Varchar(length=40, default="")
-    source = Varchar(length=40, default="")
-    meals = Integer(default=0)
-    subsidised = Integer(default=0)
-    list_fen = Integer(default=0)
-    subsidy_fen = Integer(default=0)
-    copay_fen = Integer(default=0)
-    delivery_fee_fen = Integer(default=0)
-    delivery_subsidy_fen = Integer(default=0)

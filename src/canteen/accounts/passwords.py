@@ -7,12 +7,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from canteen.core.errors import DomainError, register
 
-register(
-    "password_too_weak",
-    422,
-    "密码至少10位，且须同时包含字母和数字，不能与用户名相同。",
-    "Passwords need at least 10 characters with letters and digits, and must differ from the username.",
-)
+register("password_too_weak", 422)
 
 _hasher = PasswordHasher()
 # A hash of a random string, verified against when the user does not exist so a

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from canteen.core.errors import DomainError
+
 ADMIN = "admin"
 OFFICIAL = "official"
 OPERATOR = "operator"
@@ -96,3 +98,12 @@ class Principal:
 def roles_of(grants: Iterable[Grant]) -> list[str]:
     order = list(ROLES)
     return sorted({g.role for g in grants}, key=order.index)
+
+
+def require_district(actor: Principal, district_id: int) -> None:
+    """Refuse unless ``actor`` may read ``district_id`` as an official (admin always may).
+
+    The refusal is ``not_found``, not 403: an official must not learn which other districts exist.
+    """
+    if not actor.can_district(district_id):
+        raise DomainError("not_found", {"district_id": district_id})

@@ -21,22 +21,12 @@ from canteen.core.errors import DomainError, register
 from canteen.core.kv import KV
 from canteen.regions.tables import District, Site
 
-register("invalid_credentials", 401, "用户名或密码错误。", "Wrong username or password.")
-register(
-    "account_disabled",
-    403,
-    "该账号已停用，请联系管理员。",
-    "This account is disabled; contact the administrator.",
-)
-register("unknown_role", 422, "未知的角色。", "Unknown role.")
-register(
-    "grant_scope_invalid",
-    422,
-    "角色范围不正确：管理员无范围，民政人员须指定区县，站点角色须指定站点。",
-    "Wrong scope: admin has none, an official needs a district, site roles need a site.",
-)
-register("username_taken", 409, "该用户名已被使用。", "This username is taken.")
-register("token_revoked", 401, "该令牌已被吊销。", "This token has been revoked.")
+register("invalid_credentials", 401)
+register("account_disabled", 403)
+register("unknown_role", 422)
+register("grant_scope_invalid", 422)
+register("username_taken", 409)
+register("token_revoked", 401)
 
 SESSION_PREFIX = "session:"
 TOKEN_PREFIX = "cnt_"  # noqa: S105 - a public prefix that marks device tokens, not a secret

@@ -9,11 +9,11 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import JSONBody
 
 from canteen.accounts import services as accounts
+from canteen.accounts.context import principal_of, sign_in
+from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, Grant, roles_of
-from canteen.api.docs import errors
-from canteen.api.schemas import Id, Input, Name, Password, PathId, Username
-from canteen.web.context import principal_of, sign_in
-from canteen.web.guards import login_required, roles
+from canteen.core.apidocs import errors
+from canteen.core.schemas import Id, Input, Name, Password, PathId, Username
 
 
 class LoginIn(Input):

@@ -14,9 +14,9 @@ from litestar.response import ServerSentEvent
 import canteen.menus.services
 import canteen.payments.ledger
 import canteen.registry.cards  # noqa: F401 - registers the card codes
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import CASHIER, OFFICIAL, OPERATOR
-from canteen.api.docs import errors
-from canteen.api.schemas import DeviceHeader, IdempotencyKeyHeader, PathId
 from canteen.checkin import services
 from canteen.checkin.schemas import (
     CheckinIn,
@@ -30,12 +30,12 @@ from canteen.checkin.schemas import (
     WalkInIn,
 )
 from canteen.core import events
+from canteen.core.apidocs import errors
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.core.idempotency import require_key
+from canteen.core.schemas import DeviceHeader, IdempotencyKeyHeader, PathId
 from canteen.settings import get_settings
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
 
 IdemKey = IdempotencyKeyHeader
 Device = DeviceHeader
@@ -53,6 +53,7 @@ CHECKIN_CODES = (
     "site_not_open",
     "no_menu",
     "not_found",
+    "one_item_per_meal",
     "idempotency_key_missing",
     "idempotency_key_invalid",
     "idempotency_key_reused",
@@ -144,6 +145,7 @@ class CheckinController(Controller):
             "site_not_open",
             "no_menu",
             "not_found",
+            "one_item_per_meal",
             "idempotency_key_missing",
             "idempotency_key_invalid",
             "idempotency_key_reused",

@@ -6,21 +6,38 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from canteen.api.schemas import Id, Input
+from canteen.core.errors import DomainError, register
+from canteen.core.schemas import Id, Input
+
+register("one_item_per_meal", 422)
 
 Payment = Literal["balance", "cash"]
 SlotName = Literal["breakfast", "lunch", "dinner"]
 CardText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Reason = Annotated[str, msgspec.Meta(min_length=2, max_length=200)]
+# The meal set chosen at the counter. A check-in serves exactly ONE meal set: the list is bounded
+# as input (at most MAX_ITEMS ids, else validation_failed) and more than one id is refused with
+# ``one_item_per_meal``; an id not on the site's menu for the slot is refused by
+# ``canteen.menus.services.meal_set_for`` (``not_found``). No or an empty list: the menu's first set.
+MAX_ITEMS = 5
+Items = Annotated[list[Id], msgspec.Meta(max_length=MAX_ITEMS)]
+
+
+def _one_item(items: list[int] | None) -> None:
+    if items is not None and len(items) > 1:
+        raise DomainError("one_item_per_meal", {"field": "items", "max_items": 1, "given": len(items)})
 
 
 class CheckinIn(Input):
     site_id: Id
     card: CardText
     slot: SlotName | None = None
-    items: list[Id] | None = None  # meal set ids; default: the menu's first set
+    items: Items | None = None  # one meal set id; default: the menu's first set
     payment: Payment = "balance"
     full_price_ok: bool = False
+
+    def __post_init__(self) -> None:
+        _one_item(self.items)
 
 
 class ManualCheckinIn(Input):
@@ -30,15 +47,21 @@ class ManualCheckinIn(Input):
     elder_id: Id
     reason: Reason
     slot: SlotName | None = None
-    items: list[Id] | None = None
+    items: Items | None = None
     payment: Payment = "balance"
     full_price_ok: bool = False
+
+    def __post_init__(self) -> None:
+        _one_item(self.items)
 
 
 class WalkInIn(Input):
     site_id: Id
     slot: SlotName | None = None
-    items: list[Id] | None = None
+    items: Items | None = None
+
+    def __post_init__(self) -> None:
+        _one_item(self.items)
 
 
 class VoidIn(Input):

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from piccolo.engine.base import Engine
+from piccolo.engine.finder import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
@@ -53,8 +54,6 @@ def make_engine(database_url: str) -> Engine[Any]:
 
 def engine() -> Engine[Any]:
     """The engine every table uses (from piccolo_conf, chosen by settings)."""
-    from piccolo.engine.finder import engine_finder
-
     found = engine_finder()
     assert found is not None, "piccolo_conf did not define DB"
     return found

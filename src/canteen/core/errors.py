@@ -1,7 +1,9 @@
 """Domain errors with stable machine-readable codes.
 
-Every refusal the service can give is registered here once, with its HTTP
-status and a message in zh-CN and en. Handlers never invent codes: they raise
+Every refusal the service can give is registered once, with its HTTP status,
+by the domain that raises it. Its words live in the gettext catalogs under the
+msgid ``error.<code>`` (src/canteen/locales/*/LC_MESSAGES/messages.po), so
+translators edit one place per language. Handlers never invent codes: they raise
 ``DomainError("code", detail=...)`` and the one exception handler in
 ``canteen.web.errors`` renders it as ``{code, message, detail}`` JSON or a page.
 The registry is also what the OpenAPI schema lists for each route.
@@ -12,24 +14,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from canteen.i18n import gettext
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorSpec:
     code: str
     status: int
-    zh: str
-    en: str
+
+    @property
+    def msgid(self) -> str:
+        """The catalog key of this code's message."""
+        return error_msgid(self.code)
+
+    def message(self, lang: str = "zh-CN") -> str:
+        """This code's message in ``lang``, from the gettext catalog."""
+        return gettext(lang, self.msgid)
 
 
 ERRORS: dict[str, ErrorSpec] = {}
 
 
-def register(code: str, status: int, zh: str, en: str) -> ErrorSpec:
-    """Register a stable error code; registering the same code twice must agree."""
-    spec = ErrorSpec(code, status, zh, en)
+def error_msgid(code: str) -> str:
+    return f"error.{code}"
+
+
+def register(code: str, status: int) -> ErrorSpec:
+    """Register a stable error code; registering the same code twice must agree.
+
+    The message is not given here: add ``msgid "error.<code>"`` to both catalogs.
+    """
+    spec = ErrorSpec(code, status)
     existing = ERRORS.get(code)
     if existing is not None and existing != spec:
-        raise ValueError(f"error code {code!r} registered twice with different texts")
+        raise ValueError(f"error code {code!r} registered twice with different statuses")
     ERRORS[code] = spec
     return spec
 
@@ -56,54 +74,24 @@ class DomainError(Exception):
     def message(self, lang: str = "zh-CN") -> str:
         if self._message:
             return self._message
-        return self.spec.en if lang.startswith("en") else self.spec.zh
+        return self.spec.message(lang)
 
 
 # Generic codes used by the framework layer and every domain.
-register("invalid_body", 400, "请求内容格式不正确。", "The request body is malformed.")
-register(
-    "validation_failed",
-    422,
-    "填写的内容有误，请检查后重试。",
-    "Some fields are invalid; please check and retry.",
-)
-register("not_authenticated", 401, "请先登录。", "Please sign in first.")
-register("forbidden", 403, "您没有权限进行此操作。", "You are not allowed to do this.")
-register("csrf_failed", 403, "页面已过期，请刷新后重试。", "The form has expired; reload the page and retry.")
-register("not_found", 404, "找不到该记录。", "Not found.")
-register("method_not_allowed", 405, "不支持该操作方式。", "Method not allowed.")
-register("conflict", 409, "记录已被修改，请刷新后重试。", "The record changed meanwhile; reload and retry.")
-register("duplicate", 409, "该记录已存在。", "This record already exists.")
-register(
-    "idempotency_key_reused",
-    422,
-    "同一请求编号被用于不同的内容。",
-    "This Idempotency-Key was already used for a different request.",
-)
-register(
-    "idempotency_key_missing",
-    400,
-    "缺少请求编号（Idempotency-Key），无法保证只扣一次款。",
-    "An Idempotency-Key header is required so this payment happens exactly once.",
-)
-register(
-    "idempotency_key_invalid",
-    400,
-    "请求编号（Idempotency-Key）格式不正确。",
-    "The Idempotency-Key header is malformed.",
-)
-register("body_too_large", 413, "上传的内容太大。", "The request body is too large.")
-register("unsupported_media_type", 415, "不支持该内容类型。", "Unsupported content type.")
-register("too_many_attempts", 429, "尝试次数过多，请稍后再试。", "Too many attempts; please wait and retry.")
-register(
-    "service_unavailable",
-    503,
-    "服务暂时不可用，请稍后重试。",
-    "The service is briefly unavailable; retry shortly.",
-)
-register(
-    "internal_error",
-    500,
-    "系统出错了，请联系管理员。",
-    "Something went wrong; please contact the administrator.",
-)
+register("invalid_body", 400)
+register("validation_failed", 422)
+register("not_authenticated", 401)
+register("forbidden", 403)
+register("csrf_failed", 403)
+register("not_found", 404)
+register("method_not_allowed", 405)
+register("conflict", 409)
+register("duplicate", 409)
+register("idempotency_key_reused", 422)
+register("idempotency_key_missing", 400)
+register("idempotency_key_invalid", 400)
+register("body_too_large", 413)
+register("unsupported_media_type", 415)
+register("too_many_attempts", 429)
+register("service_unavailable", 503)
+register("internal_error", 500)

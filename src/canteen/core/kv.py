@@ -7,9 +7,10 @@ Redis outage degrades convenience (sessions, rate limits), never correctness.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ log = logging.getLogger("canteen.kv")
 @contextmanager
 def _reachable() -> Iterator[None]:
     """Redis away (stopped, restarting, failing over) is a 503 with Retry-After, never a 500."""
+    # redis is imported only when CANTEEN_REDIS_URL is set; without it nothing loads it.
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -91,6 +93,7 @@ class RedisKV:
     backend = "redis"
 
     def __init__(self, url: str) -> None:
+        # redis is imported only when CANTEEN_REDIS_URL is set; without it nothing loads it.
         import redis.asyncio as aioredis
 
         # Short timeouts: when Redis is away we want an error quickly, not a stalled request.
@@ -133,6 +136,7 @@ def make_kv(redis_url: str | None) -> KV:
 def redis_unavailable(exc: BaseException) -> bool:
     """True for redis-py's "cannot reach Redis" errors (stopped, restarting, failing over)."""
     try:
+        # redis is imported only when CANTEEN_REDIS_URL is set; without it nothing loads it.
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
     except ImportError:  # pragma: no cover - redis is a dependency
@@ -150,9 +154,7 @@ def make_channels_backend(redis_url: str) -> Any:
     view lags), and the listener waits and reconnects; redis-py re-subscribes the
     channels on reconnect.
     """
-    import asyncio
-    from collections.abc import AsyncGenerator, Iterable
-
+    # redis is imported only when CANTEEN_REDIS_URL is set; without it nothing loads it.
     from litestar.channels.backends.redis import RedisChannelsPubSubBackend
     from redis.asyncio import Redis
 

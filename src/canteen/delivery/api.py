@@ -10,8 +10,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 import canteen.registry.cards  # noqa: F401 - registers the card codes resolve_card raises
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import COURIER, KITCHEN, OFFICIAL, OPERATOR
-from canteen.api.docs import errors
+from canteen.core.apidocs import errors
 from canteen.core.clock import utcnow
 from canteen.delivery import services
 from canteen.delivery.schemas import (
@@ -35,8 +37,6 @@ from canteen.delivery.schemas import (
     WelfareOut,
 )
 from canteen.settings import get_settings
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
 
 SlotQ = Literal["breakfast", "lunch", "dinner"]
 CARD_CODES = (

@@ -122,6 +122,7 @@ def plan_routes(
     unassigned rather than making the whole plan infeasible. The first solution is the
     cheapest-arc construction, improved by guided local search for ``time_limit_s``.
     """
+    # OR-Tools is imported when routes are planned (a large native module).
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
     if couriers < 1 or capacity < 1:

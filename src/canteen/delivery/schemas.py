@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from canteen.api.schemas import Input
+from canteen.core.schemas import Input
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
 Slot = Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
@@ -166,7 +166,7 @@ class DeliverIn(Input, kw_only=True):
 
 
 class FailIn(Input, kw_only=True):
-    outcome: Literal["not_home", "refused"]
+    outcome: Literal["not_home", "refused", "failed"]
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 

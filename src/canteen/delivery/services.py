@@ -15,11 +15,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from canteen import i18n
 from canteen.accounts.roles import COURIER, KITCHEN, OFFICIAL, OPERATOR, Principal
 from canteen.accounts.tables import RoleGrant, StaffUser
-from canteen.checkin.tables import Meal
 from canteen.core import audit, events
-from canteen.core.categories import Category
+from canteen.core.categories import Category, diet_label, slot_label
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
@@ -45,33 +45,24 @@ from canteen.delivery.schemas import (
     WelfareOut,
 )
 from canteen.delivery.tables import Alert, DeliveryRound, RoundStop, WelfareCheck
+from canteen.meals.tables import Meal
 from canteen.menus.tables import DailyMenu, MealSet
+from canteen.orders import lifecycle
 from canteen.orders.tables import Order, StandingOrder
 from canteen.regions.tables import Community, Site
+from canteen.registry.card_services import resolve_card
 from canteen.registry.tables import Elder, ElderCategory
 from canteen.settings import get_settings
 
 log = logging.getLogger("canteen.delivery")
 
-register(
-    "courier_not_allowed", 422, "所选送餐员不在该站点。", "A chosen courier does not work for this site."
-)
-register(
-    "card_mismatch",
-    409,
-    "这张卡不是本单长者的卡。",
-    "This card belongs to someone else, not this stop's elder.",
-)
-register("stop_closed", 409, "该站点已处理。", "This stop has already been completed.")
-register("rounds_changed", 409, "有订单刚被分配，请重新规划。", "Orders were assigned meanwhile; plan again.")
-register("alert_closed", 409, "该提醒已关闭。", "This alert is already closed.")
-register(
-    "missed_meal_too_early",
-    409,
-    "还未到该餐次的检查时间。",
-    "It is too early to look for missed meals in this slot.",
-)
-register("no_kitchen", 422, "该站点不做饭。", "This site does not cook.")
+register("courier_not_allowed", 422)
+register("card_mismatch", 409)
+register("stop_closed", 409)
+register("rounds_changed", 409)
+register("alert_closed", 409)
+register("missed_meal_too_early", 409)
+register("no_kitchen", 422)
 
 # Orders that will be (or were) cooked: everything but a cancellation. An order still
 # "placed" before cut-off is counted, because the ordering service confirms it at cut-off.
@@ -416,47 +407,56 @@ async def packing_lists(actor: Principal, kitchen_id: int, day: dt.date, slot: s
 async def plan_xlsx(
     actor: Principal, kitchen_id: int, day: dt.date, slot: str, *, lang: str = "zh-CN"
 ) -> bytes:
-    """The production plan, the labels and the packing lists as an XLSX workbook."""
+    """The production plan, the labels and the packing lists as an XLSX workbook.
+
+    Headers, sheet names, the slot and the diet tags in the caller's language (the pages' labels).
+    """
     from openpyxl import Workbook
+
+    def t(msgid: str) -> str:
+        return i18n.gettext(lang, msgid)
+
+    def diets(tags: Sequence[str]) -> str:
+        return ", ".join(diet_label(d, lang) for d in tags) or t("standard")
 
     plan = await production_plan(actor, kitchen_id, day, slot)
     lbls = await labels(actor, kitchen_id, day, slot)
     packs = await packing_lists(actor, kitchen_id, day, slot)
-    en = lang.startswith("en")
     wb = Workbook()
     ws = wb.active
     assert ws is not None
-    ws.title = "Plan" if en else "生产计划"
+    ws.title = t("Production plan")
     ws.append(
         sheet_row(
-            [plan.kitchen_name, plan.service_date.isoformat(), plan.slot, "locked" if plan.locked else "open"]
+            [
+                plan.kitchen_name,
+                plan.service_date.isoformat(),
+                slot_label(plan.slot, lang),
+                t("Locked at cut-off") if plan.locked else t("Open until cut-off"),
+            ]
         )
     )
-    ws.append(
-        sheet_row(
-            ["Destination", "Meal set", "Diet variant", "Dine-in expected", "Delivery", "Total"]
-            if en
-            else ["去向", "套餐", "饮食要求", "预计堂食", "送餐", "合计"]
-        )
-    )
+    ws.append(sheet_row(map(t, ["Destination", "Meal set", "Diet", "Dine-in expected", "Delivery", "Total"])))
     for ln in plan.lines:
         ws.append(
             sheet_row(
                 [
                     ln.destination_name,
                     ln.meal_set_name,
-                    ",".join(ln.diet_variant),
+                    diets(ln.diet_variant),
                     ln.dine_in_expected,
                     ln.delivery,
                     ln.total,
                 ]
             )
         )
-    ws.append(
-        sheet_row(["Total" if en else "合计", "", "", plan.dine_in_expected, plan.delivery, plan.total])
+    ws.append(sheet_row([t("Total"), "", "", plan.dine_in_expected, plan.delivery, plan.total]))
+    ls = wb.create_sheet(t("Labels"))
+    ls.append(
+        sheet_row(
+            map(t, ["Order", "Elder", "Address", "Phone", "Meal set", "Diet", "Allergies", "Round", "Stop"])
+        )
     )
-    ls = wb.create_sheet("Labels" if en else "标签")
-    ls.append(["Order", "Elder", "Address", "Phone", "Meal set", "Diet", "Allergies", "Round", "Stop"])
     for lb in lbls:
         ls.append(
             sheet_row(
@@ -466,15 +466,15 @@ async def plan_xlsx(
                     lb.address,
                     lb.phone,
                     lb.meal_set_name,
-                    ",".join(lb.diet),
+                    diets(lb.diet),
                     lb.allergies,
                     lb.round_id or "",
                     lb.sequence or "",
                 ]
             )
         )
-    ps = wb.create_sheet("Packing" if en else "装箱单")
-    ps.append(["Round", "Courier", "From", "Meal set", "Diet", "Count"])
+    ps = wb.create_sheet(t("Packing lists"))
+    ps.append(sheet_row(map(t, ["Round", "Courier", "Meal point", "Meal set", "Diet", "Portions"])))
     for p in packs:
         for st in p.sets:
             ps.append(
@@ -484,7 +484,7 @@ async def plan_xlsx(
                         p.courier_name,
                         p.site_name,
                         st.meal_set_name,
-                        ",".join(st.diet_variant),
+                        diets(st.diet_variant),
                         st.total,
                     ]
                 )
@@ -842,11 +842,7 @@ async def start_round(actor: Principal, round_id: int, *, now: dt.datetime | Non
         pending = await RoundStop.select(RoundStop.order).where(
             (RoundStop.delivery_round == round_id) & (RoundStop.status == "pending")
         )
-        if pending:
-            await Order.update({Order.status: "out_for_delivery", Order.updated_at: now}).where(
-                Order.id.is_in([p["order"] for p in pending])
-                & Order.status.is_in(["placed", *ROUTABLE_STATUSES])
-            )
+        await lifecycle.move_many([p["order"] for p in pending], lifecycle.OUT, actor=actor, now=now)
     return (await _round_rows(DeliveryRound.id == round_id))[0]
 
 
@@ -891,8 +887,6 @@ async def deliver_stop(
     The stop becomes delivered with the time and the card; the order becomes delivered.
     Raises the card codes of ``resolve_card``, ``card_mismatch`` or ``stop_closed``.
     """
-    from canteen.registry.card_services import resolve_card
-
     now = now or utcnow()
     stop = await _stop(actor, stop_id)
     hit = await resolve_card(card.strip())
@@ -914,9 +908,8 @@ async def deliver_stop(
         )
         if not changed:
             raise DomainError("stop_closed", {"stop_id": stop_id})
-        await Order.update({Order.status: "delivered", Order.updated_at: now}).where(
-            Order.id == stop["order"]
-        )
+        # The order's own transition posts the cash collected at the door for a cash order.
+        await lifecycle.move(actor, int(stop["order"]), lifecycle.DELIVERED, now=now)
         await _close_round_if_done(int(stop["delivery_round"]), now)
     return (await _stop_views(RoundStop.id == stop_id))[0]
 
@@ -924,10 +917,12 @@ async def deliver_stop(
 async def fail_stop(
     actor: Principal, stop_id: int, outcome: str, reason: str, *, now: dt.datetime | None = None
 ) -> StopView:
-    """Not home or refused, with the reason; the order becomes not_delivered. The view
-    returned carries the elder's emergency contact for the courier to call."""
+    """Not home, refused or failed, with the reason; the order becomes not_delivered through its
+    own transition (the meal voided: co-pay back, subsidy and the once-per-slot rule released;
+    a card payment refunded after commit). The view returned carries the elder's emergency
+    contact for the courier to call."""
     now = now or utcnow()
-    if outcome not in ("not_home", "refused"):
+    if outcome not in lifecycle.NOT_DELIVERED_OUTCOMES:
         raise DomainError("validation_failed", {"field": "outcome"})
     stop = await _stop(actor, stop_id)
     async with write_transaction():
@@ -940,14 +935,11 @@ async def fail_stop(
         )
         if not changed:
             raise DomainError("stop_closed", {"stop_id": stop_id})
-        await Order.update(
-            {
-                Order.status: "not_delivered",
-                Order.not_delivered_reason: f"{outcome}: {reason}"[:200],
-                Order.updated_at: now,
-            }
-        ).where(Order.id == stop["order"])
+        moved = await lifecycle.move(
+            actor, int(stop["order"]), lifecycle.NOT_DELIVERED, now=now, reason=reason, outcome=outcome
+        )
         await _close_round_if_done(int(stop["delivery_round"]), now)
+    await lifecycle.refund_card(moved.refund, now=now)
     return (await _stop_views(RoundStop.id == stop_id))[0]
 
 

@@ -10,11 +10,11 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from canteen.accounting.kpis import month_base
-from canteen.accounting.periods import month_of, shift
-from canteen.accounting.rollups import rollup_range
-from canteen.accounting.tables import FundingBudget, MonthlyRollup, OperatingSubsidyRule, SiteMonthCost
-from canteen.checkin.tables import Meal
+from canteen.accounting.tables import FundingBudget, OperatingSubsidyRule, SiteMonthCost
 from canteen.core.db import write_transaction
+from canteen.core.periods import month_of, shift
+from canteen.meals.rollups import rollup_range
+from canteen.meals.tables import Meal, MonthlyRollup
 from canteen.regions.tables import Site
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from canteen.core.audit import SystemActor
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
 from canteen.regions.tables import Community, District, Operator, Site, Street
+from canteen.registry.services import today_of
 
 DEMO_PASSWORD = "demo"  # noqa: S105 - development only; production settings refuse demo secrets, not this user table
 DISTRICT = {"name": "拱墅区", "code": "330105", "city": "杭州市", "lat": 30.3195, "lon": 120.1420}
@@ -270,6 +271,7 @@ async def load_district(now: dt.datetime | None = None) -> DemoDistrict:
 
 async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     """Everything the demo needs, in dependency order. Each step is idempotent."""
+    # Imported here, not at the top: every step module imports DemoDistrict from this module.
     from canteen.demo.accounting import load_accounting
     from canteen.demo.delivery import load_rounds
     from canteen.demo.elders import load_elders
@@ -277,7 +279,6 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     from canteen.demo.menus import load_menus
     from canteen.demo.orders import load_orders
     from canteen.demo.policy_cards import load_policy_and_cards
-    from canteen.registry.services import today_of
 
     now = now or utcnow()
     district = await load_district(now)

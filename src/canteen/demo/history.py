@@ -38,21 +38,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from canteen.accounts.tables import RoleGrant
-from canteen.checkin.services import walk_in_quote
-from canteen.checkin.tables import CounterEvent, Meal
+from canteen.checkin.tables import CounterEvent
 from canteen.core import audit
 from canteen.core.audit import SystemActor
 from canteen.core.clock import UTC
 from canteen.core.db import write_transaction
 from canteen.demo.district import DemoDistrict
 from canteen.demo.menus import _sets
+from canteen.meals import services as meals
+from canteen.meals.pricing import assemble_quote, list_price_quote
+from canteen.meals.tables import Meal
 from canteen.menus.services import DEFAULT_SLOT_TIMES, cutoff_from_config, set_diet_tags
 from canteen.menus.tables import DailyMenu, Dish, MealSet
 from canteen.payments.tables import ElderBalance, LedgerEntry
+from canteen.regions.lookup import resolve_street
 from canteen.regions.tables import Site
 from canteen.registry.tables import Elder, ElderCategory
 from canteen.settings import get_settings
-from canteen.subsidies import rules
 from canteen.subsidies.schemas import CategoryGrant, ElderFacts, Policy, Quote, Usage
 from canteen.subsidies.services import policy_for
 
@@ -139,6 +141,7 @@ async def _points(district_id: int) -> list[_Point]:
             Site.kind,
             Site.status,
             Site.street,
+            Site.community.street.as_alias("community_street"),
             Site.operator,
             Site.kitchen,
             Site.lat,
@@ -164,7 +167,7 @@ async def _points(district_id: int) -> list[_Point]:
         out.append(
             _Point(
                 id=int(s["id"]),
-                street=s["street"],
+                street=resolve_street(s["street"], s["community_street"]),
                 operator=s["operator"],
                 cook=int(s["kitchen"] or s["id"]),
                 lat=float(s["lat"] or 0.0),
@@ -358,22 +361,17 @@ class _Simulation:
 
     def _quote(self, d: _Diner, point: _Point, day: dt.date, slot: str, price: int) -> Quote:
         policy = self.policies.get(day)
-        if policy is None:
-            return walk_in_quote(price)
-        usage = Usage(
-            slot_meals_today=0,
-            month_subsidy_fen=self.month_used[(d.id, day.year, day.month)] if policy.monthly_cap_fen else 0,
-        )
-        return rules.quote(
-            elder=d.facts,
-            list_price_fen=price,
-            slot=slot,
-            day=day,
-            mode="dine_in",
-            policy=policy,
-            usage=usage,
-            site_street_id=point.street or 0,
+        used = self.month_used[(d.id, day.year, day.month)] if policy and policy.monthly_cap_fen else 0
+        return assemble_quote(
             site_district_id=self.district_id,
+            site_street_id=point.street,
+            facts=d.facts,
+            policy=policy,
+            usage=Usage(slot_meals_today=0, month_subsidy_fen=used),
+            day=day,
+            slot=slot,
+            mode="dine_in",
+            list_price_fen=price,
         )
 
     def _topup(self, d: _Diner, point: _Point, day: dt.date, at: dt.datetime) -> None:
@@ -438,7 +436,7 @@ class _Simulation:
         if chosen is None:
             return
         at = self._unique(_served_at(day, point.slots[slot], self.rng, self.tz))
-        q = walk_in_quote(chosen.price)
+        q = list_price_quote(chosen.price)
         moves = [(f"cash:site:{point.id}:{day.isoformat()}", f"revenue:site:{point.id}", q.copay_fen)]
         self._meal(point, day, slot, at, chosen, q, "cash", moves, elder=None, voided=False)
 
@@ -630,12 +628,8 @@ async def load_history(district: DemoDistrict, *, today: dt.date, now: dt.dateti
             row, spec = m["row"], m["spec"]
             row["meal_set"] = spec.id
             row["items"][0]["meal_set_id"] = spec.id
-            meal_rows.append(Meal(**row))
-        ids_by_at = {
-            r["served_at"]: int(r["id"])
-            for r in await _insert_chunks(Meal, meal_rows, Meal.id, Meal.served_at)
-        }
-        meal_ids = [ids_by_at[m["row"]["served_at"]] for m in plan.meals]
+            meal_rows.append(row)
+        meal_ids = await meals.load_history(meal_rows)
 
         ledger_rows = [
             LedgerEntry(

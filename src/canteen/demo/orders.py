@@ -15,6 +15,7 @@ from canteen.accounts.passwords import hash_password
 from canteen.core.audit import SystemActor
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
+from canteen.menus.services import menu_for
 from canteen.orders import services
 from canteen.orders.schemas import StandingOrderIn
 from canteen.orders.tables import StandingOrder
@@ -71,7 +72,6 @@ async def load_orders(district: Any, *, today: dt.date, now: dt.datetime | None 
                 now=now,
             )
             counts["standing"] += 1
-        from canteen.menus.services import menu_for
 
         menu = await menu_for(site_id, tomorrow, "lunch")
         if menu is None or not menu.sets:

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, patch, post, put
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, KITCHEN, OFFICIAL, OPERATOR
-from canteen.api.docs import errors
+from canteen.core.apidocs import errors
 from canteen.menus import services
 from canteen.menus.schemas import (
     CopyWeekIn,
@@ -23,8 +25,6 @@ from canteen.menus.schemas import (
     MenuView,
     SlotCode,
 )
-from canteen.web.context import principal_of
-from canteen.web.guards import login_required, roles
 
 Req = Request[Any, Any, Any]
 INT4_MAX = 2_147_483_647

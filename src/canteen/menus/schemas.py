@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from canteen.api.schemas import Id, Input, Name
+from canteen.core.schemas import Id, Input, Name
 
 DietTagCode = Literal["low_salt", "low_sugar", "soft", "no_pork", "vegetarian"]
 SlotCode = Literal["breakfast", "lunch", "dinner"]

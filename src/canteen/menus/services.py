@@ -58,33 +58,13 @@ from canteen.menus.tables import DailyMenu, Dish, MealSet
 from canteen.regions.tables import District, Site
 from canteen.settings import get_settings
 
-register("sold_out", 409, "该套餐已售完。", "This meal set is sold out.")
-register(
-    "menu_not_cooking_site",
-    409,
-    "该助餐点由中央厨房供餐，请编辑中央厨房的菜单。",
-    "This satellite point serves its kitchen's menu; edit the kitchen's menu instead.",
-)
-register("slot_not_served", 422, "该站点不提供这一餐次。", "This site does not serve that meal slot.")
-register(
-    "meal_set_in_use",
-    409,
-    "该套餐已有售出，不能删除。",
-    "Portions of this meal set were already sold; it cannot be removed.",
-)
-register(
-    "portions_below_sold",
-    409,
-    "供应份数不能少于已售份数。",
-    "Portions available cannot be fewer than portions already sold.",
-)
+register("sold_out", 409)
+register("menu_not_cooking_site", 409)
+register("slot_not_served", 422)
+register("meal_set_in_use", 409)
+register("portions_below_sold", 409)
 # Same text as canteen.checkin.services registers (a code is registered once, identically).
-register(
-    "no_menu",
-    409,
-    "该站点本餐次没有菜单，请先设置菜单。",
-    "There is no menu for this slot; set one up first.",
-)
+register("no_menu", 409)
 
 Actor = Principal | SystemActor
 MENU_WRITE_CODES = (

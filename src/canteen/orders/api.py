@@ -10,11 +10,14 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 import canteen.checkin.services
 import canteen.menus.services
 import canteen.payments.ledger  # noqa: F401 - registers the codes the services raise
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import roles
+from canteen.accounts.passwords import check_policy
 from canteen.accounts.roles import ADMIN, COURIER, KITCHEN, OFFICIAL, OPERATOR
-from canteen.api.docs import errors
-from canteen.api.schemas import Id, IdempotencyKeyHeader
+from canteen.core.apidocs import errors
 from canteen.core.clock import utcnow
 from canteen.core.idempotency import require_key
+from canteen.core.schemas import Id, IdempotencyKeyHeader
 from canteen.orders import services
 from canteen.orders.schemas import (
     CancelIn,
@@ -33,8 +36,6 @@ from canteen.orders.schemas import (
     StandingOrderOut,
     StatusIn,
 )
-from canteen.web.context import principal_of
-from canteen.web.guards import roles
 
 PLACE_CODES = (
     "not_found",
@@ -214,8 +215,6 @@ class FamilyController(Controller):
         responses=errors("duplicate", "password_too_weak"),
     )
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[FamilyAccountIn]) -> CreatedId:
-        from canteen.accounts.passwords import check_policy
-
         check_policy(data.password, data.phone)
         return CreatedId(
             await services.create_family_account(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from canteen.api.schemas import Id, Input
+from canteen.core.schemas import Id, Input
 
 Slot = Literal["breakfast", "lunch", "dinner"]
 PaymentMethod = Literal["balance", "cash", "card"]

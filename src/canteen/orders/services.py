@@ -1,9 +1,10 @@
 """Delivery orders: place, pay, cancel and move through the day; elder and family sign-in.
 
-One rule spans the counter and the door: placing a delivery order inserts a
-``checkin.tables.Meal`` row (mode ``delivery``) in the same transaction, so the
-partial unique index on subsidised meals refuses a second subsidised lunch at the
-counter (``already_served``), and a counter meal already served refuses the order.
+One rule spans the counter and the door: placing a delivery order records its meal
+(``meals.record_meal``, mode ``delivery``) in the same transaction, so the partial unique
+index on subsidised meals refuses a second subsidised lunch at the counter
+(``already_served``), and a counter meal already served refuses the order. Every later
+change of an order's status goes through the state machine in ``orders.lifecycle``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from canteen.accounting.rollups import apply_meal_id
 from canteen.accounts.passwords import hash_password, verify_password
 from canteen.accounts.roles import ADMIN, COURIER, KITCHEN, OFFICIAL, OPERATOR, Principal
-from canteen.checkin.services import mark_voided
-from canteen.checkin.tables import Meal
 from canteen.core import audit
 from canteen.core.audit import SystemActor
 from canteen.core.clock import utcnow
@@ -28,93 +25,50 @@ from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.idempotency import check_key, run_once
 from canteen.core.kv import KV
+from canteen.meals import services as meals
+from canteen.meals.pricing import elder_for_pricing, price_meal
+from canteen.meals.usage import already_detail, is_subsidy_refusal
+from canteen.menus.services import meal_set_for, menu_for
+from canteen.orders import lifecycle
+from canteen.orders.actors import ElderPrincipal, OrderActor, ledger_actor, placed_by
 from canteen.orders.schemas import OrderOut, StandingOrderIn, StandingOrderOut
-from canteen.orders.tables import FamilyAccount, FamilyLink, Order, PaymentIntentRecord, StandingOrder
+from canteen.orders.tables import (
+    FamilyAccount,
+    FamilyLink,
+    Order,
+    PaymentIntentRecord,
+    ProviderEvent,
+    StandingOrder,
+)
+from canteen.payments.ledger import post, reverse_in_txn
+from canteen.payments.providers.stripe_provider import get_provider
 from canteen.payments.schemas import Movement
+from canteen.regions.lookup import SiteInfo, site_info
+from canteen.registry.card_services import resolve_card
+from canteen.registry.cards import looks_like_token, parse_card_number
+from canteen.registry.national_id import age_on
+from canteen.registry.services import category_rows, delivery_reasons, elder_row
 from canteen.registry.tables import Card, Elder
 from canteen.settings import get_settings
+from canteen.subsidies.schemas import Quote
 
-register(
-    "not_eligible_for_delivery",
-    403,
-    "该长者暂不符合送餐条件，请联系社区工作人员。",
-    "This member is not eligible for meal delivery; please contact the community worker.",
-)
-register(
-    "order_cutoff_passed",
-    409,
-    "已过订餐截止时间，请选择下一餐。",
-    "Ordering for this meal has closed; please choose the next one.",
-)
-register("order_not_cancellable", 409, "该订单现在不能取消。", "This order can no longer be cancelled.")
-register("order_bad_transition", 409, "订单状态不能这样变更。", "The order cannot move to that status.")
-register(
-    "pin_wrong",
-    401,
-    "卡号或密码不对，请再试一次。",
-    "The card number or PIN is not right; please try again.",
-)
-register(
-    "pin_locked",
-    429,
-    "密码错误次数太多，请15分钟后再试，或拨打社区热线求助。",
-    "Too many wrong PINs. Try again in 15 minutes, or call the community hotline for help.",
-)
-register("card_not_configured", 503, "暂不支持银行卡支付。", "Card payment is not available.")
-register("card_payment_failed", 402, "银行卡支付没有成功。", "The card payment did not go through.")
-register("payment_not_pending", 409, "该订单不需要再付款。", "This order needs no further payment.")
+register("not_eligible_for_delivery", 403)
+register("order_cutoff_passed", 409)
+register("pin_wrong", 401)
+register("pin_locked", 429)
+register("card_not_configured", 503)
+register("card_payment_failed", 402)
+register("payment_not_pending", 409)
 
 PIN_MAX_FAILURES = 5
 PIN_LOCK = dt.timedelta(minutes=15)
 ELDER_SESSION_PREFIX = "elder_session:"
 ELDER_SESSION_TTL = 30 * 86400  # no time limit that logs an elder out mid-order
-CANCELLABLE = ("placed",)
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "placed": ("confirmed", "cancelled"),
-    "confirmed": ("cooking", "out_for_delivery", "delivered", "not_delivered"),
-    "cooking": ("out_for_delivery", "delivered", "not_delivered"),
-    "out_for_delivery": ("delivered", "not_delivered"),
-    "delivered": (),
-    "not_delivered": (),
-    "cancelled": (),
-}
+
+__all__ = ["ElderPrincipal", "OrderActor"]
 
 
 # --- who orders ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ElderPrincipal:
-    """An elder (``kind="elder"``) or a family member (``kind="family"``) signed in on the ordering page."""
-
-    kind: str
-    account_id: int  # elder id, or family account id
-    elder_ids: tuple[int, ...]
-
-    @property
-    def user_id(self) -> None:
-        return None
-
-    @property
-    def username(self) -> str:
-        return f"{self.kind}:{self.account_id}"
-
-
-OrderActor = Principal | ElderPrincipal | SystemActor
-
-
-def _ledger_actor(actor: OrderActor) -> Principal | SystemActor:
-    if isinstance(actor, ElderPrincipal):
-        return SystemActor(actor.username)
-    return actor
-
-
-def _placed_by(actor: OrderActor) -> tuple[str, int | None]:
-    if isinstance(actor, ElderPrincipal):
-        return actor.kind, actor.account_id
-    if isinstance(actor, Principal):
-        return "staff", actor.user_id
-    return "system", None
 
 
 def _check_elder_access(actor: OrderActor, elder_id: int, district_id: int) -> None:
@@ -167,9 +121,6 @@ async def close_elder_session(kv: KV, token: str) -> None:
 
 async def elder_sign_in(card_number: str, pin: str, *, now: dt.datetime | None = None) -> ElderPrincipal:
     """Card number + PIN. Five wrong PINs lock for 15 minutes (``pin_locked``, with the hotline)."""
-    from canteen.registry.card_services import resolve_card
-    from canteen.registry.cards import looks_like_token, parse_card_number
-
     now = now or utcnow()
     hotline = get_settings().hotline
     card: dict[str, Any] | None
@@ -296,14 +247,11 @@ async def link_family(
 
 async def delivery_eligible(elder_id: int, today: dt.date) -> tuple[bool, dict[str, Any]]:
     """(eligible, elder row) by the registry's rule (categories, age, or a grant)."""
-    from canteen.registry.national_id import age_on
-    from canteen.registry.services import _delivery, category_rows, elder_row
-
     row = await elder_row(elder_id)
     if row is None:
         raise DomainError("not_found", {"elder_id": elder_id})
     cats = await category_rows([elder_id])
-    eligible, _ = _delivery(row, cats, age_on(row["birth_date"], today), today)
+    eligible, _ = delivery_reasons(row, cats, age_on(row["birth_date"], today), today)
     return eligible and row["status"] == "active", row
 
 
@@ -318,41 +266,21 @@ def sort_sets_for_diet(sets: list[Any], diet: list[str]) -> list[tuple[Any, bool
     return sorted(marked, key=lambda p: (not p[1], p[0].sort_order, p[0].id))
 
 
-async def _quote(elder_id: int, site: Any, day: dt.date, slot: str, list_price_fen: int) -> Any:
-    from canteen.checkin.services import usage, walk_in_quote
-    from canteen.registry.services import elder_facts
-    from canteen.subsidies import rules as subsidy_rules
-    from canteen.subsidies.services import policy_for
-
-    used = await usage(elder_id, day, slot)
-    if used.slot_meals_today:
-        from canteen.checkin.services import _already_detail, _served_already
-
-        row = await _served_already(elder_id, day, slot)
-        raise DomainError("already_served", _already_detail(row) if row else {})
-    policy = await policy_for(site.district_id, day)
-    if policy is None:
-        return walk_in_quote(list_price_fen)
-    return subsidy_rules.quote(
-        elder=await elder_facts(elder_id),
-        list_price_fen=list_price_fen,
-        slot=slot,
-        day=day,
-        mode="delivery",
-        policy=policy,
-        usage=used,
-        site_street_id=site.street_id or 0,
-        site_district_id=site.district_id,
+async def _quote(elder_id: int, site: SiteInfo, day: dt.date, slot: str, list_price_fen: int) -> Quote:
+    """The one quote assembly for a delivery; a second meal in a slot is refused (an elder is
+    never sent two lunches), where the counter would sell it at full price."""
+    priced = await price_meal(
+        site=site, elder_id=elder_id, day=day, slot=slot, mode=meals.DELIVERY, list_price_fen=list_price_fen
     )
+    if priced.already is not None:
+        raise DomainError("already_served", already_detail(priced.already))
+    return priced.quote
 
 
 async def quote_order(
     actor: OrderActor, *, elder_id: int, site_id: int, day: dt.date, slot: str, meal_set_id: int
-) -> Any:
+) -> Quote:
     """The price split the confirm screen shows (writes nothing)."""
-    from canteen.checkin.services import site_info
-    from canteen.menus.services import meal_set_for
-
     site = await site_info(site_id)
     elder = await Elder.select(Elder.district).where(Elder.id == elder_id).first()
     if elder is None:
@@ -394,12 +322,7 @@ def order_out(r: dict[str, Any]) -> OrderOut:
 
 
 async def _order_row(order_id: int) -> dict[str, Any]:
-    row: dict[str, Any] | None = (
-        await Order.select().where(Order.id == order_id).first().output(load_json=True)
-    )
-    if row is None:
-        raise DomainError("not_found", {"order_id": order_id})
-    return row
+    return await lifecycle.order_row(order_id)
 
 
 async def get_order(actor: OrderActor, order_id: int) -> OrderOut:
@@ -427,9 +350,6 @@ async def list_orders(actor: OrderActor, elder_id: int, *, limit: int = 50) -> l
 async def last_order(actor: OrderActor, elder_id: int) -> OrderOut | None:
     items = [o for o in await list_orders(actor, elder_id, limit=10) if o.status != "cancelled"]
     return items[0] if items else None
-
-
-SUBSIDY_INDEX_MARKERS = ("meal_one_subsidy", "meal.elder, meal.service_date, meal.slot")
 
 
 async def place_order(
@@ -466,11 +386,11 @@ async def place_order(
             actor, request, day=day, now=now, key=idempotency_key, standing_order_id=standing_order_id
         )
 
-    scope = f"order:{_placed_by(actor)[0]}:{_placed_by(actor)[1] or 0}"
+    kind, by = placed_by(actor)
     try:
-        outcome = await run_once(scope, idempotency_key, request, effect, now=now)
+        outcome = await run_once(f"order:{kind}:{by or 0}", idempotency_key, request, effect, now=now)
     except UniqueViolation as exc:
-        if not any(m in exc.constraint for m in SUBSIDY_INDEX_MARKERS):
+        if not is_subsidy_refusal(exc.constraint):
             raise
         raise DomainError("already_served", {"elder_id": elder_id}) from exc
     if outcome.replayed:
@@ -487,10 +407,6 @@ async def _place(
     key: str | None,
     standing_order_id: int | None,
 ) -> OrderOut:
-    from canteen.checkin.services import site_info
-    from canteen.menus.services import menu_for, take_portion
-    from canteen.payments.ledger import charge_elder, post
-
     elder_id, site_id, slot = request["elder_id"], request["site_id"], request["slot"]
     payment = request["payment"]
     eligible, elder = await delivery_eligible(elder_id, local_today(now))
@@ -498,7 +414,7 @@ async def _place(
     if not eligible:
         raise DomainError("not_eligible_for_delivery", {"elder_id": elder_id})
     site = await site_info(site_id)
-    if site.kind != "meal_point" or site.status != "open":
+    if not site.serves_meals:
         raise DomainError("site_not_open", {"site_id": site_id})
     menu = await menu_for(site_id, day, slot)
     if menu is None or not menu.sets:
@@ -509,40 +425,9 @@ async def _place(
     if meal_set is None:
         raise DomainError("not_found", {"meal_set_id": request["meal_set_id"]})
     q = await _quote(elder_id, site, day, slot, meal_set.list_price_fen)
-    await take_portion(meal_set.id)
-    brief_cats = await _categories(elder_id, day)
-    kind, placed_by_id = _placed_by(actor)
-    meal_rows = await Meal.insert(
-        Meal(
-            district=site.district_id,
-            site=site.id,
-            elder=elder_id,
-            service_date=day,
-            slot=slot,
-            mode="delivery",
-            served_at=now,
-            meal_set=meal_set.id,
-            items=[{"meal_set_id": meal_set.id, "name": meal_set.name, "list_price_fen": q.list_price_fen}],
-            list_price_fen=q.list_price_fen,
-            subsidy_fen=q.subsidy_fen,
-            copay_fen=q.copay_fen,
-            funding=[{"source": f.source, "fen": f.fen} for f in q.funding],
-            delivery_fee_fen=q.delivery_fee_fen,
-            delivery_subsidy_fen=q.delivery_subsidy_fen,
-            payment=payment,
-            subsidised=q.subsidy_fen > 0,
-            policy_version=q.policy_version or None,
-            tier_code=q.tier_code,
-            reason_zh=q.reason_zh[:300],
-            reason_en=q.reason_en[:300],
-            categories=brief_cats,
-            operator=site.operator_id,
-            cashier_id=actor.user_id if isinstance(actor, Principal) else None,
-            device=f"order:{kind}",
-            idempotency_key=f"order:{key}" if key else None,
-        )
-    ).returning(Meal.id)
-    meal_id = int(meal_rows[0]["id"])
+    brief, _ = await elder_for_pricing(elder_id, day)
+    kind, placed_by_id = placed_by(actor)
+    # The order is written first so the meal's ledger rows can point at it.
     order_rows = await Order.insert(
         Order(
             elder=elder_id,
@@ -560,72 +445,45 @@ async def _place(
             delivery_subsidy_fen=q.delivery_subsidy_fen,
             total_due_fen=q.total_due_fen,
             payment=payment,
-            payment_status="pending" if payment != "cash" else "due_on_delivery",
-            status="placed",
+            payment_status="pending",
+            status=lifecycle.PLACED,
             placed_by_kind=kind,
             placed_by_id=placed_by_id,
             standing_order=standing_order_id,
-            meal=meal_id,
             idempotency_key=key,
             created_at=now,
             updated_at=now,
         )
     ).returning(Order.id)
     order_id = int(order_rows[0]["id"])
-    revenue = f"revenue:site:{site.id}"
-    op = site.operator_id or 0
-    movements = [
-        Movement(f"receivable:{f.source}:op:{op}", revenue, f.fen)
-        for f in [*q.funding, *q.delivery_funding]
-        if f.fen
-    ]
-    lactor = _ledger_actor(actor)
-    txn = ""
-    payment_status = "pending" if payment == "card" else "due_on_delivery"
-    if payment == "balance":
-        if q.total_due_fen > 0:
-            txn, _ = await charge_elder(
-                elder_id,
-                q.total_due_fen,
-                revenue,
-                kind="delivery",
-                ref_type="order",
-                ref_id=order_id,
-                site_id=site.id,
-                actor=lactor,
-                now=now,
-                extra=movements,
-            )
-        elif movements:
-            txn = await post(
-                "delivery",
-                movements,
-                ref_type="order",
-                ref_id=order_id,
-                site_id=site.id,
-                elder_id=elder_id,
-                actor=lactor,
-                now=now,
-            )
-        payment_status = "paid"
-    elif movements:
-        txn = await post(
-            "delivery",
-            movements,
-            ref_type="order",
-            ref_id=order_id,
-            site_id=site.id,
+    lactor = ledger_actor(actor)
+    recorded = await meals.record_meal(
+        meals.MealDraft(
+            site=site,
             elder_id=elder_id,
-            actor=lactor,
-            now=now,
-        )
-    if q.total_due_fen == 0:
-        payment_status = "paid"
-    await Order.update({Order.ledger_txn: txn, Order.payment_status: payment_status}).where(
-        Order.id == order_id
+            day=day,
+            slot=slot,
+            mode=meals.DELIVERY,
+            meal_set_id=meal_set.id,
+            meal_set_name=meal_set.name,
+            quote=q,
+            payment=payment,
+            categories=list(brief.categories),
+            cashier_id=actor.user_id if isinstance(actor, Principal) else None,
+            device=f"order:{kind}",
+            idempotency_key=f"order:{key}" if key else None,
+        ),
+        actor=lactor,
+        now=now,
+        ref=("order", order_id),
     )
-    await Meal.update({Meal.ledger_txn: txn}).where(Meal.id == meal_id)
-    await apply_meal_id(meal_id, +1)
+    if q.total_due_fen == 0 or payment == "balance":
+        payment_status = "paid"
+    else:
+        payment_status = "pending" if payment == "card" else "due_on_delivery"
+    await Order.update(
+        {Order.meal: recorded.meal_id, Order.ledger_txn: recorded.txn, Order.payment_status: payment_status}
+    ).where(Order.id == order_id)
     await audit.record(
         lactor,
         "order.place",
@@ -638,15 +496,7 @@ async def _place(
     return order_out(await _order_row(order_id))
 
 
-async def _categories(elder_id: int, day: dt.date) -> list[str]:
-    from canteen.registry.services import category_rows, category_valid
-
-    return [c["code"] for c in await category_rows([elder_id]) if category_valid(c, day)]
-
-
 async def _cutoff(site_id: int, day: dt.date, slot: str) -> dt.datetime | None:
-    from canteen.menus.services import menu_for
-
     menu = await menu_for(site_id, day, slot)
     return menu.cutoff_at if menu else None
 
@@ -654,184 +504,75 @@ async def _cutoff(site_id: int, day: dt.date, slot: str) -> dt.datetime | None:
 async def cancel_order(
     actor: OrderActor, order_id: int, *, reason: str = "", now: dt.datetime | None = None
 ) -> OrderOut:
-    """Cancel before cut-off: money back where it came from, the Meal voided, the portion released."""
-    from canteen.menus.services import release_portion
-    from canteen.payments.ledger import reverse_in_txn
-    from canteen.payments.providers.stripe_provider import get_provider
-
+    """Cancel before cut-off: the meal voided (co-pay back, subsidy and portion released);
+    a card payment is refunded at the provider after the cancel has committed."""
     now = now or utcnow()
     row = await _order_row(order_id)
     _check_elder_access(actor, row["elder"], row["district"])
-    if row["status"] not in CANCELLABLE:
+    if row["status"] != lifecycle.PLACED:
         raise DomainError("order_not_cancellable", {"status": row["status"]})
     cutoff = await _cutoff(row["site"], row["service_date"], row["slot"])
     if cutoff is not None and now >= cutoff and not isinstance(actor, Principal):
         raise DomainError("order_cutoff_passed", {"cutoff_at": cutoff.isoformat()})
-    refund_id = ""
-    card = None
-    if row["payment"] == "card":
-        card = await _paid_intent(order_id)
-        if card is not None:
-            refund = get_provider().refund(
-                card["provider_id"], amount_fen=None, idempotency_key=f"refund-order-{order_id}"
-            )
-            if refund.status not in ("succeeded", "pending"):
-                raise DomainError("card_payment_failed", {"refund_status": refund.status})
-            refund_id = refund.provider_id
-    lactor = _ledger_actor(actor)
     async with write_transaction():
-        fresh = await _order_row(order_id)
-        if fresh["status"] not in CANCELLABLE:
-            raise DomainError("order_not_cancellable", {"status": fresh["status"]})
-        void_txn = ""
-        if fresh["ledger_txn"]:
-            void_txn = await reverse_in_txn(
-                fresh["ledger_txn"], kind="void", actor=lactor, now=now, note=reason
-            )
-        if fresh["payment_txn"]:
-            await reverse_in_txn(fresh["payment_txn"], kind="refund", actor=lactor, now=now, note=reason)
-        if fresh["meal"]:
-            await mark_voided(
-                fresh["meal"],
-                by=actor.user_id if isinstance(actor, Principal) else None,
-                reason="order cancelled " + reason,
-                void_txn=void_txn,
-                now=now,
-            )
-        await release_portion(fresh["meal_set"])
-        pay_status = fresh["payment_status"]
-        if fresh["payment"] == "balance" or card is not None:
-            pay_status = "refunded"
-        elif fresh["payment"] == "card":
-            pay_status = "canceled"
-        await Order.update(
-            {
-                Order.status: "cancelled",
-                Order.payment_status: pay_status,
-                Order.cancelled_at: now,
-                Order.updated_at: now,
-            }
-        ).where(Order.id == order_id)
-        if card is not None:
-            await PaymentIntentRecord.update(
-                {
-                    PaymentIntentRecord.status: "refunded",
-                    PaymentIntentRecord.refund_id: refund_id,
-                    PaymentIntentRecord.updated_at: now,
-                }
-            ).where(PaymentIntentRecord.id == card["id"])
-        await audit.record(
-            lactor,
-            "order.cancel",
-            "delivery_order",
-            order_id,
-            district_id=fresh["district"],
-            before={"status": fresh["status"]},
-            after={"status": "cancelled", "reason": reason, "refund": refund_id or pay_status},
-            now=now,
-        )
+        moved = await lifecycle.move(actor, order_id, lifecycle.CANCELLED, now=now, reason=reason)
+    await lifecycle.refund_card(moved.refund, now=now)
     return order_out(await _order_row(order_id))
 
 
-async def _paid_intent(order_id: int) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = (
-        await PaymentIntentRecord.select()
-        .where((PaymentIntentRecord.order == order_id) & (PaymentIntentRecord.status == "succeeded"))
-        .first()
-    )
-    return row
-
-
 async def set_status(
-    actor: OrderActor, order_id: int, status: str, *, reason: str = "", now: dt.datetime | None = None
+    actor: OrderActor,
+    order_id: int,
+    status: str,
+    *,
+    reason: str = "",
+    outcome: str = "",
+    now: dt.datetime | None = None,
 ) -> OrderOut:
-    """Move an order along placed → confirmed → cooking → out_for_delivery → delivered / not_delivered.
+    """Move an order along placed → confirmed → cooking → out_for_delivery → delivered /
+    not_delivered, by the state machine's table (a cancel goes through :func:`cancel_order`).
 
-    Delivered cash orders post the cash collected; a not-delivered order voids its Meal
-    (the subsidy is freed) and reverses its ledger entries.
-    """
-    from canteen.payments.ledger import post, reverse_in_txn
-
+    The district's officials and the delivering site's operator, kitchen and couriers may.
+    Delivered cash orders post the cash collected; a not-delivered order (``outcome``
+    not_home / refused / failed, default failed) voids its meal and refunds."""
     now = now or utcnow()
     if isinstance(actor, ElderPrincipal):
         raise DomainError("forbidden")
-    lactor = _ledger_actor(actor)
+    row = await _order_row(order_id)
+    # can_site with no roles would ask for site grants only and shut officials out.
+    if isinstance(actor, Principal) and not actor.can_site(
+        row["site"], row["district"], OFFICIAL, OPERATOR, KITCHEN, COURIER
+    ):
+        raise DomainError("not_found", {"order_id": order_id})
+    if status == lifecycle.CANCELLED:
+        raise DomainError("order_bad_transition", {"from": row["status"], "to": status})
+    if status == lifecycle.NOT_DELIVERED and not outcome:
+        outcome = "failed"
     async with write_transaction():
-        row = await _order_row(order_id)
-        # The district's officials and the delivering site's operator, kitchen and couriers move orders
-        # along (can_site with no roles would ask for site grants only and shut officials out).
-        if isinstance(actor, Principal) and not actor.can_site(
-            row["site"], row["district"], OFFICIAL, OPERATOR, KITCHEN, COURIER
-        ):
-            raise DomainError("not_found", {"order_id": order_id})
-        if status not in TRANSITIONS.get(row["status"], ()) or status == "cancelled":
-            raise DomainError("order_bad_transition", {"from": row["status"], "to": status})
-        values: dict[Any, Any] = {Order.status: status, Order.updated_at: now}
-        if status == "delivered" and row["payment"] == "cash" and row["total_due_fen"] > 0:
-            txn = await post(
-                "delivery_cash",
-                [
-                    Movement(
-                        f"cash:site:{row['site']}:{row['service_date'].isoformat()}",
-                        f"revenue:site:{row['site']}",
-                        row["total_due_fen"],
-                    )
-                ],
-                ref_type="order",
-                ref_id=order_id,
-                site_id=row["site"],
-                elder_id=row["elder"],
-                actor=lactor,
-                now=now,
-            )
-            values[Order.payment_txn] = txn
-            values[Order.payment_status] = "paid"
-        if status == "not_delivered":
-            values[Order.not_delivered_reason] = reason[:200]
-            void_txn = ""
-            if row["ledger_txn"]:
-                void_txn = await reverse_in_txn(
-                    row["ledger_txn"], kind="void", actor=lactor, now=now, note=reason
-                )
-                if row["payment"] == "balance":
-                    values[Order.payment_status] = "refunded"
-            if row["meal"]:
-                await mark_voided(
-                    row["meal"], by=None, reason="not delivered " + reason, void_txn=void_txn, now=now
-                )
-        await Order.update(values).where(Order.id == order_id)
-        await audit.record(
-            lactor,
-            "order.status",
-            "delivery_order",
-            order_id,
-            district_id=row["district"],
-            before={"status": row["status"]},
-            after={"status": status, "reason": reason},
-            now=now,
-        )
+        moved = await lifecycle.move(actor, order_id, status, now=now, reason=reason, outcome=outcome)
+    await lifecycle.refund_card(moved.refund, now=now)
     return order_out(await _order_row(order_id))
 
 
 async def confirm_at_cutoff(site_id: int, day: dt.date, slot: str, *, now: dt.datetime | None = None) -> int:
-    """Job: at cut-off, every placed order of (site, day, slot) becomes confirmed. Returns how many."""
+    """Job: at cut-off, every placed order of (site, day, slot) becomes confirmed (card orders
+    once paid). Returns how many."""
     now = now or utcnow()
     cutoff = await _cutoff(site_id, day, slot)
     if cutoff is not None and now < cutoff:
         return 0
     async with write_transaction():
-        rows = (
-            await Order.update({Order.status: "confirmed", Order.updated_at: now})
-            .where(
-                (Order.site == site_id)
-                & (Order.service_date == day)
-                & (Order.slot == slot)
-                & (Order.status == "placed")
-                & ((Order.payment != "card") | (Order.payment_status == "paid"))
-            )
-            .returning(Order.id)
+        ids = await Order.select(Order.id).where(
+            (Order.site == site_id)
+            & (Order.service_date == day)
+            & (Order.slot == slot)
+            & (Order.status == lifecycle.PLACED)
+            & ((Order.payment != "card") | (Order.payment_status == "paid"))
         )
-    return len(rows)
+        moved = await lifecycle.move_many(
+            [int(r["id"]) for r in ids], lifecycle.CONFIRMED, actor=SystemActor("cutoff"), now=now
+        )
+    return len(moved)
 
 
 # --- card payments -------------------------------------------------------------------------
@@ -916,8 +657,6 @@ async def _card_intent(
     topup_elder: int | None = None,
 ) -> dict[str, Any]:
     """Create (once per idempotency key) and optionally confirm a provider intent, recording it."""
-    from canteen.payments.providers.stripe_provider import get_provider
-
     try:
         provider = get_provider()
     except RuntimeError as exc:
@@ -965,13 +704,14 @@ async def handle_provider_event(event: Any, *, now: dt.datetime | None = None) -
     """Apply one verified provider event exactly once (by event id). Returns what happened.
 
     Duplicates return ``duplicate``; a success after a failure settles; a failure after a
-    success changes nothing; events about unknown intents are recorded and ignored.
+    success changes nothing; events about unknown intents are recorded and ignored. A success
+    for an order that was cancelled or not delivered meanwhile never marks it paid: the money
+    is taken in and handed back in the ledger, and refunded at the provider after commit
+    (``refunded_late``).
     """
-    from canteen.orders.tables import ProviderEvent
-    from canteen.payments.ledger import post
-
     now = now or utcnow()
     actor = SystemActor(f"webhook:{event.provider}")
+    refund: lifecycle.CardRefund | None = None
     try:
         async with write_transaction():
             if await ProviderEvent.exists().where(ProviderEvent.event_id == event.event_id):
@@ -992,20 +732,7 @@ async def handle_provider_event(event: Any, *, now: dt.datetime | None = None) -
                         {PaymentIntentRecord.status: "succeeded", PaymentIntentRecord.updated_at: now}
                     ).where(PaymentIntentRecord.id == rec["id"])
                     if rec["order"] is not None:
-                        order = await _order_row(rec["order"])
-                        txn = await post(
-                            "card_payment",
-                            [Movement("clearing:stripe", f"revenue:site:{order['site']}", rec["amount_fen"])],
-                            ref_type="order",
-                            ref_id=order["id"],
-                            site_id=order["site"],
-                            elder_id=order["elder"],
-                            actor=actor,
-                            now=now,
-                        )
-                        await Order.update(
-                            {Order.payment_status: "paid", Order.payment_txn: txn, Order.updated_at: now}
-                        ).where(Order.id == order["id"])
+                        outcome, refund = await _settle_card_order(rec, actor=actor, now=now)
                     elif rec["topup_elder"] is not None:
                         await post(
                             "topup_card",
@@ -1037,9 +764,43 @@ async def handle_provider_event(event: Any, *, now: dt.datetime | None = None) -
                     received_at=now,
                 )
             )
-            return outcome
     except UniqueViolation:
         return "duplicate"
+    await lifecycle.refund_card(refund, now=now)
+    return outcome
+
+
+async def _settle_card_order(
+    rec: dict[str, Any], *, actor: SystemActor, now: dt.datetime
+) -> tuple[str, lifecycle.CardRefund | None]:
+    """A card payment arrived for an order: paid, or — when the order was cancelled or not
+    delivered meanwhile — taken in and handed straight back, to be refunded after commit."""
+    order = await _order_row(rec["order"])
+    txn = await post(
+        "card_payment",
+        [Movement("clearing:stripe", f"revenue:site:{order['site']}", rec["amount_fen"])],
+        ref_type="order",
+        ref_id=order["id"],
+        site_id=order["site"],
+        elder_id=order["elder"],
+        actor=actor,
+        now=now,
+    )
+    if order["status"] in (lifecycle.CANCELLED, lifecycle.NOT_DELIVERED):
+        await reverse_in_txn(txn, kind="refund", actor=actor, now=now, note="paid after the order ended")
+        await PaymentIntentRecord.update(
+            {PaymentIntentRecord.status: "refund_pending", PaymentIntentRecord.updated_at: now}
+        ).where(PaymentIntentRecord.id == rec["id"])
+        await Order.update(
+            {Order.payment_status: "refund_pending", Order.payment_txn: txn, Order.updated_at: now}
+        ).where(Order.id == order["id"])
+        return "refunded_late", lifecycle.CardRefund(
+            int(order["id"]), int(rec["id"]), str(rec["provider_id"])
+        )
+    await Order.update({Order.payment_status: "paid", Order.payment_txn: txn, Order.updated_at: now}).where(
+        Order.id == order["id"]
+    )
+    return "settled", None
 
 
 # --- standing orders -----------------------------------------------------------------------
@@ -1067,7 +828,7 @@ async def create_standing_order(
     _check_elder_access(actor, data.elder_id, int(elder["district"]))
     if not eligible:
         raise DomainError("not_eligible_for_delivery", {"elder_id": data.elder_id})
-    kind, by = _placed_by(actor)
+    kind, by = placed_by(actor)
     async with write_transaction():
         rows = await StandingOrder.insert(
             StandingOrder(
@@ -1086,7 +847,7 @@ async def create_standing_order(
         ).returning(StandingOrder.id)
         sid = int(rows[0]["id"])
         await audit.record(
-            _ledger_actor(actor),
+            ledger_actor(actor),
             "standing_order.create",
             "standing_order",
             sid,
@@ -1130,8 +891,6 @@ async def stop_standing_order(actor: OrderActor, standing_id: int, *, now: dt.da
 async def materialise_standing_orders(day: dt.date, *, now: dt.datetime | None = None) -> dict[str, int]:
     """Job: turn active standing orders into orders for ``day`` (before cut-off). Idempotent per
     (standing order, day) through the idempotency key. Returns counts by outcome code."""
-    from canteen.menus.services import menu_for
-
     now = now or utcnow()
     actor = SystemActor("standing_orders")
     counts: dict[str, int] = {}

@@ -8,14 +8,14 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, CASHIER, OFFICIAL, OPERATOR
-from canteen.api.docs import errors
-from canteen.api.schemas import IdempotencyKeyHeader
+from canteen.core.apidocs import errors
 from canteen.core.idempotency import require_key
+from canteen.core.schemas import IdempotencyKeyHeader
 from canteen.payments import ledger
 from canteen.payments.schemas import BalanceView, CashDrawer, ReversalView, ReverseIn, TopUpIn, TopUpReceipt
-from canteen.web.context import principal_of
-from canteen.web.guards import login_required, roles
 
 Req = Request[Any, Any, Any]
 INT4_MAX = 2_147_483_647

@@ -43,6 +43,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from piccolo.query.functions.aggregate import Sum
 
 from canteen.accounts.roles import CASHIER, OFFICIAL, OPERATOR, SITE_ROLES, Principal
@@ -70,20 +71,10 @@ from canteen.regions.tables import Site
 from canteen.registry.tables import Elder
 from canteen.settings import get_settings
 
-register(
-    "insufficient_balance",
-    409,
-    "余额不足，请先充值。",
-    "The balance is too low; please top up first.",
-)
-register(
-    "invalid_amount",
-    422,
-    "金额不正确：单次充值须在 0.01 元到 2000 元之间。",
-    "Invalid amount: a top-up must be between 0.01 and 2,000 yuan.",
-)
-register("already_reversed", 409, "这笔交易已经冲正过了。", "This transaction was already reversed.")
-register("not_reversible", 409, "冲正记录不能再次冲正。", "A reversal cannot itself be reversed.")
+register("insufficient_balance", 409)
+register("invalid_amount", 422)
+register("already_reversed", 409)
+register("not_reversible", 409)
 
 Actor = Principal | SystemActor
 CREDIT_NORMAL = ("elder:", "revenue:")
@@ -414,8 +405,6 @@ async def top_up_cash(
 
 
 def _receipt_from(body: Any) -> TopUpReceipt:
-    import msgspec
-
     return msgspec.convert(body, TopUpReceipt, strict=False)
 
 

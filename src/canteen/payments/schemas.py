@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from canteen.api.schemas import Id, Input
+from canteen.core.schemas import Id, Input
 
 # 1 fen to 2,000 yuan per cash top-up: more is a typing slip, or money the counter should not hold.
 TOPUP_MIN_FEN = 1

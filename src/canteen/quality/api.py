@@ -7,8 +7,10 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import CASHIER, COURIER, OFFICIAL, OPERATOR
-from canteen.api.docs import errors
+from canteen.core.apidocs import errors
 from canteen.quality import services
 from canteen.quality.schemas import (
     DecisionIn,
@@ -20,8 +22,6 @@ from canteen.quality.schemas import (
     RunIn,
     RunOut,
 )
-from canteen.web.context import principal_of
-from canteen.web.guards import roles
 
 
 class RatingController(Controller):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from canteen.api.schemas import Input
+from canteen.core.schemas import Input
 
 
 class RatingIn(Input):

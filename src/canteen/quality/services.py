@@ -6,9 +6,11 @@ upholds it (they are not paid), always with a reason. Settlement approval refuse
 its district, month and operator is open: :func:`assert_no_open_flags`.
 
 Thresholds (documented here, one place to change them):
-- two points: the same elder (their card resolves to them) served at two points within 30 minutes;
+- two points: the same elder (their card resolves to them) served at two points within 30 minutes,
+  in the same slot of the same service day;
 - over limit: more subsidised meals for one elder in one slot of a day than the policy allows;
-- outside hours: a counter meal recorded outside the site's serving hours for that slot;
+- outside hours: a counter meal recorded outside the site's serving hours for that slot, by the
+  counter's own rule (``checkin.rules.slot_open_at``: the hours plus its grace window);
 - identical counts: the same daily meal count at a point for 7 or more serving days running;
 - fast scans: one cashier recording meals < 10 s apart, 5 or more times in a day;
 - void rate: a point voiding more than 3× the district's rate and more than 5% of its meals;
@@ -26,30 +28,26 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from canteen.accounts.roles import CASHIER, COURIER, OFFICIAL, OPERATOR, Principal
-from canteen.checkin.tables import Meal
+from canteen.accounts.roles import CASHIER, COURIER, OFFICIAL, OPERATOR, Principal, require_district
+from canteen.checkin.rules import slot_open_at
 from canteen.core import audit
 from canteen.core.clock import local_time, utcnow
 from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
+from canteen.core.periods import month_bounds
+from canteen.meals.tables import Meal
 from canteen.quality.schemas import FlagList, FlagMeal, FlagMeals, FlagView, RatingOut, RunOut
 from canteen.quality.tables import ClaimFlag, MealRating
 from canteen.regions.tables import Site
 from canteen.registry.tables import ElderCategory, ElderStatusEvent
-from canteen.reports.services import month_bounds, require_district
 from canteen.settings import get_settings
 from canteen.subsidies.services import policy_for
 
-register("already_rated", 409, "这份餐已经评价过了。", "This meal has already been rated.")
-register("meal_voided", 409, "该餐已作废，不能评价。", "This meal was voided and cannot be rated.")
-register("flag_decided", 409, "该疑点已处理。", "This flag has already been decided.")
-register("reason_required", 422, "请填写处理理由。", "Please give a reason.")
-register(
-    "claim_flags_open",
-    409,
-    "仍有未处理的结算疑点，请先逐条核实（清除或确认）。",
-    "Claim flags are still open: clear or uphold each one first.",
-)
+register("already_rated", 409)
+register("meal_voided", 409)
+register("flag_decided", 409)
+register("reason_required", 422)
+register("claim_flags_open", 409)
 
 TWO_POINTS_MINUTES = 30
 IDENTICAL_DAYS = 7
@@ -127,9 +125,11 @@ class Finding:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _hm(value: str) -> dt.time:
-    h, m = value.split(":")
-    return dt.time(int(h), int(m))
+def served_outside_hours(site_slots: list[dict[str, Any]], slot: str, served_local: dt.time) -> bool:
+    """The ``outside_hours`` check for one counter meal: true when ``slot`` was not open at
+    ``served_local`` by the counter's own rule (:func:`canteen.checkin.rules.slot_open_at`,
+    serving hours plus the grace window), so a meal the counter accepted is never flagged."""
+    return not any(slot_open_at(s, served_local) for s in site_slots if s.get("slot") == slot)
 
 
 def _jl(value: Any) -> list[Any]:
@@ -172,31 +172,35 @@ async def _findings(district_id: int, first: dt.date, last: dt.date) -> list[Fin
         s = sites.get(site_id)
         return s["operator"] if s else None
 
-    # The same elder at two points within 30 minutes.
-    by_elder: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # The same elder at two points within 30 minutes, in one slot of one service day: meals of
+    # different slots or days are different meals, never a pair. Each group is ordered by the
+    # moment the meal was served, so only neighbours in time are compared.
+    by_elder_slot: dict[tuple[int, dt.date, str], list[dict[str, Any]]] = defaultdict(list)
     for m in live:
         if m["elder"] is not None:
-            by_elder[int(m["elder"])].append(m)
+            by_elder_slot[(int(m["elder"]), m["service_date"], str(m["slot"]))].append(m)
     window = dt.timedelta(minutes=TWO_POINTS_MINUTES)
-    for elder, ms in by_elder.items():
-        hits: dict[dt.date, set[int]] = defaultdict(set)
+    for (elder, day, slot), ms in by_elder_slot.items():
+        ms.sort(key=lambda m: (m["served_at"], m["id"]))
+        pair_ids: set[int] = set()
         for a, b in itertools.pairwise(ms):
             if a["site"] != b["site"] and b["served_at"] - a["served_at"] <= window:
-                hits[b["service_date"]].update((a["id"], b["id"]))
-        for day, pair_ids in hits.items():
-            first_meal = next(m for m in ms if m["id"] in pair_ids)
-            out.append(
-                Finding(
-                    "two_points",
-                    f"two_points:{elder}:{day}",
-                    sorted(pair_ids),
-                    f"elder #{elder} served at {len({m['site'] for m in ms if m['id'] in pair_ids})} points "
-                    f"within {TWO_POINTS_MINUTES} minutes on {day}",
-                    site=first_meal["site"],
-                    elder=elder,
-                    operator=first_meal["operator"],
-                )
+                pair_ids.update((a["id"], b["id"]))
+        if not pair_ids:
+            continue
+        paired = [m for m in ms if m["id"] in pair_ids]
+        out.append(
+            Finding(
+                "two_points",
+                f"two_points:{elder}:{day}:{slot}",
+                sorted(pair_ids),
+                f"elder #{elder} served {slot} at {len({m['site'] for m in paired})} points "
+                f"within {TWO_POINTS_MINUTES} minutes on {day}",
+                site=paired[0]["site"],
+                elder=elder,
+                operator=paired[0]["operator"],
             )
+        )
 
     # More subsidised meals in a slot than the policy allows.
     per_slot: dict[tuple[int, dt.date, str], list[dict[str, Any]]] = defaultdict(list)
@@ -225,9 +229,7 @@ async def _findings(district_id: int, first: dt.date, last: dt.date) -> list[Fin
         site = sites.get(int(m["site"]))
         if site is None or m["mode"] != "dine_in":
             continue
-        hours = [s for s in _jl(site["slots"]) if s.get("slot") == m["slot"]]
-        t = local_time(m["served_at"], tz)
-        if not any(_hm(s["start"]) <= t <= _hm(s["end"]) for s in hours if s.get("start") and s.get("end")):
+        if served_outside_hours(_jl(site["slots"]), m["slot"], local_time(m["served_at"], tz)):
             outside[(int(m["site"]), m["service_date"])].append(m["id"])
     for (site_id, day), ids in outside.items():
         out.append(

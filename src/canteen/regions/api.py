@@ -12,8 +12,10 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, OFFICIAL, OPERATOR
-from canteen.api.docs import errors
+from canteen.core.apidocs import errors
 from canteen.regions import services
 from canteen.regions.schemas import (
     DEFAULT_LIMIT,
@@ -37,8 +39,6 @@ from canteen.regions.schemas import (
     StreetList,
     StreetView,
 )
-from canteen.web.context import principal_of
-from canteen.web.guards import login_required, roles
 
 Req = Request[Any, Any, Any]
 INT4_MAX = 2_147_483_647

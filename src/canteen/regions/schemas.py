@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from canteen.api.schemas import Id, Input, Lat, Lon, LongName, Name, Text300, Text2000
+from canteen.core.schemas import Id, Input, Lat, Lon, LongName, Name, Text300, Text2000
 
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=12, pattern=r"^[0-9A-Za-z]+$")]
 City = Annotated[str, msgspec.Meta(max_length=100)]

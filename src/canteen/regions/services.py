@@ -56,43 +56,12 @@ from canteen.regions.schemas import (
 )
 from canteen.regions.tables import Community, District, Operator, Site, Street
 
-register(
-    "site_kitchen_invalid",
-    422,
-    "供餐厨房不正确：只有卫星助餐点需要指定供餐厨房，且必须是同一区县的中央厨房。",
-    "Wrong supplying kitchen: only a satellite point has one, and it must be a central kitchen "
-    "of the same district.",
-)
-register(
-    "site_point_type_invalid",
-    422,
-    "助餐点须选择类型（食堂、卫星点、合作餐厅）；中央厨房不选类型。",
-    "A meal point needs a type (canteen, satellite, partner restaurant); a central kitchen has none.",
-)
-register(
-    "site_slots_invalid",
-    422,
-    "供餐时段不正确：每个时段只能出现一次，且开始时间须早于结束时间。",
-    "Wrong opening slots: each slot at most once, and each start before its end.",
-)
-register(
-    "district_mismatch",
-    422,
-    "所选的街道、社区、运营方或厨房不属于该站点所在的区县。",
-    "The chosen street, community, operator or kitchen belongs to another district.",
-)
-register(
-    "community_street_mismatch",
-    422,
-    "所选社区不属于所选街道。",
-    "The chosen community is not in the chosen street.",
-)
-register(
-    "site_status_invalid",
-    409,
-    "该站点当前状态不允许这样变更。",
-    "The site's current status does not allow this change.",
-)
+register("site_kitchen_invalid", 422)
+register("site_point_type_invalid", 422)
+register("site_slots_invalid", 422)
+register("district_mismatch", 422)
+register("community_street_mismatch", 422)
+register("site_status_invalid", 409)
 
 # Error codes the site write services can give (the API lists them in OpenAPI).
 SITE_WRITE_CODES = (

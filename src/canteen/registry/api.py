@@ -16,9 +16,11 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery, JSONBody, PathParameter, QueryParameter
 
-from canteen.api.docs import errors
-from canteen.api.schemas import IdempotencyKeyHeader
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import login_required
+from canteen.core.apidocs import errors
 from canteen.core.errors import DomainError
+from canteen.core.schemas import IdempotencyKeyHeader
 from canteen.registry import import_service
 from canteen.registry import services as svc
 from canteen.registry.schemas import (
@@ -35,8 +37,6 @@ from canteen.registry.schemas import (
     PinIn,
     StatusIn,
 )
-from canteen.web.context import principal_of
-from canteen.web.guards import login_required
 
 Req = Request[Any, Any, Any]
 INT4_MAX = 2_147_483_647

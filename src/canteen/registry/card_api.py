@@ -13,13 +13,13 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter
 
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, OFFICIAL
-from canteen.api.docs import errors
-from canteen.api.schemas import Id, IdempotencyKeyHeader, Input
+from canteen.core.apidocs import errors
+from canteen.core.schemas import Id, IdempotencyKeyHeader, Input
 from canteen.registry import card_services as services
 from canteen.registry.card_services import CardIssued, CardView, ElderIds
-from canteen.web.context import principal_of
-from canteen.web.guards import login_required, roles
 
 Req = Request[Any, Any, Any]
 PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]

@@ -44,18 +44,8 @@ from canteen.registry.cards import (
 from canteen.registry.tables import Card, Elder
 from canteen.settings import get_settings
 
-register(
-    "card_none",
-    404,
-    "这位老人还没有有效的助餐卡，请先发卡。",
-    "This elder has no valid card yet; issue one first.",
-)
-register(
-    "card_sheet_empty",
-    422,
-    "没有可打印的老人：请选择社区或老人。",
-    "There is nobody to print: choose a community or some elders.",
-)
+register("card_none", 404)
+register("card_sheet_empty", 422)
 
 #: Elders per printed sheet request: a community's cards come in batches of hundreds.
 MAX_SHEET_ELDERS = 2000

@@ -58,24 +58,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from canteen.core.errors import DomainError, register
 from canteen.settings import DEMO_CARD_SIGNING_KEY
 
-register(
-    "invalid_card",
-    400,
-    "无法识别这张卡，请重新扫描，或手动输入卡面上的卡号。",
-    "This card could not be recognised; scan it again or type the card number printed on it.",
-)
-register(
-    "invalid_card_number",
-    400,
-    "卡号不正确，请核对后重新输入（卡号中没有 0、O、1、I、L 这几个字符）。",
-    "The card number is not valid; check it and type it again (card numbers never contain 0, O, 1, I or L).",
-)
-register(
-    "card_revoked",
-    409,
-    "这张卡已挂失或已换新卡，不能再使用，请使用新卡。",
-    "This card was reported lost or replaced and can no longer be used; please use the new card.",
-)
+register("invalid_card", 400)
+register("invalid_card_number", 400)
+register("card_revoked", 409)
 
 # ---------------------------------------------------------------------------
 # Keys

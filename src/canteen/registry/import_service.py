@@ -39,18 +39,8 @@ from canteen.registry.importing import (
 from canteen.registry.schemas import ImportPreview, ImportProblem, ImportResult, ImportRow
 from canteen.registry.tables import Elder, ElderCategory, ElderStatusEvent
 
-register(
-    "import_mapping_invalid",
-    422,
-    "列的对应关系不正确：请为每一项选择文件中存在的列。",
-    "The column mapping is not valid: choose a column of the file for each field.",
-)
-register(
-    "import_columns_missing",
-    422,
-    "文件缺少必需的列（姓名、身份证号、社区），请在“对应列”一步中选择。",
-    "The file lacks required columns (name, ID number, community); choose them in the mapping step.",
-)
+register("import_mapping_invalid", 422)
+register("import_columns_missing", 422)
 
 _CHUNK = 200  # rows per multi-row INSERT: well under SQLite's bound-parameter limit
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import msgspec
 
+from canteen.core import sheets
 from canteen.core.categories import CATEGORIES, DIET_LABELS, DIET_TAGS, Category, DietTag
 from canteen.core.errors import DomainError, register
 from canteen.registry.national_id import age_on, mask_national_id, parse_national_id
@@ -41,24 +42,9 @@ from canteen.registry.national_id import age_on, mask_national_id, parse_nationa
 if TYPE_CHECKING:
     from canteen.core.crypto import PiiCipher
 
-register(
-    "import_file_type",
-    415,
-    "只能导入 Excel（.xlsx）或 CSV 文件。旧版 .xls 文件请在 Excel 中“另存为”.xlsx 后再上传。",
-    "Only Excel (.xlsx) or CSV files can be imported. Save an old .xls file as .xlsx in Excel first.",
-)
-register(
-    "import_file_too_large",
-    413,
-    "文件太大，请拆分成几个较小的文件（每个不超过5MB、2万行）后分别导入。",
-    "The file is too large; split it into smaller files (at most 5 MB and 20,000 rows each).",
-)
-register(
-    "import_empty",
-    422,
-    "文件里没有找到数据：第一行应是表头（如“姓名”“身份证号”），下面每行一位老人。",
-    "No data found: the first row should be the headers (e.g. name, ID number), then one elder per row.",
-)
+register("import_file_type", 415)
+register("import_file_too_large", 413)
+register("import_empty", 422)
 
 # 5 MB matches the request body limit in settings; a district's register of
 # 20,000 elders is about 2 MB as XLSX. The uncompressed cap stops a "zip bomb"
@@ -125,6 +111,7 @@ def _looks_like_text(data: bytes) -> bool:
 
 
 def _read_xlsx(data: bytes, max_rows: int) -> list[tuple[Cell, ...]]:
+    # openpyxl is imported when a workbook is made (≈0.5 s at start otherwise).
     import openpyxl  # imported lazily: only imports need it, and it is slow to import
 
     try:
@@ -1094,10 +1081,6 @@ def export_rows(
     return list(EXPORT_HEADERS), rows
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
 def write_xlsx(
     headers: Sequence[str], rows: Iterable[Sequence[Cell]], *, sheet_title: str = "老人名册"
 ) -> bytes:
@@ -1106,6 +1089,7 @@ def write_xlsx(
     Text is forced to the string type so a name like "=HYPERLINK(…)" can never
     become a formula, and ID numbers stay 18-digit text instead of 3.3E+17.
     """
+    # openpyxl is imported when a workbook is made (≈0.5 s at start otherwise).
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -1120,7 +1104,7 @@ def write_xlsx(
     bold = Font(bold=True)
     header_cells = []
     for h in headers:
-        c = WriteOnlyCell(ws, value=_CONTROL.sub("", h))
+        c = WriteOnlyCell(ws, value=sheets.clean_text(h))
         c.data_type = "s"
         c.font = bold
         header_cells.append(c)
@@ -1129,7 +1113,7 @@ def write_xlsx(
         out = []
         for v in values:
             if isinstance(v, str):
-                c = WriteOnlyCell(ws, value=_CONTROL.sub("", v))
+                c = WriteOnlyCell(ws, value=sheets.clean_text(v))
                 c.data_type = "s"
             elif isinstance(v, date):
                 c = WriteOnlyCell(ws, value=v)
@@ -1144,29 +1128,11 @@ def write_xlsx(
 
 
 def write_csv(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
-    """CSV in UTF-8 with a BOM (without it Excel on Chinese Windows reads GBK and garbles names).
+    """CSV in UTF-8 with a BOM through the one CSV writer of every export (``core.sheets``).
 
     Long digit strings (ID numbers, phones) get a leading tab so Excel keeps
     them as text rather than rounding them; text that would start a formula
-    gets a leading apostrophe (CSV injection). The import strips both.
+    gets a leading apostrophe (CSV injection). The import strips both. The
+    headers are the import layout's and are written as given.
     """
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(headers)
-    for values in rows:
-        writer.writerow([_csv_cell(v) for v in values])
-    return buf.getvalue().encode("utf-8-sig")
-
-
-def _csv_cell(v: Cell) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, int | float):
-        return str(v)
-    if len(v) >= 11 and re.fullmatch(r"\d{17}[\dXx]|\d{11,}", v):
-        return "\t" + v
-    if v.startswith(_FORMULA_START):
-        return "'" + v
-    return v
+    return sheets.write_csv(headers, rows, lang=None)

@@ -20,25 +20,9 @@ import msgspec
 
 from canteen.core.errors import DomainError, register
 
-register(
-    "id_number_malformed",
-    422,
-    "身份证号格式不对：应为18位，前17位是数字，最后一位是数字或字母X。",
-    "The ID number is malformed: it must have 18 characters, 17 digits then a digit or the letter X.",
-)
-register(
-    "id_number_checksum",
-    422,
-    "身份证号校验位错误，可能有一位数字抄错了，请对照身份证重新填写。",
-    "The ID number's check character is wrong; a digit was probably mistyped. "
-    "Please copy it again from the card.",
-)
-register(
-    "id_number_birth_date",
-    422,
-    "身份证号中的出生日期不正确（不存在的日期、未来的日期或超过120岁）。",
-    "The birth date inside the ID number is wrong (not a real date, in the future, or older than 120).",
-)
+register("id_number_malformed", 422)
+register("id_number_checksum", 422)
+register("id_number_birth_date", 422)
 
 # ISO 7064 MOD 11-2 weights for positions 1..17 (2^(18-i) mod 11) and the
 # check character for each remainder.

@@ -1,6 +1,6 @@
 """msgspec Structs of the elder registry: what the API and the pages send and receive.
 
-Inputs derive from ``canteen.api.schemas.Input`` (unknown fields refused) and every
+Inputs derive from ``canteen.core.schemas.Input`` (unknown fields refused) and every
 field is bounded, so nothing unchecked reaches the services or the database. Views are
 plain Structs; fields a role may not see are ``None`` (see ``canteen.registry.services``).
 """
@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from canteen.api.schemas import Id, Input
+from canteen.core.schemas import Id, Input
 
 ElderStatus = Literal["active", "suspended", "moved", "deceased"]
 ELDER_STATUSES: tuple[str, ...] = ("active", "suspended", "moved", "deceased")
@@ -36,6 +36,35 @@ Lon = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Version = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
 Pin = Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
 Diet = Annotated[list[Code], msgspec.Meta(max_length=10)]
+
+
+# The facts the subsidy rules (canteen.subsidies.rules.quote) need about a person. The registry
+# owns them and builds them (registry.services.elder_facts / counter_view); the bounds are the
+# rules' own, so they differ slightly from the registry's input types above.
+FactCode = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
+FactId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+
+
+class CategoryGrant(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An elder's category with its validity (both ends inclusive; open end = None)."""
+
+    code: FactCode
+    valid_from: dt.date
+    valid_until: dt.date | None = None
+
+
+class ElderFacts(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What the subsidy rules need to know about the person at the counter.
+
+    Walk-ins (``member=False``) pay the list price. A member's unknown home
+    street or district counts as "away from home" for portability.
+    """
+
+    member: bool
+    birth_date: dt.date | None = None
+    categories: Annotated[list[CategoryGrant], msgspec.Meta(max_length=32)] = []
+    home_street_id: FactId | None = None
+    home_district_id: FactId | None = None
 
 
 class CategoryIn(Input, kw_only=True):

@@ -51,7 +51,7 @@ from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.idempotency import check_key, run_once
 from canteen.core.tables import AuditEntry
-from canteen.regions.tables import Community
+from canteen.regions.tables import Community, District
 from canteen.registry.cards import parse_card_number
 from canteen.registry.importing import normalise_phone
 from canteen.registry.national_id import (
@@ -64,10 +64,12 @@ from canteen.registry.national_id import (
 from canteen.registry.schemas import (
     ELDER_STATUSES,
     AgeBand,
+    CategoryGrant,
     CategoryIn,
     CategoryView,
     ElderBrief,
     ElderCreate,
+    ElderFacts,
     ElderList,
     ElderPatch,
     ElderSummary,
@@ -77,61 +79,17 @@ from canteen.registry.schemas import (
 )
 from canteen.registry.tables import Card, Elder, ElderCategory, ElderStatusEvent
 from canteen.settings import get_settings
-from canteen.subsidies.schemas import CategoryGrant, ElderFacts
 
-register(
-    "elder_duplicate_id",
-    409,
-    "该身份证号的老人已在本区登记，请搜索后修改原有档案。",
-    "An elder with this ID number is already registered in this district; "
-    "search for them and edit that record.",
-)
-register(
-    "unknown_category",
-    422,
-    "老人类别无法识别，请从列表中选择。",
-    "Unknown elder category; choose one from the list.",
-)
-register(
-    "unknown_diet_tag",
-    422,
-    "饮食禁忌无法识别，请从列表中选择。",
-    "Unknown diet need; choose one from the list.",
-)
-register(
-    "category_dates_invalid",
-    422,
-    "类别的有效期不正确：结束日期不能早于开始日期。",
-    "The category's validity is wrong: the end date cannot be before the start date.",
-)
-register(
-    "elder_birth_date_future", 422, "出生日期不能在今天之后。", "The birth date cannot be in the future."
-)
-register(
-    "elder_birth_date_mismatch",
-    422,
-    "出生日期与身份证号中的出生日期不一致，请核对。",
-    "The birth date disagrees with the one in the ID number; please check both.",
-)
-register(
-    "elder_gender_mismatch",
-    422,
-    "性别与身份证号不一致（身份证号第17位单数为男、双数为女）。",
-    "The gender disagrees with the ID number (its 17th digit is odd for men, even for women).",
-)
-register("pin_invalid", 422, "密码须为4到6位数字。", "The PIN must be 4 to 6 digits.")
-register(
-    "pin_too_weak",
-    422,
-    "密码太容易被猜到（如0000、1234、生日），请换一个。",
-    "The PIN is too easy to guess (like 0000, 1234 or a birthday); choose another.",
-)
-register(
-    "delivery_grant_until_past",
-    422,
-    "送餐资格的截止日期不能早于今天。",
-    "The delivery grant cannot end before today.",
-)
+register("elder_duplicate_id", 409)
+register("unknown_category", 422)
+register("unknown_diet_tag", 422)
+register("category_dates_invalid", 422)
+register("elder_birth_date_future", 422)
+register("elder_birth_date_mismatch", 422)
+register("elder_gender_mismatch", 422)
+register("pin_invalid", 422)
+register("pin_too_weak", 422)
+register("delivery_grant_until_past", 422)
 
 NATIONAL_ID_CONTEXT = "elder.national_id"
 INT4_MAX = 2_147_483_647
@@ -715,9 +673,13 @@ async def set_pin(actor: Principal, elder_id: int, pin: str, *, now: dt.datetime
 # --- reads ------------------------------------------------------------------------------------
 
 
-def _delivery(
+def delivery_reasons(
     row: dict[str, Any], categories: Sequence[dict[str, Any]], age: int, today: dt.date
 ) -> tuple[bool, list[str]]:
+    """The registry's delivery rule: (eligible, why) from an elder row, its categories and age.
+
+    Eligible by a category that qualifies (valid ``today``), by age, or by a grant still running.
+    The reasons are stable codes (``category:<code>``, ``age:80+``, ``grant``)."""
     reasons = [
         f"category:{c['code']}"
         for c in categories
@@ -766,7 +728,7 @@ async def get_elder(actor: Principal, elder_id: int, *, today: dt.date | None = 
             )
             for c in cats
         ]
-        view.delivery_eligible, view.delivery_reasons = _delivery(row, cats, age, today)
+        view.delivery_eligible, view.delivery_reasons = delivery_reasons(row, cats, age, today)
         view.delivery_grant_reason = row["delivery_grant_reason"]
         view.delivery_grant_until = row["delivery_grant_until"]
     if CONTACT in access:
@@ -1056,8 +1018,6 @@ async def community_choices(actor: Principal, *, writable: bool = False) -> list
 
 async def district_choices(actor: Principal) -> list[tuple[int, str]]:
     """Districts the actor may register or import elders in, as (id, name)."""
-    from canteen.regions.tables import District
-
     query = District.select(District.id, District.name).order_by(District.id)
     if not actor.is_admin:
         ids = actor.district_ids(OFFICIAL)

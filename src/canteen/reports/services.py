@@ -8,12 +8,14 @@ budget figures; when they are available the dashboard shows their grades beside 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
-from canteen.accounting.periods import month_bounds, month_of
-from canteen.accounts.roles import Principal
-from canteen.checkin.tables import Meal
+from canteen.accounting import kpis
+from canteen.accounts.roles import Principal, require_district
 from canteen.core.errors import DomainError
+from canteen.core.periods import month_bounds, month_of
+from canteen.meals.tables import Meal
 from canteen.quality.tables import MealRating
 from canteen.regions.tables import Community, District, Site
 from canteen.registry.tables import Elder, ElderCategory
@@ -33,12 +35,6 @@ from canteen.reports.schemas import (
 )
 
 ELIGIBLE_AGE = 80
-
-
-def require_district(actor: Principal, district_id: int) -> None:
-    if not actor.can_district(district_id):
-        # Not 403: an official must not learn which other districts exist.
-        raise DomainError("not_found", {"district_id": district_id})
 
 
 def _age(birth: dt.date, on: dt.date) -> int:
@@ -186,38 +182,16 @@ async def _ratings(district_id: int, first: dt.date, last: dt.date) -> dict[int,
 
 def _json_list(value: Any) -> list[Any]:
     if isinstance(value, str):
-        import json
-
         value = json.loads(value or "[]")
     return list(value or [])
-
-
-def _accounting() -> Any | None:
-    """The accounting package's services, built in parallel with this one: optional until it lands."""
-    import importlib
-
-    for name in ("canteen.accounting.kpis", "canteen.accounting.services"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(module, "viability_report"):
-            return module
-    return None
 
 
 async def _viability(
     actor: Principal, district_id: int, month: str
 ) -> dict[int, tuple[str, list[ReasonText]]] | None:
-    """Grades and reasons from the accounting package's viability report, when it can answer."""
-    accounting = _accounting()
-    if accounting is None:
-        return None
-    fn = getattr(accounting, "viability_report", None)
-    if fn is None:
-        return None
+    """Grades and reasons from accounting's viability report, when it can answer."""
     try:
-        report = await fn(actor, district_id, month)  # ranked points with grades and reasons
+        report = await kpis.viability_report(actor, district_id, month)  # ranked, with reasons
     except DomainError:
         return None
     out: dict[int, tuple[str, list[ReasonText]]] = {}
@@ -231,14 +205,8 @@ async def _viability(
 
 async def spending(actor: Principal, district_id: int, year: int) -> Any | None:
     """Subsidy spending against each funding source's budget (the accounting package's report)."""
-    accounting = _accounting()
-    if accounting is None:
-        return None
-    fn = getattr(accounting, "spending_vs_budget", None)
-    if fn is None:
-        return None
     try:
-        return await fn(actor, district_id, year)
+        return await kpis.spending_vs_budget(actor, district_id, year)
     except DomainError:
         return None
 

@@ -1,4 +1,4 @@
-"""JSON API for subsidy policies and quotes (``/api/v1``).
+"""JSON API for subsidy policies (``/api/v1``); the quotes API is ``canteen.meals.api``.
 
 A policy body is the documented ``Policy`` document; its ``district_id`` and
 ``version`` may be left out (the store sets them). Refusals carry the pure
@@ -8,22 +8,20 @@ nothing is written.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, PathParameter
 
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, OFFICIAL
-from canteen.api.docs import errors
-from canteen.api.schemas import Id, Input
-from canteen.core.errors import DomainError
+from canteen.core.apidocs import errors
+from canteen.core.schemas import Id
 from canteen.subsidies import services
-from canteen.subsidies.schemas import Policy, Quote
+from canteen.subsidies.schemas import Policy
 from canteen.subsidies.services import PolicyList, PolicyView
-from canteen.web.context import principal_of
-from canteen.web.guards import login_required, roles
 
 Req = Request[Any, Any, Any]
 PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
@@ -54,20 +52,6 @@ def to_policy(draft: Policy, district_id: int) -> Policy:
     fields = {f: getattr(draft, f) for f in Policy.__struct_fields__}
     fields.update(district_id=district_id, version=1)
     return Policy(**fields)
-
-
-class QuoteIn(Input, kw_only=True):
-    """Price one meal. Give ``elder_id`` or ``card`` (a token or a card number), or neither for a
-    walk-in. ``slot``, ``mode`` and ``list_price_fen`` are judged by the rules, so a negative
-    price is ``invalid_price`` and an unknown slot ``invalid_slot``."""
-
-    elder_id: Id | None = None
-    card: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-    site_id: Id
-    slot: Annotated[str, msgspec.Meta(max_length=20)]
-    date: dt.date
-    mode: Annotated[str, msgspec.Meta(max_length=20)] = "dine_in"
-    list_price_fen: Annotated[int, msgspec.Meta(ge=-2_147_483_648, le=2_147_483_647)]
 
 
 class DistrictPolicyController(Controller):
@@ -121,39 +105,4 @@ class PolicyController(Controller):
         return await services.retire_policy(principal_of(request), policy_id)
 
 
-class QuoteController(Controller):
-    path = "/api/v1/quotes"
-    tags = ["subsidies"]
-    guards = [login_required]
-
-    @post(
-        "/",
-        status_code=200,
-        summary="Price one meal for an elder (or a walk-in) at a site: subsidy, co-pay and why",
-        responses=errors(
-            "not_found",
-            "invalid_card",
-            "invalid_card_number",
-            "card_revoked",
-            "invalid_price",
-            "invalid_slot",
-            "invalid_mode",
-            "policy_not_in_force",
-        ),
-    )
-    async def quote(self, request: Req, data: JSONBody[QuoteIn]) -> Quote:
-        if data.elder_id is not None and data.card is not None:
-            raise DomainError("validation_failed", {"reason": "give elder_id or card, not both"})
-        return await services.quote_for(
-            principal_of(request),
-            elder_id=data.elder_id,
-            card=data.card,
-            site_id=data.site_id,
-            slot=data.slot,
-            day=data.date,
-            mode=data.mode,
-            list_price_fen=data.list_price_fen,
-        )
-
-
-CONTROLLERS = [DistrictPolicyController, PolicyController, QuoteController]
+CONTROLLERS = [DistrictPolicyController, PolicyController]

@@ -31,6 +31,7 @@ from datetime import date
 from canteen.core.categories import CATEGORIES, MODES, SLOT_LABELS, SLOTS, Mode
 from canteen.core.errors import DomainError, register
 from canteen.core.money import split_fen, yuan
+from canteen.i18n import gettext
 from canteen.subsidies.schemas import (
     FUNDING_SOURCE_LABELS,
     MAX_FEN,
@@ -43,79 +44,22 @@ from canteen.subsidies.schemas import (
     Usage,
 )
 
-register(
-    "invalid_price", 422, "价格不能为负数或超出范围。", "The price must not be negative or out of range."
-)
-register("invalid_slot", 422, "未知的餐次。", "Unknown meal slot.")
-register("invalid_mode", 422, "未知的就餐方式。", "Unknown service mode.")
-register(
-    "policy_funding_not_100",
-    422,
-    "补贴资金来源的比例合计必须为100%。",
-    "The funding shares of a policy must add up to 100%.",
-)
-register(
-    "policy_funding_duplicate",
-    422,
-    "同一资金来源在政策中出现了多次。",
-    "A funding source appears more than once in the policy.",
-)
-register(
-    "policy_unknown_category",
-    422,
-    "政策中包含未知的老人类别。",
-    "The policy names an unknown elder category.",
-)
-register("policy_invalid_tier", 422, "补贴档次设置有误。", "A subsidy tier is invalid.")
-register("policy_duplicate_tier", 422, "补贴档次编码重复。", "Two subsidy tiers share the same code.")
-register(
-    "policy_unknown_tier",
-    422,
-    "送餐费减免引用了不存在的补贴档次。",
-    "A delivery fee reduction refers to an unknown tier.",
-)
-register(
-    "policy_invalid_delivery",
-    422,
-    "送餐费减免设置有误。",
-    "A delivery fee reduction is invalid.",
-)
-register(
-    "policy_invalid_combination",
-    422,
-    "补贴叠加方式设置有误。",
-    "The tier combination settings are invalid.",
-)
-register(
-    "policy_invalid_portability",
-    422,
-    "异地就餐规则引用了政策中没有的资金来源。",
-    "The portability rule names a funding source the policy does not have.",
-)
-register(
-    "policy_dates_invalid",
-    422,
-    "政策的结束日期不能早于生效日期。",
-    "The policy must not end before it takes effect.",
-)
-register(
-    "policy_overlap",
-    409,
-    "该政策的有效期与已有版本重叠。",
-    "The policy's dates overlap an existing version.",
-)
-register(
-    "policy_not_in_force",
-    409,
-    "该日期没有生效的补贴政策。",
-    "No subsidy policy is in force on that date.",
-)
-register(
-    "policy_wrong_district",
-    409,
-    "补贴政策与助餐点所在区县不符。",
-    "The subsidy policy belongs to another district than the meal point.",
-)
+register("invalid_price", 422)
+register("invalid_slot", 422)
+register("invalid_mode", 422)
+register("policy_funding_not_100", 422)
+register("policy_funding_duplicate", 422)
+register("policy_unknown_category", 422)
+register("policy_invalid_tier", 422)
+register("policy_duplicate_tier", 422)
+register("policy_unknown_tier", 422)
+register("policy_invalid_delivery", 422)
+register("policy_invalid_combination", 422)
+register("policy_invalid_portability", 422)
+register("policy_dates_invalid", 422)
+register("policy_overlap", 409)
+register("policy_not_in_force", 409)
+register("policy_wrong_district", 409)
 
 _DELIVERY = Mode.DELIVERY.value
 
@@ -288,31 +232,48 @@ def _tier_subsidy(tier: Tier, price: int) -> int:
     return price  # free
 
 
+def _both(msgid: str, **params: object) -> tuple[str, str]:
+    """A quote phrase in zh-CN and en, worded by the catalogs (msgids ``quote.*``).
+
+    A parameter given as a ``(zh, en)`` tuple differs by language (a tier's configured
+    name, a slot's label); any other parameter is the same in both.
+    """
+    zh = {k: v[0] if isinstance(v, tuple) else v for k, v in params.items()}
+    en = {k: v[1] if isinstance(v, tuple) else v for k, v in params.items()}
+    return gettext("zh-CN", msgid, **zh), gettext("en", msgid, **en)
+
+
 def _tier_text(tier: Tier, subsidy: int, price: int) -> tuple[str, str]:
     kind = tier.kind
     if kind == "amount_off":
-        y = yuan(subsidy)
-        return f"减免{y}元", f"{y} yuan off"
+        return _both("quote.tier.amount_off", subsidy=yuan(subsidy))
     if kind == "percent_off":
-        y = yuan(subsidy)
-        return f"减免{tier.value}%（{y}元）", f"{tier.value}% off ({y} yuan)"
+        return _both("quote.tier.percent_off", percent=tier.value, subsidy=yuan(subsidy))
     if kind == "fixed_copay":
-        y = yuan(price - subsidy)
-        return f"自付{y}元", f"co-pay {y} yuan"
-    return "免费", "free of charge"
+        return _both("quote.tier.fixed_copay", copay=yuan(price - subsidy))
+    return _both("quote.tier.free")
+
+
+def _slot_words(slot: str) -> tuple[str, str]:
+    label = SLOT_LABELS[slot]
+    return label.zh, label.en.lower()
 
 
 def _slot_text(slot: str, nth: int) -> tuple[str, str]:
-    label = SLOT_LABELS[slot]
-    en = label.en.lower()
     if nth == 1:
-        return f"本日{label.zh}首份", f"first {en} today"
-    return f"本日{label.zh}第{nth}份", f"{en} no. {nth} today"
+        return _both("quote.slot_first", slot=_slot_words(slot))
+    return _both("quote.slot_nth", slot=_slot_words(slot), nth=nth)
+
+
+def _joined(sep_msgid: str, pairs: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """Join (zh, en) pairs with each language's separator from the catalog."""
+    items = list(pairs)
+    zh_sep, en_sep = _both(sep_msgid)
+    return zh_sep.join(p[0] for p in items), en_sep.join(p[1] for p in items)
 
 
 def _sources_text(sources: Iterable[str]) -> tuple[str, str]:
-    names = [FUNDING_SOURCE_LABELS[s] for s in sources]
-    return "、".join(n[0] for n in names), ", ".join(n[1] for n in names)
+    return _joined("quote.list_sep", (FUNDING_SOURCE_LABELS[s] for s in sources))
 
 
 def _split(total: int, sources: Sequence[str], weights: Sequence[int]) -> list[FundingPart]:
@@ -376,28 +337,26 @@ def quote(
     fee = delivery_rule.fee_fen if delivery_rule is not None else 0
     price = list_price_fen
 
-    zh: list[str] = []
-    en: list[str] = []
+    phrases: list[tuple[str, str]] = []  # (zh, en), joined into reason_zh / reason_en
 
     # Steps 1-3: who gets which tiers.
     matched: list[Tier] = []
     nth = usage.slot_meals_today + 1
     if not elder.member:
-        zh.append(f"非会员：按原价{yuan(price)}元")
-        en.append(f"Walk-in (not a member): list price {yuan(price)} yuan")
+        phrases.append(_both("quote.walk_in", price=yuan(price)))
     elif nth > policy.per_slot_daily_limit:
-        label = SLOT_LABELS[slot]
-        limit = policy.per_slot_daily_limit
-        zh.append(f"本日{label.zh}补贴已用（{usage.slot_meals_today}/{limit}份）：按原价")
-        en.append(
-            f"Subsidised {label.en.lower()} already taken today "
-            f"({usage.slot_meals_today} of {limit}): list price"
+        phrases.append(
+            _both(
+                "quote.slot_limit_reached",
+                slot=_slot_words(slot),
+                taken=usage.slot_meals_today,
+                limit=policy.per_slot_daily_limit,
+            )
         )
     else:
         matched = _matching_tiers(elder, policy, day)
         if not matched:
-            zh.append("不符合补贴条件：按原价")
-            en.append("No subsidy tier applies: list price")
+            phrases.append(_both("quote.no_tier"))
 
     subsidy = 0
     lead: Tier | None = None
@@ -405,10 +364,8 @@ def quote(
     if matched:
         if policy.combination == "stack":
             subsidy, lead, applied = _stack(matched, price, policy.stack_cap_fen)
-            names_zh = "+".join(t.name_zh for t in matched)
-            names_en = " + ".join(t.name_en for t in matched)
-            zh.append(f"{names_zh}：叠加补贴{yuan(subsidy)}元")
-            en.append(f"{names_en}: stacked, {yuan(subsidy)} yuan off")
+            names = _joined("quote.tier_sep", ((t.name_zh, t.name_en) for t in matched))
+            phrases.append(_both("quote.stacked", names=names, subsidy=yuan(subsidy)))
         else:
             lead_subsidy = -1
             for tier in matched:
@@ -418,9 +375,9 @@ def quote(
             assert lead is not None
             subsidy = lead_subsidy
             applied = [lead.code]
-            t_zh, t_en = _tier_text(lead, subsidy, price)
-            zh.append(f"{lead.name_zh}：{t_zh}")
-            en.append(f"{lead.name_en}: {t_en}")
+            phrases.append(
+                _both("quote.tier", name=(lead.name_zh, lead.name_en), text=_tier_text(lead, subsidy, price))
+            )
 
     # Step 4: portability decides who still pays; only worth computing when
     # something is to be paid.
@@ -435,12 +392,11 @@ def quote(
             subsidy = subsidy * kept_percent // 100
             delivery_red = delivery_red * kept_percent // 100
             if kept_percent:
-                d_zh, d_en = _sources_text(dropped)
-                zh.append(f"非户籍地就餐：{d_zh}补贴不适用，实际补贴{yuan(subsidy)}元")
-                en.append(f"away from home: {d_en} share not paid, {yuan(subsidy)} yuan off")
+                phrases.append(
+                    _both("quote.away_partial", sources=_sources_text(dropped), subsidy=yuan(subsidy))
+                )
             else:
-                zh.append("非户籍地就餐：无补贴")
-                en.append("away from home: no subsidy applies")
+                phrases.append(_both("quote.away_none"))
 
     # Step 5: the monthly cap clips the meal subsidy only.
     cap = policy.monthly_cap_fen
@@ -451,28 +407,22 @@ def quote(
         if subsidy > left:
             subsidy = left
             if left:
-                zh.append(f"本月补贴额度仅余{yuan(left)}元")
-                en.append(f"monthly cap: {yuan(left)} yuan left")
+                phrases.append(_both("quote.cap_left", left=yuan(left)))
             else:
-                zh.append("本月补贴额度已用完")
-                en.append("monthly subsidy cap reached")
+                phrases.append(_both("quote.cap_reached"))
 
     if subsidy:
-        s_zh, s_en = _slot_text(slot, nth)
-        zh.append(s_zh)
-        en.append(s_en)
+        phrases.append(_slot_text(slot, nth))
 
     if fee:
         if delivery_red:
-            zh.append(f"送餐费{yuan(fee)}元，减免{yuan(delivery_red)}元")
-            en.append(f"delivery fee {yuan(fee)} yuan, {yuan(delivery_red)} yuan off")
+            phrases.append(_both("quote.delivery_reduced", fee=yuan(fee), reduction=yuan(delivery_red)))
         else:
-            zh.append(f"送餐费{yuan(fee)}元")
-            en.append(f"delivery fee {yuan(fee)} yuan")
+            phrases.append(_both("quote.delivery_fee", fee=yuan(fee)))
 
     copay = price - subsidy
     delivery_copay = fee - delivery_red
-    reason_en = "; ".join(en)
+    reason_zh, reason_en = _joined("quote.reason_sep", phrases)
     return Quote(
         list_price_fen=price,
         subsidy_fen=subsidy,
@@ -487,7 +437,7 @@ def quote(
         tier_codes=applied,
         tier_name_zh=lead.name_zh if lead is not None else None,
         tier_name_en=lead.name_en if lead is not None else None,
-        reason_zh="；".join(zh),
+        reason_zh=reason_zh,
         reason_en=reason_en[:1].upper() + reason_en[1:],
         policy_version=policy.version,
     )

@@ -16,6 +16,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
+# The quote's inputs about the person are the registry's facts (the registry builds them; the
+# registry sits below subsidies in .importlinter), named here too so the quote's whole vocabulary
+# can be read from this module.
+from canteen.registry.schemas import CategoryGrant as CategoryGrant
+from canteen.registry.schemas import ElderFacts as ElderFacts
+
 # Bounds: generous for any real canteen, tight enough that nothing absurd
 # reaches the rules or the database.
 MAX_FEN = 10_000_000  # 100,000 yuan: above any monthly cap or fee we could meet
@@ -148,28 +154,6 @@ class Policy(_Doc, kw_only=True):
     tiers: Annotated[list[Tier], msgspec.Meta(max_length=32)] = []
     delivery: DeliveryRule | None = None
     portability: Portability = msgspec.field(default_factory=Portability)
-
-
-class CategoryGrant(_Doc, kw_only=True):
-    """An elder's category with its validity (both ends inclusive; open end = None)."""
-
-    code: Code
-    valid_from: date
-    valid_until: date | None = None
-
-
-class ElderFacts(_Doc, kw_only=True):
-    """What the rules need to know about the person at the counter.
-
-    Walk-ins (``member=False``) pay the list price. A member's unknown home
-    street or district counts as "away from home" for portability.
-    """
-
-    member: bool
-    birth_date: date | None = None
-    categories: Annotated[list[CategoryGrant], msgspec.Meta(max_length=32)] = []
-    home_street_id: Id | None = None
-    home_district_id: Id | None = None
 
 
 class Usage(_Doc, kw_only=True):

@@ -30,24 +30,13 @@ from canteen.core.categories import Category
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
 from canteen.core.errors import DomainError, register
-from canteen.regions.tables import District, Site
-from canteen.registry.tables import Elder, ElderCategory
+from canteen.regions.tables import District
 from canteen.subsidies import rules
 from canteen.subsidies.schemas import CategoryGrant, ElderFacts, Policy, Quote, Usage
 from canteen.subsidies.tables import SubsidyPolicy
 
-register(
-    "policy_not_draft",
-    409,
-    "只有草稿状态的政策可以发布。",
-    "Only a draft policy can be published.",
-)
-register(
-    "policy_already_retired",
-    409,
-    "该政策已停用。",
-    "This policy is already retired.",
-)
+register("policy_not_draft", 409)
+register("policy_already_retired", 409)
 
 DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
 
@@ -349,97 +338,7 @@ async def policy_for(district_id: int, day: dt.date) -> Policy | None:
     return found
 
 
-# ---------------------------------------------------------------------- quotes
-
-
-async def usage_for(elder_id: int, day: dt.date, slot: str) -> Usage:
-    """What the elder already used that limits this quote: subsidised meals taken in ``slot``
-    on ``day`` across the district, and meal subsidy received in ``day``'s month (the
-    counter's own count, so a quote and a check-in agree)."""
-    from canteen.checkin.services import usage
-
-    return await usage(elder_id, day, slot)
-
-
-async def _elder_facts(elder_id: int) -> ElderFacts:
-    row = (
-        await Elder.select(
-            Elder.id,
-            Elder.birth_date,
-            Elder.district,
-            Elder.status,
-            Elder.community.street.as_alias("street"),
-        )
-        .where(Elder.id == elder_id)
-        .first()
-    )
-    if row is None:
-        raise DomainError("not_found", {"elder_id": elder_id})
-    if row["status"] != "active":
-        # A suspended, moved or deceased elder is no longer a member for pricing.
-        return ElderFacts(member=False)
-    cats = await ElderCategory.select(
-        ElderCategory.code, ElderCategory.valid_from, ElderCategory.valid_until
-    ).where(ElderCategory.elder == elder_id)
-    return ElderFacts(
-        member=True,
-        birth_date=row["birth_date"],
-        categories=[
-            CategoryGrant(code=c["code"], valid_from=c["valid_from"], valid_until=c["valid_until"])
-            for c in cats[:32]
-        ],
-        home_street_id=row["street"],
-        home_district_id=row["district"],
-    )
-
-
-async def quote_for(
-    actor: Principal,
-    *,
-    elder_id: int | None = None,
-    card: str | None = None,
-    site_id: int,
-    slot: str,
-    day: dt.date,
-    mode: str,
-    list_price_fen: int,
-) -> Quote:
-    """Price one meal at ``site_id`` for an elder (by id or by a scanned/typed ``card``), or
-    for a walk-in when neither is given.
-
-    The site's district picks the policy in force on ``day`` (``policy_not_in_force`` when
-    there is none); the elder's categories, age and home street come from the registry; the
-    usage from :func:`usage_for`. Codes: ``not_found`` (site outside the actor's scope, or
-    unknown elder), the card codes of ``resolve_card``, and the pure layer's
-    ``invalid_price`` / ``invalid_slot`` / ``invalid_mode`` / ``policy_not_in_force``.
-    """
-    from canteen.registry.card_services import resolve_card
-
-    site = (
-        await Site.select(Site.id, Site.district, Site.street, Site.community.street.as_alias("c_street"))
-        .where(Site.id == site_id)
-        .first()
-    )
-    if site is None or not actor.can_site(site_id, int(site["district"]), *actor.roles):
-        raise DomainError("not_found", {"site_id": site_id})
-    if card is not None:
-        elder_id = (await resolve_card(card)).elder_id
-    facts = await _elder_facts(elder_id) if elder_id is not None else ElderFacts(member=False)
-    policy = await policy_for(int(site["district"]), day)
-    if policy is None:
-        raise DomainError("policy_not_in_force", {"district_id": site["district"], "date": day.isoformat()})
-    usage = await usage_for(elder_id, day, slot) if elder_id is not None else Usage()
-    return rules.quote(
-        elder=facts,
-        list_price_fen=list_price_fen,
-        slot=slot,
-        day=day,
-        mode=mode,
-        policy=policy,
-        usage=usage,
-        site_street_id=int(site["street"] or site["c_street"] or 0),
-        site_district_id=int(site["district"]),
-    )
+# Quotes for a person at a site are assembled in canteen.meals.pricing (one assembly for all).
 
 
 # ---------------------------------------------------------------------- preview

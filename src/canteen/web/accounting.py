@@ -16,16 +16,16 @@ from litestar.params import Body, PathParameter, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 
 from canteen.accounting import costs, kpis, settlement
-from canteen.accounting.periods import month_of, shift
 from canteen.accounting.schemas import CostIn, CostUploadResult
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import OFFICIAL, OPERATOR
-from canteen.api.schemas import PathId
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
-from canteen.regions.tables import Site
+from canteen.core.periods import month_of, shift
+from canteen.core.schemas import PathId
+from canteen.regions.tables import District, Operator, Site
 from canteen.settings import get_settings
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]
@@ -176,7 +176,6 @@ async def costs_upload(
 async def settlements_page(request: Req, month: OptMonth = None) -> Template:
     actor = principal_of(request)
     rows = await settlement.list_statements(actor, month=month if month and MONTH_RE.match(month) else None)
-    from canteen.regions.tables import Operator
 
     if actor.is_admin:
         ops = await Operator.select(Operator.id, Operator.name).order_by(Operator.name)
@@ -273,8 +272,6 @@ async def viability_page(request: Req, district_id: OptId = None, month: OptMont
     ids = sorted(actor.district_ids(OFFICIAL))
     if district_id is None:
         if not ids and actor.is_admin:
-            from canteen.regions.tables import District
-
             first = await District.select(District.id).order_by(District.id).first()
             ids = [first["id"]] if first else []
         if not ids:

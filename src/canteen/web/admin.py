@@ -17,6 +17,8 @@ from litestar.params import PathParameter, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from canteen.accounts import services as accounts
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import ADMIN, OFFICIAL, OPERATOR, ROLES, Grant
 from canteen.core import audit_query
 from canteen.core.errors import DomainError
@@ -30,8 +32,6 @@ from canteen.regions.schemas import (
     SiteUpdate,
     SiteView,
 )
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]

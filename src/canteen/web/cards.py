@@ -15,11 +15,11 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery, PathParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import ADMIN, OFFICIAL
 from canteen.core.errors import DomainError
 from canteen.registry import card_services as services
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]

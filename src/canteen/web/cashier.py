@@ -29,14 +29,23 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery, PathParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import CASHIER, OPERATOR, Principal
-from canteen.api.schemas import IdempotencyKeyHeader
+from canteen.checkin import services
+from canteen.checkin.rules import pick_slot
+from canteen.checkin.services import meal_receipt, site_info, tally, void_meal
 from canteen.core.categories import category_label, slot_label
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
+from canteen.core.idempotency import require_key
+from canteen.core.schemas import IdempotencyKeyHeader
+from canteen.menus.services import menu_for
+from canteen.payments.ledger import top_up_cash
+from canteen.quality.services import rate_meal
+from canteen.regions.services import list_sites
+from canteen.registry.services import search_elders
 from canteen.settings import get_settings
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]
@@ -188,8 +197,6 @@ def _hours(items: list[dict[str, Any]], lang: str) -> str:
 @get("/counter", guards=GUARDS, include_in_schema=False)
 async def choose_site(request: Req) -> Response[Any]:
     """The sites this user may serve; straight in when there is one."""
-    from canteen.regions.services import list_sites
-
     actor = principal_of(request)
     listed = await list_sites(actor, kind="meal_point", status="open", limit=200)
     sites = [s for s in listed.items if actor.can_site(s.id, s.district_id, CASHIER, OPERATOR)]
@@ -199,10 +206,6 @@ async def choose_site(request: Req) -> Response[Any]:
 
 
 async def _counter_context(actor: Principal, site_id: int, lang: str) -> dict[str, Any]:
-    from canteen.checkin.rules import pick_slot
-    from canteen.checkin.services import site_info, tally
-    from canteen.menus.services import menu_for
-
     site = await site_info(site_id)
     if not actor.can_site(site.id, site.district_id, CASHIER, OPERATOR):
         raise DomainError("site_forbidden", {"site_id": site_id})
@@ -250,8 +253,6 @@ def _scan_form(data: ScanForm) -> tuple[str | None, int | None, int | None, str,
 @post("/counter/{site_id:int}/preview", guards=GUARDS, include_in_schema=False, status_code=200)
 async def preview(request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm]) -> Template:
     """A scan (or a manual pick): what this elder would pay. Writes nothing."""
-    from canteen.checkin import services
-
     actor = principal_of(request)
     lang = lang_of(request)
     card, elder_id, set_id, payment, reason, form = _scan_form(data)
@@ -293,9 +294,6 @@ async def confirm(
     request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm], idempotency_key: IdemKey = None
 ) -> Template:
     """Serve the elder of the confirm panel; a replay of the same key shows the first answer."""
-    from canteen.checkin import services
-    from canteen.core.idempotency import require_key
-
     actor = principal_of(request)
     lang = lang_of(request)
     card, elder_id, set_id, payment, reason, form = _scan_form(data)
@@ -343,9 +341,6 @@ async def walk_in_offer(request: Req, site_id: SiteId, set_id: FromQuery[str] = 
 async def walk_in(
     request: Req, site_id: SiteId, data: URLEncodedBody[WalkInForm], idempotency_key: IdemKey = None
 ) -> Template:
-    from canteen.checkin import services
-    from canteen.core.idempotency import require_key
-
     set_id = _int(data.set_id)
     try:
         _, out = await services.sell_walk_in(
@@ -364,8 +359,6 @@ async def walk_in(
 @get("/counter/{site_id:int}/lookup", guards=GUARDS, include_in_schema=False)
 async def lookup(request: Req, site_id: SiteId, q: FromQuery[str] = "") -> Template:
     """The manual path: elders by name, the last 4 characters of the ID, or a card number."""
-    from canteen.registry.services import search_elders
-
     text = q.strip()[:60]
     found = await search_elders(principal_of(request), q=text, limit=10) if text else None
     return _render(
@@ -399,9 +392,6 @@ async def topup(
     request: Req, site_id: SiteId, data: URLEncodedBody[TopUpForm], idempotency_key: IdemKey = None
 ) -> Template:
     """Cash into the elder's balance (amount typed in yuan, kept in fen)."""
-    from canteen.core.idempotency import require_key
-    from canteen.payments.ledger import top_up_cash
-
     elder_id = _int(data.elder_id)
     amount_fen = yuan_to_fen(data.amount)
     if elder_id is None or amount_fen is None or amount_fen <= 0:
@@ -436,8 +426,6 @@ async def topup(
 @post("/counter/{site_id:int}/void", guards=GUARDS, include_in_schema=False, status_code=200)
 async def void(request: Req, site_id: SiteId, data: URLEncodedBody[VoidForm]) -> Template:
     """Void a meal (reason required): reverses the money and frees the subsidy."""
-    from canteen.checkin.services import void_meal
-
     meal_id = _int(data.meal_id.lstrip("#"))
     reason = data.reason.strip()[:200]
     if meal_id is None or len(reason) < 2:
@@ -460,8 +448,6 @@ async def void(request: Req, site_id: SiteId, data: URLEncodedBody[VoidForm]) ->
 @post("/counter/{site_id:int}/rate", guards=GUARDS, include_in_schema=False, status_code=200)
 async def rate(request: Req, site_id: SiteId, data: URLEncodedBody[RateForm]) -> Template:
     """The elder taps one of three faces after a meal (the counter's keypad)."""
-    from canteen.quality.services import rate_meal
-
     meal_id, score = _int(data.meal_id), _int(data.score)
     if meal_id is None or score not in (1, 2, 3):
         return _refusal(request, site_id, DomainError("validation_failed", {"field": "score"}))
@@ -474,8 +460,6 @@ async def rate(request: Req, site_id: SiteId, data: URLEncodedBody[RateForm]) ->
 
 @get("/counter/{site_id:int}/tally", guards=GUARDS, include_in_schema=False)
 async def tally_partial(request: Req, site_id: SiteId) -> Template:
-    from canteen.checkin.services import tally
-
     now = utcnow()
     return _render(
         request, "cashier/_tally.html", tally=await tally(principal_of(request), site_id, _today(now))
@@ -487,89 +471,6 @@ async def receipt(request: Req, meal_id: MealId, print: FromQuery[int] = 0) -> T
     """A 58 mm receipt: site, time, meal, price split, payment, balance after. Never categories."""
     info = await meal_receipt(principal_of(request), meal_id)
     return _render(request, "cashier/receipt.html", r=info, autoprint=bool(print))
-
-
-# --------------------------------------------------------------------------- the receipt read
-
-
-class MealReceipt(msgspec.Struct):
-    meal_id: int
-    site_id: int
-    site_name: str
-    served_at: dt.datetime
-    slot: str
-    meal_set: str
-    list_price_fen: int
-    subsidy_fen: int
-    copay_fen: int
-    payment: str
-    balance_after_fen: int | None
-    elder_name: str | None
-    voided: bool
-
-
-async def meal_receipt(actor: Principal, meal_id: int) -> MealReceipt:
-    """What a meal's receipt prints. Read-only; scoped to the actor's sites.
-
-    It lives here until ``canteen.checkin.services`` offers a meal read of its own (the
-    counter needs nothing else from the meal table): it selects no categories or tier,
-    so a receipt can never show them.
-    """
-    from canteen.checkin.tables import Meal
-    from canteen.payments.ledger import elder_account, ledger_balance_of
-    from canteen.payments.tables import LedgerEntry
-
-    row = await (
-        Meal.select(
-            Meal.id,
-            Meal.site,
-            Meal.district,
-            Meal.site.name.as_alias("site_name"),
-            Meal.served_at,
-            Meal.slot,
-            Meal.items,
-            Meal.list_price_fen,
-            Meal.subsidy_fen,
-            Meal.copay_fen,
-            Meal.payment,
-            Meal.elder,
-            Meal.elder.name.as_alias("elder_name"),
-            Meal.ledger_txn,
-            Meal.voided_at,
-        )
-        .where(Meal.id == meal_id)
-        .first()
-        .output(load_json=True)
-    )
-    if row is None or not actor.can_site(row["site"], row["district"], CASHIER, OPERATOR):
-        raise DomainError("not_found", {"meal_id": meal_id})
-    balance_after: int | None = None
-    if row["elder"] and row["ledger_txn"] and row["payment"] == "balance":
-        # The elder's balance right after this meal: the ledger summed up to its transaction.
-        last = await (
-            LedgerEntry.select(LedgerEntry.id)
-            .where(LedgerEntry.txn == row["ledger_txn"])
-            .order_by(LedgerEntry.id, ascending=False)
-            .first()
-        )
-        if last is not None:
-            balance_after = await ledger_balance_of(elder_account(row["elder"]), up_to_id=last["id"])
-    items = row["items"] or []
-    return MealReceipt(
-        meal_id=row["id"],
-        site_id=row["site"],
-        site_name=row["site_name"] or "",
-        served_at=row["served_at"].astimezone(get_settings().tz),
-        slot=row["slot"],
-        meal_set=", ".join(str(i.get("name", "")) for i in items if isinstance(i, dict)),
-        list_price_fen=row["list_price_fen"],
-        subsidy_fen=row["subsidy_fen"],
-        copay_fen=row["copay_fen"],
-        payment=row["payment"],
-        balance_after_fen=balance_after,
-        elder_name=row["elder_name"],
-        voided=row["voided_at"] is not None,
-    )
 
 
 PAGES = [

@@ -11,13 +11,14 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import COURIER, KITCHEN, OFFICIAL, OPERATOR
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.delivery import services
+from canteen.regions.services import list_districts
 from canteen.settings import get_settings
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]
@@ -122,8 +123,6 @@ async def welfare_form(
 
 @get("/official/alerts", guards=OFFICIAL_GUARDS, include_in_schema=False)
 async def alerts_choose(request: Req) -> Response[Any]:
-    from canteen.regions.services import list_districts
-
     actor = principal_of(request)
     ids = sorted(actor.district_ids(OFFICIAL))
     if len(ids) == 1:

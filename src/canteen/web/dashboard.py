@@ -13,16 +13,20 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 
 from canteen import i18n
+from canteen.accounting.exports import report_category_label as _category
+from canteen.accounting.exports import source_label as _source
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import OFFICIAL
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.core.money import yuan
+from canteen.core.sheets import Money
 from canteen.quality import services as quality
+from canteen.regions.services import list_districts
 from canteen.reports import services as reports
 from canteen.reports.export import MEDIA_TYPES, export
 from canteen.settings import get_settings
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 GUARDS = [roles(OFFICIAL)]
@@ -54,14 +58,17 @@ def _yuan(fen: int | None) -> str:
     return "" if fen is None else yuan(fen)
 
 
+def _money(fen: int | None) -> Money | str:
+    # A money cell: "12.30" on the page, a number formatted 0.00 in the XLSX export.
+    return "" if fen is None else Money(fen)
+
+
 def _score(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
 @get("/official/dashboard", guards=GUARDS, include_in_schema=False)
 async def dashboard_choose(request: Request[Any, Any, Any]) -> Response[Any]:
-    from canteen.regions.services import list_districts
-
     actor = principal_of(request)
     ids = sorted(actor.district_ids(OFFICIAL))
     if len(ids) == 1:
@@ -99,8 +106,8 @@ def _points_table(overview: Any, lang: str) -> tuple[list[str], list[list[Any]]]
             p.meals,
             p.subsidised,
             p.serving_days,
-            _yuan(p.subsidy_fen),
-            _yuan(p.copay_fen),
+            _money(p.subsidy_fen),
+            _money(p.copay_fen),
             p.satisfaction.ratings,
             _score(p.satisfaction.score),
         ]
@@ -110,10 +117,11 @@ def _points_table(overview: Any, lang: str) -> tuple[list[str], list[list[Any]]]
 
 
 def _days_table(overview: Any) -> tuple[list[str], list[list[Any]]]:
-    return ["Day", "Meals", "Subsidy (yuan)"], [[d.day, d.meals, _yuan(d.subsidy_fen)] for d in overview.days]
+    rows = [[d.day, d.meals, _money(d.subsidy_fen)] for d in overview.days]
+    return ["Day", "Meals", "Subsidy (yuan)"], rows
 
 
-def _spending_table(spend: Any) -> tuple[list[str], list[list[Any]]]:
+def _spending_table(spend: Any, lang: str) -> tuple[list[str], list[list[Any]]]:
     headers = ["Funding source", "Budget (yuan)", "Spent (yuan)", "Share of budget"] + [
         f"{m:02d}" for m in range(1, 13)
     ]
@@ -121,19 +129,26 @@ def _spending_table(spend: Any) -> tuple[list[str], list[list[Any]]]:
     for s in getattr(spend, "sources", []) or []:
         share = s.share_of_budget
         rows.append(
-            [s.source, _yuan(s.budget_fen), _yuan(s.spent_fen), "" if share is None else f"{share:.1%}"]
-            + [_yuan(v) for v in s.by_month]
+            [
+                _source(s.source, lang),
+                _money(s.budget_fen),
+                _money(s.spent_fen),
+                "" if share is None else f"{share:.1%}",
+            ]
+            + [_money(v) for v in s.by_month]
         )
     return headers, rows
 
 
-def _category_table(spend: Any, overview: Any) -> tuple[list[str], list[list[Any]]]:
+def _category_table(spend: Any, overview: Any, lang: str) -> tuple[list[str], list[list[Any]]]:
     cells = getattr(spend, "cells", None)
     if cells:
         return ["Funding source", "Category", "Month", "Spent (yuan)"], [
-            [c.source, c.category, c.month, _yuan(c.fen)] for c in cells
+            [_source(c.source, lang), _category(c.category, lang), c.month, _money(c.fen)] for c in cells
         ]
-    return ["Category", "Subsidy (yuan)"], [[k, _yuan(v)] for k, v in overview.by_category.items()]
+    return ["Category", "Subsidy (yuan)"], [
+        [_category(k, lang), _money(v)] for k, v in overview.by_category.items()
+    ]
 
 
 @get("/official/districts/{district_id:int}/dashboard", guards=GUARDS, include_in_schema=False)
@@ -146,8 +161,8 @@ async def dashboard_month(
     lang = lang_of(request)
     ph, pr = _points_table(overview, lang)
     dh, dr = _days_table(overview)
-    sh, sr = _spending_table(spend)
-    ch, cr = _category_table(spend, overview)
+    sh, sr = _spending_table(spend, lang)
+    ch, cr = _category_table(spend, overview, lang)
 
     def t(msgid: str) -> str:
         return i18n.gettext(lang, msgid)
@@ -234,9 +249,21 @@ def _coverage_table(view: Any) -> tuple[list[str], list[list[Any]]]:
     ]
 
 
-def _flags_table(flags: Any) -> tuple[list[str], list[list[Any]]]:
+def _flags_table(flags: Any, lang: str) -> tuple[list[str], list[list[Any]]]:
+    def t(labels: dict[str, str], code: str) -> str:
+        return i18n.gettext(lang, labels[code]) if code in labels else code
+
     return ["Flag", "Kind", "Meal point", "Meals", "Detail", "Status", "Reason"], [
-        [f.id, f.kind, f.site_id or "", len(f.meal_ids), f.detail, f.status, f.reason] for f in flags.items
+        [
+            f.id,
+            t(KIND_LABELS, f.kind),
+            f.site_id or "",
+            len(f.meal_ids),
+            f.detail,
+            t(STATUS_LABELS, f.status),
+            f.reason,
+        ]
+        for f in flags.items
     ]
 
 
@@ -255,7 +282,7 @@ async def dashboard_export(
     if table == "coverage":
         headers, rows = _coverage_table(await reports.coverage_report(actor, district_id, _today()))
     elif table == "flags":
-        headers, rows = _flags_table(await quality.list_flags(actor, district_id, month))
+        headers, rows = _flags_table(await quality.list_flags(actor, district_id, month), lang_of(request))
     elif table in ("points", "days", "spending", "categories"):
         data = await _month_data(request, district_id, month)
         if table == "points":
@@ -263,13 +290,13 @@ async def dashboard_export(
         elif table == "days":
             headers, rows = _days_table(data["overview"])
         elif table == "spending":
-            headers, rows = _spending_table(data["spending"])
+            headers, rows = _spending_table(data["spending"], lang_of(request))
         else:
-            headers, rows = _category_table(data["spending"], data["overview"])
+            headers, rows = _category_table(data["spending"], data["overview"], lang_of(request))
     else:
         raise DomainError("not_found", {"table": table})
     lang = lang_of(request)
-    body = export(rows, [i18n.gettext(lang, h) for h in headers], fmt, title=table)
+    body = export(rows, headers, fmt, title=table, lang=lang)
     name = f"{table}-{district_id}-{month}.{fmt}"
     return Response(
         body,

@@ -4,6 +4,7 @@ a page (or a redirect to sign in) for people. Never a bare 500 for bad input."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -11,11 +12,12 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 
+from canteen.accounts.context import lang_of, wants_json
 from canteen.core.context import request_id_var
 from canteen.core.db import UniqueViolation, is_unavailable, translate_db_error
 from canteen.core.errors import DomainError
 from canteen.core.kv import redis_unavailable
-from canteen.web.context import lang_of, wants_json
+from canteen.i18n import DEFAULT_LANG, gettext
 from canteen.web.middleware import SECURITY_HEADERS
 
 log = logging.getLogger("canteen.errors")
@@ -39,18 +41,86 @@ _BY_STATUS = {
 }
 
 
-def _from_http(exc: HTTPException) -> DomainError:
+# The library's (msgspec's) English wording of a validation failure, and what it means in
+# words: (pattern, catalog msgid of the reason). Checked in order; the first match wins.
+_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), msgid)
+    for pattern, msgid in (
+        (r"unknown field `(?P<field>[^`]*)`", "validation.reason.unknown_field"),
+        (r"missing required field `(?P<field>[^`]*)`", "validation.reason.missing"),
+        (r"Expected `str` of length >= (?P<limit>\d+)", "validation.reason.min_length"),
+        (r"Expected `str` of length <= (?P<limit>\d+)", "validation.reason.max_length"),
+        (r"Expected `(?:array|object)` of length >= (?P<limit>\d+)", "validation.reason.min_items"),
+        (r"Expected `(?:array|object)` of length <= (?P<limit>\d+)", "validation.reason.max_items"),
+        (r"Expected `[^`]*` >= (?P<limit>-?[\d.]+)", "validation.reason.min"),
+        (r"Expected `[^`]*` <= (?P<limit>-?[\d.]+)", "validation.reason.max"),
+        (r"Expected `[^`]*` > (?P<limit>-?[\d.]+)", "validation.reason.above"),
+        (r"Expected `[^`]*` < (?P<limit>-?[\d.]+)", "validation.reason.below"),
+        (r"matching regex|Invalid (?:RFC 3339|ISO 8601|date|time|datetime|uuid)", "validation.reason.format"),
+        (r"Invalid enum value", "validation.reason.choice"),
+        (r"Expected `(?P<kind>[a-z]+)", "validation.reason.type"),
+    )
+)
+_SEGMENT = re.compile(r"(?P<name>[^.\[\]]+)|\[(?P<index>\d+)\]")
+
+
+def _field_words(path: str, lang: str) -> str:
+    """``slots[0].start`` in words: each name from the catalog (``field.<name>``), positions from 1."""
+    words: list[str] = []
+    for m in _SEGMENT.finditer(path):
+        if m.group("index") is not None and words:
+            words[-1] = gettext(lang, "validation.item", field=words[-1], n=int(m.group("index")) + 1)
+        elif m.group("name"):
+            name = m.group("name").strip()
+            label = gettext(lang, f"field.{name}")
+            words.append(name if label == f"field.{name}" else label)
+    return gettext(lang, "validation.path_sep").join(words) or path
+
+
+def _reason(text: str, lang: str) -> tuple[str, str | None]:
+    """(the problem in words, the field it names when the library names one in its text)."""
+    for pattern, msgid in _REASONS:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        groups = m.groupdict()
+        if msgid == "validation.reason.type":
+            kind = gettext(lang, f"validation.kind.{groups['kind']}")
+            if kind.startswith("validation.kind."):
+                break
+            return gettext(lang, msgid, kind=kind), None
+        return gettext(lang, msgid, limit=groups.get("limit", "")), groups.get("field")
+    return gettext(lang, "validation.reason.other"), None
+
+
+def validation_message(errors: Any, lang: str) -> tuple[str | None, str | None]:
+    """The caller's-language message for a validation failure, naming the (first) field;
+    (None, None) when the library gave nothing to go on. Also returns the field path."""
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return None, None
+    first = errors[0]
+    key = str(first.get("key") or "")
+    reason, named = _reason(str(first.get("message") or ""), lang)
+    path = named or key
+    if not path or path == "data":
+        return gettext(lang, "validation.body_invalid", reason=reason), None
+    if named and key and key != "data":
+        path = f"{key}.{named}"
+    return gettext(lang, "validation.field_invalid", field=_field_words(path, lang), reason=reason), path
+
+
+def _from_http(exc: HTTPException, lang: str = DEFAULT_LANG) -> DomainError:
     detail: dict[str, Any] = {}
     if isinstance(exc, ValidationException):
         text = str(exc.detail or "")
         if exc.extra:
             detail["errors"] = exc.extra
-        code = (
-            "invalid_body"
-            if "malformed" in text.lower() or ("json" in text.lower() and not exc.extra)
-            else ("validation_failed")
-        )
-        return DomainError(code, detail)
+        if "malformed" in text.lower() or ("json" in text.lower() and not exc.extra):
+            return DomainError("invalid_body", detail)
+        message, field = validation_message(exc.extra, lang)
+        if field:
+            detail["field"] = field
+        return DomainError("validation_failed", detail, message=message)
     if exc.status_code == 403 and "csrf" in str(exc.detail).lower():
         return DomainError("csrf_failed")
     code = _BY_STATUS.get(exc.status_code, "invalid_body" if exc.status_code < 500 else "internal_error")
@@ -83,7 +153,7 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    return _render(request, _from_http(exc))
+    return _render(request, _from_http(exc, lang_of(request)))
 
 
 def fallback_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -10,12 +10,12 @@ from litestar import Request, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import KITCHEN, OFFICIAL, OPERATOR
 from canteen.core.clock import utcnow
 from canteen.delivery import services
 from canteen.settings import get_settings
-from canteen.web.context import principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]

@@ -15,6 +15,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import ADMIN, KITCHEN, OFFICIAL, OPERATOR
 from canteen.core.categories import SLOT_LABELS, diet_label
 from canteen.core.clock import local_date, utcnow
@@ -23,8 +25,6 @@ from canteen.core.money import yuan
 from canteen.menus import services
 from canteen.menus.schemas import MealSetIn
 from canteen.settings import get_settings
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]

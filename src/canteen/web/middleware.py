@@ -17,8 +17,8 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from canteen.accounts import services as accounts
+from canteen.accounts.context import SESSION_COOKIE
 from canteen.core.context import client_ip_var, request_id_var
-from canteen.web.context import SESSION_COOKIE
 
 access_log = logging.getLogger("canteen.access")
 

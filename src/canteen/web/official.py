@@ -7,13 +7,14 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Redirect, Response, Template
 
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import OFFICIAL
-from canteen.api.schemas import PathId
 from canteen.checkin import services as counter
 from canteen.core.clock import utcnow
+from canteen.core.schemas import PathId
+from canteen.regions.services import list_districts
 from canteen.settings import get_settings
-from canteen.web.context import principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 GUARDS = [roles(OFFICIAL)]
@@ -21,8 +22,6 @@ GUARDS = [roles(OFFICIAL)]
 
 @get("/official/today", guards=GUARDS, include_in_schema=False)
 async def today_choose(request: Request[Any, Any, Any]) -> Response[Any]:
-    from canteen.regions.services import list_districts
-
     actor = principal_of(request)
     ids = sorted(actor.district_ids(OFFICIAL))
     if len(ids) == 1:

@@ -12,10 +12,10 @@ from litestar.response import Redirect, Template
 
 from canteen import i18n
 from canteen.accounts import services as accounts
+from canteen.accounts.context import LANG_COOKIE, SESSION_COOKIE, lang_of, principal_of, sign_in
+from canteen.accounts.guards import login_required
 from canteen.accounts.roles import ADMIN, CASHIER, COURIER, KITCHEN, OFFICIAL, OPERATOR, role_label, roles_of
 from canteen.core.errors import DomainError
-from canteen.web.context import LANG_COOKIE, SESSION_COOKIE, lang_of, principal_of, sign_in
-from canteen.web.guards import login_required
 
 
 def lang_from_ctx(ctx: Any) -> str:

@@ -25,6 +25,8 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery, PathParameter
 from litestar.response import Redirect, Template
 
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, OFFICIAL
 from canteen.core.categories import CATEGORY_LABELS, Category
 from canteen.core.clock import local_date, utcnow
@@ -34,8 +36,6 @@ from canteen.i18n import gettext
 from canteen.subsidies import rules, services
 from canteen.subsidies.demo import demo_policy
 from canteen.subsidies.schemas import FUNDING_SOURCE_LABELS, Policy
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import login_required, roles
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]

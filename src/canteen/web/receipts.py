@@ -8,12 +8,12 @@ from litestar import Request, get
 from litestar.params import PathParameter
 from litestar.response import Template
 
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import roles
 from canteen.accounts.roles import CASHIER, OFFICIAL, OPERATOR
 from canteen.core.money import yuan
 from canteen.payments import ledger
 from canteen.settings import get_settings
-from canteen.web.context import principal_of
-from canteen.web.guards import roles
 from canteen.web.pages import page
 
 PathTxn = Annotated[str, PathParameter(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]

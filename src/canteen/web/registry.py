@@ -22,6 +22,8 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 
+from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, OFFICIAL
 from canteen.core.categories import CATEGORY_LABELS, DIET_LABELS
 from canteen.core.errors import DomainError, register
@@ -37,16 +39,9 @@ from canteen.registry.schemas import (
     ElderPatch,
     ElderView,
 )
-from canteen.web.context import lang_of, principal_of
-from canteen.web.guards import login_required, roles
 from canteen.web.pages import page
 
-register(
-    "import_upload_expired",
-    410,
-    "上传的文件已过期（超过1小时），请重新上传。",
-    "The uploaded file has expired (after one hour); please upload it again.",
-)
+register("import_upload_expired", 410)
 
 Req = Request[Any, Any, Any]
 INT4_MAX = 2_147_483_647

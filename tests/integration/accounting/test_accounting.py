@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import random
+from decimal import Decimal
 from typing import Any
 
-from canteen.accounting import exports, rollups
+from canteen.accounting import exports
 from canteen.accounting.kpis import viability_report
 from canteen.accounting.settlement import (
     approve_statement,
@@ -15,11 +17,12 @@ from canteen.accounting.settlement import (
     pay_statement,
     submit_statement,
 )
-from canteen.accounting.tables import DailyRollup, MonthlyRollup, OperatingSubsidyRule, SiteMonthCost
+from canteen.accounting.tables import OperatingSubsidyRule, Settlement, SiteMonthCost
 from canteen.accounts.services import load_principal
-from canteen.checkin.tables import Meal
 from canteen.core.categories import Category
 from canteen.core.clock import utcnow
+from canteen.meals import rollups
+from canteen.meals.tables import DailyRollup, Meal, MonthlyRollup
 from canteen.regions.tables import Site
 from tests.factories import World
 
@@ -198,7 +201,9 @@ def test_rollups_incremental_equal_rebuilt_and_report_equals_meal_sums(world: Wo
     print(p.grade, [r.en for r in p.reasons])
 
 
-def test_settlement_flow_with_late_void_as_next_month_adjustment(world: World, run: Any) -> None:
+def test_settlement_flow_with_late_void_as_next_month_adjustment(
+    world: World, run: Any, client: Any, login: Any
+) -> None:
     import openpyxl
     import pypdfium2
 
@@ -264,13 +269,50 @@ def test_settlement_flow_with_late_void_as_next_month_adjustment(world: World, r
     )
     assert len([li for li in octo.lines if li.kind == "adjustment"]) == 1
 
-    wb = openpyxl.load_workbook(io.BytesIO(exports.statement_xlsx(octo)))
-    cells = [c for row in wb.active.iter_rows(values_only=True) for c in row if c is not None]  # type: ignore[union-attr]
-    assert victim["id"] in cells and any("结算单" in str(c) for c in cells)
+    # The October statement over HTTP: money as numbers an accountant can add up, the void as a
+    # negative number, codes as the pages' labels.
+    off = login("official_x")
+    x = client.get(f"/api/v1/settlements/{octo.id}/export", params={"format": "xlsx"}, headers=off)
+    assert x.status_code == 200, x.text
+    ws = openpyxl.load_workbook(io.BytesIO(x.content)).active
+    assert ws is not None
+    rows = list(ws.iter_rows())
+    assert str(rows[0][0].value).startswith("结算单") and "市级" in str(rows[0][0].value)
+    assert [c.value for c in rows[1]][:8] == [
+        "类型", "助餐点", "类别", "补贴档次", "餐数", "餐费补贴（元）", "运营补贴（元）", "金额（元）"
+    ]  # fmt: skip
+    lines, total = rows[2:-1], rows[-1]
+    assert len(lines) == len(octo.lines)
+    for row in [*lines, total]:
+        for cell in row[5:8]:
+            assert isinstance(cell.value, int | float) and "0.00" in cell.number_format, cell.value
+    (adj_row,) = [r for r in lines if r[8].value == victim["id"]]
+    assert adj_row[0].value == "调整" and adj_row[7].value == -fen / 100 < 0
+    assert adj_row[7].data_type == "n" and "0.00" in adj_row[7].number_format
+    assert {r[0].value for r in lines} <= {"餐费", "运营补贴", "调整"}
+    assert all(r[2].value != "dibao" for r in lines)
+    stored = run(lambda: Settlement.select(Settlement.total_fen).where(Settlement.id == octo.id).first())
+    assert round(sum(float(r[7].value) for r in lines) * 100) == stored["total_fen"] == octo.total_fen
+    assert total[0].value == "合计" and round(float(total[7].value) * 100) == octo.total_fen
+    # CSV: BOM, zh-CN header by default, English with Accept-Language: en; the void as "-x.xx".
+    c = client.get(f"/api/v1/settlements/{octo.id}/export", params={"format": "csv"}, headers=off)
+    assert c.content.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(c.content.decode("utf-8-sig"))))
+    assert table[0][0] == "类型" and table[0][7] == "金额（元）"
+    (adj_csv,) = [r for r in table if r[8] == str(victim["id"])]
+    assert adj_csv[7] == f"-{fen // 100}.{fen % 100:02d}"
+    assert sum(Decimal(r[7]) for r in table[1:-1]) * 100 == octo.total_fen
+    c = client.get(
+        f"/api/v1/settlements/{octo.id}/export",
+        params={"format": "csv"},
+        headers={**off, "Accept-Language": "en"},
+    )
+    head, *body = list(csv.reader(io.StringIO(c.content.decode("utf-8-sig"))))
+    assert head[:2] == ["Line type", "Meal point"] and head[7] == "Amount (yuan)"
+    assert {r[0] for r in body[:-1]} <= {"meals", "operating", "adjustment"} and body[-1][0] == "Total"
     pdf = pypdfium2.PdfDocument(exports.statement_pdf(octo))
     text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
     assert "结算单" in text and str(victim["id"]) in text
-    assert str(victim["id"]) in exports.statement_csv(octo)
 
     audits = run(
         lambda: (

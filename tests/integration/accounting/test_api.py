@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 from typing import Any
 
 from openpyxl import load_workbook
 
-from canteen.accounting import rollups
+from canteen.meals import rollups
 from tests.factories import World
 from tests.integration.accounting.test_accounting import _meals
 
@@ -113,7 +114,19 @@ def test_reports_and_exports(client: Any, world: World, login: Any, run: Any) ->
         headers=off,
     )
     assert x.status_code == 200
-    assert load_workbook(io.BytesIO(x.content)).active.max_row == 1 + len(sites)  # type: ignore[union-attr]
+    ws = load_workbook(io.BytesIO(x.content)).active
+    assert ws is not None and ws.max_row == 1 + len(sites)
+    assert ws["A1"].value == "助餐点" and ws["H1"].value == "盈余（元）"
+    margins = [row[7] for row in ws.iter_rows(min_row=2)]
+    assert all(isinstance(c.value, int | float) and "0.00" in c.number_format for c in margins)
+    assert round(sum(float(c.value) for c in margins) * 100) == sum(p["margin_fen"] for p in sites.values())
+    vc = client.get(
+        f"/api/v1/districts/{world.district_x}/viability",
+        params={"month": MONTH, "format": "csv"},
+        headers={**off, "Accept-Language": "en"},
+    )
+    assert vc.content.startswith(b"\xef\xbb\xbf")
+    assert vc.content.decode("utf-8-sig").startswith("Meal point,Grade,Meals,")
     s = client.get(f"/api/v1/districts/{world.district_x}/spending", params={"year": 2026}, headers=off)
     assert s.status_code == 200, s.text
     by_src = {x["source"]: x for x in s.json()["sources"]}
@@ -122,7 +135,22 @@ def test_reports_and_exports(client: Any, world: World, login: Any, run: Any) ->
     c = client.get(
         f"/api/v1/districts/{world.district_x}/spending", params={"year": 2026, "format": "csv"}, headers=off
     )
-    assert c.status_code == 200 and "city" in c.text
+    assert c.status_code == 200 and c.content.startswith(b"\xef\xbb\xbf")
+    spent = list(csv.reader(io.StringIO(c.content.decode("utf-8-sig"))))
+    assert spent[0][:3] == ["资金来源", "预算（元）", "已支出（元）"]
+    sources = [row[0] for row in spent[1:] if row]
+    assert "市级" in sources and "city" not in sources and "运营补贴" not in sources
+    cells = spent[spent.index([]) + 2 :]
+    assert {row[1] for row in cells} & {"运营补贴", "低保", "无类别"} and "operating" not in {
+        r[1] for r in cells
+    }
+    sx = client.get(
+        f"/api/v1/districts/{world.district_x}/spending", params={"year": 2026, "format": "xlsx"}, headers=off
+    )
+    by_source = load_workbook(io.BytesIO(sx.content)).worksheets[0]
+    spent_cells = [row[2] for row in by_source.iter_rows(min_row=2)]
+    assert all(isinstance(c.value, int | float) and "0.00" in c.number_format for c in spent_cells)
+    assert round(sum(float(c.value) for c in spent_cells) * 100) == s.json()["total_fen"]
     # Officials of another district and cashiers are refused.
     oy = login("official_y")
     assert (
@@ -186,14 +214,15 @@ def test_settlement_states_over_http(client: Any, world: World, login: Any, run:
     pdf = client.get(f"/api/v1/settlements/{sid}/export", params={"format": "pdf"}, headers=off)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     csv_ = client.get(f"/api/v1/settlements/{sid}/export", params={"format": "csv"}, headers=op)
-    assert csv_.status_code == 200 and "meals" in csv_.text
+    assert csv_.status_code == 200 and csv_.content.startswith(b"\xef\xbb\xbf")
+    assert "餐费" in csv_.content.decode("utf-8-sig")
 
 
 def test_demo_viability_and_spending(run: Any) -> None:
     from canteen.accounting.kpis import spending_vs_budget, viability_report
-    from canteen.accounting.periods import month_of, shift
     from canteen.accounts.roles import Grant, Principal
     from canteen.core.clock import utcnow
+    from canteen.core.periods import month_of, shift
     from canteen.demo.district import load_demo
     from canteen.regions.tables import Site
     from canteen.registry.services import today_of

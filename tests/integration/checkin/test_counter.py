@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from canteen.accounts.services import load_principal
-from canteen.checkin.tables import CounterEvent, Meal
+from canteen.checkin.tables import CounterEvent
 from canteen.core.clock import utcnow
+from canteen.meals.tables import Meal
 from canteen.menus.schemas import MealSetIn
 from canteen.menus.services import set_menu
 from canteen.payments.ledger import (

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import random
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
+from openpyxl import load_workbook
+
 from canteen.accounts.services import load_principal
-from canteen.delivery.services import raise_missed_meal_alerts
+from canteen.delivery.services import fail_stop, raise_missed_meal_alerts
 from canteen.delivery.tables import Alert
-from canteen.orders.tables import Order, StandingOrder
+from canteen.meals.tables import Meal
+from canteen.meals.usage import month_subsidy
+from canteen.orders.schemas import StandingOrderIn
+from canteen.orders.services import create_standing_order
+from canteen.orders.tables import Order
+from canteen.payments.ledger import balance_of, cash_drawer, ledger_balanced, verify_balances
 from canteen.registry.card_services import issue_card
 from tests.factories import NOW, World, add_user
 from tests.integration.delivery.data import (
+    BALANCE_FEN,
     DAY,
     SETS,
     add_located_elder,
     add_meal,
     add_menu,
     add_order,
+    district_month_subsidy,
+    district_month_totals,
+    lunch_time,
+    publish_demo_policy,
+    serve_at_counter,
+    staff,
 )
 
 
@@ -47,18 +63,16 @@ def test_production_plan_adds_up_to_orders_and_expected_dine_ins(
             await add_meal(
                 district=w.district_x, site=w.site_b, elder=None, day=past, meal_set=ids[0], voided=True
             )
-            await add_meal(
-                district=w.district_x, site=w.site_b, elder=None, day=past, meal_set=ids[0], mode="delivery"
-            )
+            # A delivery that week is no dine-in; nor is a meal on another weekday.
+            e = await add_located_elder(w.district_x, w.community_x, 60 + k)
+            await add_order(elder=e, district=w.district_x, site=w.site_b, day=past, status="delivered")
+            await add_menu(w.kitchen_x, past - dt.timedelta(days=1))
             await add_meal(district=w.district_x, site=w.site_b, elder=None, day=past - dt.timedelta(days=1))
         orders = []
         for i in range(7):
-            e = await add_located_elder(w.district_x, w.community_x, i)
-            diet = ["low_salt"] if i % 3 == 0 else []
+            e = await add_located_elder(w.district_x, w.community_x, i)  # low_salt when i % 3 == 0
             orders.append(
-                await add_order(
-                    elder=e, district=w.district_x, site=w.site_b, meal_set_name=SETS[i % 2], diet=diet
-                )
+                await add_order(elder=e, district=w.district_x, site=w.site_b, meal_set_name=SETS[i % 2])
             )
         e = await add_located_elder(w.district_x, w.community_x, 50)
         await add_order(elder=e, district=w.district_x, site=w.site_b, status="cancelled")
@@ -78,7 +92,11 @@ def test_production_plan_adds_up_to_orders_and_expected_dine_ins(
     plan = r.json()
     # Independently: the average of four weeks per set, rounded half up, plus the orders not cancelled.
     expected_dine = {s: (2 * history[s] + 4) // 8 for s in SETS}
-    db_orders = run(lambda: Order.select(Order.meal_set_name).where(Order.status != "cancelled"))
+    db_orders = run(
+        lambda: Order.select(Order.meal_set_name).where(
+            (Order.status != "cancelled") & (Order.service_date == DAY)
+        )
+    )
     deliveries = Counter(o["meal_set_name"] for o in db_orders)
     assert len(db_orders) == len(orders) == 8
     assert plan["dine_in_expected"] == sum(expected_dine.values())
@@ -102,6 +120,23 @@ def test_production_plan_adds_up_to_orders_and_expected_dine_ins(
         headers=headers,
     )
     assert x.status_code == 200 and x.content[:2] == b"PK"
+    book = load_workbook(io.BytesIO(x.content))
+    assert book.sheetnames == ["生产计划", "标签", "装箱单"]
+    plan_ws = book["生产计划"]
+    assert plan_ws["C1"].value == "午餐" and plan_ws["A2"].value == "去向"
+    assert all(c.value != "low_salt" for row in plan_ws.iter_rows() for c in row)
+    assert book["标签"]["A1"].value == "订单"
+    x_en = client.get(
+        f"/api/v1/kitchens/{w.kitchen_x}/plan.xlsx",
+        params={"date": DAY.isoformat(), "slot": "lunch"},
+        headers={**headers, "Accept-Language": "en"},
+    )
+    book = load_workbook(io.BytesIO(x_en.content))
+    assert book.sheetnames == ["Production plan", "Labels", "Packing lists"]
+    assert book["Production plan"]["C1"].value == "Lunch"
+    assert [c.value for c in book["Production plan"][2]] == [
+        "Destination", "Meal set", "Diet", "Dine-in expected", "Delivery", "Total"
+    ]  # fmt: skip
     lbl = client.get(
         f"/api/v1/kitchens/{w.kitchen_x}/labels",
         params={"date": DAY.isoformat(), "slot": "lunch"},
@@ -120,6 +155,7 @@ def test_production_plan_adds_up_to_orders_and_expected_dine_ins(
 
 def _forty(w: World, run: Any) -> tuple[list[int], list[int], int]:
     async def seed() -> tuple[list[int], list[int], int]:
+        await add_menu(w.kitchen_x, DAY)
         elders, orders = [], []
         rng = random.Random(40)
         for i in range(40):
@@ -138,6 +174,70 @@ def _forty(w: World, run: Any) -> tuple[list[int], list[int], int]:
         return elders, orders, courier
 
     return run(seed)
+
+
+@dataclass
+class Books:
+    """Where DAY's orders stand, each with its meal, elder balance and month subsidy, and the
+    totals they must add up to."""
+
+    orders: dict[int, dict[str, Any]]
+    drawer_fen: int  # cash in site B's drawer for DAY
+    district_subsidy_fen: int  # district X's meal subsidy this month, from the monthly rollup
+    district_totals: dict[str, int]  # … with its delivery subsidy and the funders' shares
+
+
+def _books(run: Any, w: World) -> Books:
+    """Read the books after an outcome and check they agree with every order's status: a live
+    order's meal stands and is paid (from the balance, or at the door once delivered for
+    cash); a not-delivered one is voided with its money back; the drawer holds exactly the
+    cash collected at the door; the month's subsidy counts the live meals only; every cached
+    balance equals its ledger sum and the ledger is well formed. (Each elder has one order on
+    DAY and was topped up BALANCE_FEN before ordering.)"""
+
+    async def read() -> tuple[Books, list[Any], bool]:
+        rows = await Order.select(*Order.all_columns()).where(Order.service_date == DAY).order_by(Order.id)
+        orders: dict[int, dict[str, Any]] = {}
+        for o in rows:
+            meal = await Meal.select(Meal.voided_at, Meal.subsidy_fen).where(Meal.id == o["meal"]).first()
+            assert meal is not None and meal["subsidy_fen"] == o["subsidy_fen"]
+            orders[o["id"]] = {
+                **o,
+                "voided": meal["voided_at"] is not None,
+                "balance": await balance_of(o["elder"]),
+                "month_subsidy": await month_subsidy(o["elder"], DAY),
+            }
+        books = Books(
+            orders=orders,
+            drawer_fen=(await cash_drawer(w.site_b, DAY)).cash_in_fen,
+            district_subsidy_fen=await district_month_subsidy(w.district_x, DAY),
+            district_totals=await district_month_totals(w.district_x, DAY),
+        )
+        return books, await verify_balances(), await ledger_balanced()
+
+    books, mismatches, balanced = run(read)
+    assert mismatches == [] and balanced
+    for o in books.orders.values():
+        live = o["status"] not in ("not_delivered", "cancelled")
+        by_balance = o["payment"] == "balance"
+        assert o["voided"] is not live
+        assert o["balance"] == BALANCE_FEN - (o["total_due_fen"] if by_balance and live else 0)
+        assert o["month_subsidy"] == (o["subsidy_fen"] if live else 0)
+        if not live:
+            expected = "refunded" if by_balance else "canceled"
+        elif by_balance or o["status"] == "delivered":
+            expected = "paid"
+        else:
+            expected = "due_on_delivery"
+        assert o["payment_status"] == expected, o
+    door_cash = [o for o in books.orders.values() if o["payment"] == "cash" and o["status"] == "delivered"]
+    assert books.drawer_fen == sum(o["total_due_fen"] for o in door_cash)
+    standing = [o for o in books.orders.values() if not o["voided"]]
+    assert books.district_subsidy_fen == sum(o["subsidy_fen"] for o in standing)
+    # The funders' rows (city, district) share out exactly the meals' subsidy.
+    assert books.district_totals["funded_fen"] == books.district_subsidy_fen
+    assert books.district_totals["delivery_subsidy_fen"] == sum(o["delivery_subsidy_fen"] for o in standing)
+    return books
 
 
 def test_round_of_40_deliveries_is_planned_and_its_manifest_printed(
@@ -214,6 +314,8 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
     w = world
 
     async def seed() -> tuple[list[int], list[str], int]:
+        await publish_demo_policy(w.district_x)
+        await add_menu(w.kitchen_x, DAY)
         admin = await load_principal(w.users["admin"])
         assert admin is not None
         elders, cards = [], []
@@ -226,6 +328,8 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
         return elders, cards, courier
 
     elders, cards, courier = run(seed)
+    placed = _books(run, w)
+    assert all(o["subsidy_fen"] > 0 and o["payment_status"] == "paid" for o in placed.orders.values())
     r = client.post(
         f"/api/v1/sites/{w.kitchen_x}/rounds",
         json={"service_date": DAY.isoformat(), "slot": "lunch", "couriers": [courier]},
@@ -235,24 +339,30 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
     h = login("courier_b")
     assert client.post(f"/api/v1/rounds/{rid}/start", headers=h).status_code == 200
     stops = client.get(f"/api/v1/rounds/{rid}", headers=h).json()["stops"]
+    assert {o["status"] for o in _books(run, w).orders.values()} == {"out_for_delivery"}
     card_of = dict(zip(elders, cards, strict=True))
     first, second, third = stops
     wrong = next(c for e, c in card_of.items() if e != first["elder_id"])
     bad = client.post(f"/api/v1/stops/{first['id']}/deliver", json={"card": wrong}, headers=h)
     assert bad.status_code == 409 and bad.json()["code"] == "card_mismatch"
+    assert _books(run, w).orders[first["order_id"]]["status"] == "out_for_delivery"
     ok = client.post(
         f"/api/v1/stops/{first['id']}/deliver", json={"card": card_of[first["elder_id"]]}, headers=h
     )
     assert ok.status_code == 200, ok.text
     assert ok.json()["status"] == "delivered" and ok.json()["card_scanned"] and ok.json()["delivered_at"]
-    assert (
-        run(lambda: Order.select(Order.status).where(Order.id == first["order_id"]).first())["status"]
-        == "delivered"
-    )
+    # Delivered, paid from the balance when it was placed: the meal stands, its money stays taken.
+    books = _books(run, w)
+    o = books.orders[first["order_id"]]
+    assert (o["status"], o["payment_status"], o["voided"]) == ("delivered", "paid", False)
+    assert o["balance"] == BALANCE_FEN - o["total_due_fen"] and o["month_subsidy"] == o["subsidy_fen"]
+    assert books.drawer_fen == 0  # nothing collected at the door for a balance order
+    assert books.district_subsidy_fen == sum(x["subsidy_fen"] for x in placed.orders.values())
     twice = client.post(
         f"/api/v1/stops/{first['id']}/deliver", json={"card": card_of[first["elder_id"]]}, headers=h
     )
     assert twice.json()["code"] == "stop_closed"
+    assert _books(run, w) == books  # a refused second delivery moves nothing
     fine = client.post(f"/api/v1/stops/{first['id']}/welfare", json={"level": "fine"}, headers=h)
     assert fine.status_code == 201 and fine.json()["alert_id"] is None
     # Not home: the reason is kept and the emergency contact shown to the courier.
@@ -262,14 +372,15 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
         headers=h,
     )
     assert nh.status_code == 200 and nh.json()["emergency_phone"] == "13900001111"
-    o = run(
-        lambda: (
-            Order.select(Order.status, Order.not_delivered_reason)
-            .where(Order.id == second["order_id"])
-            .first()
-        )
-    )
+    # The meal is voided: the co-pay back on the balance, the subsidy out of the month's totals.
+    after = _books(run, w)
+    o = after.orders[second["order_id"]]
     assert o["status"] == "not_delivered" and "敲门无人应答" in o["not_delivered_reason"]
+    assert (o["payment_status"], o["voided"], o["balance"], o["month_subsidy"]) == (
+        "refunded", True, BALANCE_FEN, 0
+    )  # fmt: skip
+    assert after.district_subsidy_fen == books.district_subsidy_fen - o["subsidy_fen"]
+    assert after.drawer_fen == 0
     # Urgent: an alert on the official's view at once (API and page), open until acknowledged.
     ur = client.post(
         f"/api/v1/stops/{third['id']}/welfare",
@@ -299,6 +410,108 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
     assert client.get(f"/api/v1/districts/{w.district_x}/alerts", headers=oh).json()["open"] == 0
 
 
+def test_courier_outcomes_move_the_order_the_meal_and_the_money(
+    client: Any, world: World, run: Any, login: Any
+) -> None:
+    """Cash collected at the door, refused, not home with cash due, failed: each outcome through
+    the state machine, and after each the order, its meal, the balances, the drawer and the
+    month's subsidy agree."""
+    w = world
+    kinds = {"cash_home": "cash", "refuses": "balance", "cash_away": "cash", "fails": "balance"}
+
+    async def seed() -> tuple[dict[str, int], dict[int, str], int]:
+        await publish_demo_policy(w.district_x)
+        await add_menu(w.kitchen_x, DAY)
+        admin = await load_principal(w.users["admin"])
+        assert admin is not None
+        people, cards = {}, {}
+        for i, (who, payment) in enumerate(kinds.items()):
+            e = await add_located_elder(w.district_x, w.community_x, 250 + i)
+            people[who] = e
+            cards[e] = (await issue_card(admin, e, reason="new")).token
+            await add_order(elder=e, district=w.district_x, site=w.site_b, payment=payment)
+        courier = await add_user("courier_b", [("courier", None, w.site_b)])
+        return people, cards, courier
+
+    people, cards, courier = run(seed)
+    placed = _books(run, w)
+    order_of = {o["elder"]: o["id"] for o in placed.orders.values()}
+    assert placed.drawer_fen == 0 and all(o["subsidy_fen"] > 0 for o in placed.orders.values())
+    r = client.post(
+        f"/api/v1/sites/{w.kitchen_x}/rounds",
+        json={"service_date": DAY.isoformat(), "slot": "lunch", "couriers": [courier]},
+        headers=login("kitchen_k"),
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["rounds"][0]["id"]
+    h = login("courier_b")
+    assert client.post(f"/api/v1/rounds/{rid}/start", headers=h).status_code == 200
+    stop_of = {s["elder_id"]: s for s in client.get(f"/api/v1/rounds/{rid}", headers=h).json()["stops"]}
+    cash_home = order_of[people["cash_home"]]
+    assert stop_of[people["cash_home"]]["to_collect_fen"] == placed.orders[cash_home]["total_due_fen"] > 0
+
+    # Delivered for cash: the co-pay collected at the door lands in site B's drawer for DAY.
+    e = people["cash_home"]
+    ok = client.post(f"/api/v1/stops/{stop_of[e]['id']}/deliver", json={"card": cards[e]}, headers=h)
+    assert ok.status_code == 200, ok.text
+    books = _books(run, w)
+    o = books.orders[cash_home]
+    assert (o["status"], o["payment_status"], o["voided"]) == ("delivered", "paid", False)
+    assert books.drawer_fen == o["total_due_fen"] and o["balance"] == BALANCE_FEN
+    assert (
+        o["month_subsidy"] == o["subsidy_fen"] and books.district_subsidy_fen == placed.district_subsidy_fen
+    )
+
+    # Refused, paid by balance: the co-pay goes back, the subsidy leaves the month.
+    e = people["refuses"]
+    r = client.post(
+        f"/api/v1/stops/{stop_of[e]['id']}/fail",
+        json={"outcome": "refused", "reason": "说今天不想吃"},
+        headers=h,
+    )
+    assert r.status_code == 200 and r.json()["status"] == "refused", r.text
+    before, books = books, _books(run, w)
+    o = books.orders[order_of[e]]
+    assert (o["status"], o["payment_status"], o["voided"]) == ("not_delivered", "refunded", True)
+    assert o["not_delivered_reason"].startswith("refused")
+    assert o["balance"] == BALANCE_FEN and o["month_subsidy"] == 0
+    assert books.district_subsidy_fen == before.district_subsidy_fen - o["subsidy_fen"]
+    assert books.drawer_fen == before.drawer_fen
+
+    # Not home with cash due: nothing was taken, nothing is given back; the subsidy is released.
+    e = people["cash_away"]
+    r = client.post(
+        f"/api/v1/stops/{stop_of[e]['id']}/fail",
+        json={"outcome": "not_home", "reason": "家中无人"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    before, books = books, _books(run, w)
+    o = books.orders[order_of[e]]
+    assert (o["status"], o["payment_status"], o["voided"]) == ("not_delivered", "canceled", True)
+    assert o["balance"] == BALANCE_FEN and books.drawer_fen == before.drawer_fen
+    assert books.district_subsidy_fen == before.district_subsidy_fen - o["subsidy_fen"]
+
+    # Failed (the van broke down), recorded through the service rather than the route.
+    e = people["fails"]
+    who = run(lambda: load_principal(courier))
+    view = run(lambda: fail_stop(who, stop_of[e]["id"], "failed", "车坏了"))
+    assert view.status == "failed"
+    before, books = books, _books(run, w)
+    o = books.orders[order_of[e]]
+    assert (o["status"], o["payment_status"], o["voided"]) == ("not_delivered", "refunded", True)
+    assert o["balance"] == BALANCE_FEN and o["month_subsidy"] == 0
+    assert books.district_subsidy_fen == placed.orders[cash_home]["subsidy_fen"]
+    assert books.drawer_fen == before.drawer_fen == placed.orders[cash_home]["total_due_fen"]
+    # Every stop closed: the round is done, and a closed stop refuses a second outcome.
+    assert client.get(f"/api/v1/rounds/{rid}", headers=h).json()["round"]["status"] == "done"
+    again = client.post(
+        f"/api/v1/stops/{stop_of[e]['id']}/fail", json={"outcome": "not_home", "reason": "再试"}, headers=h
+    )
+    assert again.status_code == 409 and again.json()["code"] == "stop_closed"
+    assert _books(run, w) == books
+
+
 def test_missed_meal_alert_for_a_regular_diner_who_did_not_come_and_none_for_one_who_came(
     client: Any, world: World, run: Any
 ) -> None:
@@ -315,23 +528,25 @@ def test_missed_meal_alert_for_a_regular_diner_who_did_not_come_and_none_for_one
         }
         for k in range(1, 21):
             past = today - dt.timedelta(days=k)
+            await add_menu(w.site_a, past)
             for who in ("absent", "came", "delivered"):
                 await add_meal(district=w.district_x, site=w.site_a, elder=people[who], day=past)
             if k % 5 == 0:
                 await add_meal(district=w.district_x, site=w.site_a, elder=people["rare"], day=past)
-        await add_meal(district=w.district_x, site=w.site_a, elder=people["came"], day=today)
-        await StandingOrder.insert(
-            StandingOrder(
-                elder=people["standing"],
-                site=w.site_b,
-                slot="lunch",
-                weekdays=[0, 1, 2, 3, 4],
-                created_at=NOW,
-                updated_at=NOW,
-            )
+        await add_menu(w.site_a, today)
+        await add_menu(w.kitchen_x, today)
+        await serve_at_counter(w.site_a, people["came"], lunch_time(today))
+        standing = await create_standing_order(
+            await staff("official", district=w.district_x),
+            StandingOrderIn(elder_id=people["standing"], site_id=w.site_b, weekdays=[0, 1, 2, 3, 4]),
+            now=NOW,
         )
         await add_order(
-            elder=people["standing"], district=w.district_x, site=w.site_b, status="not_delivered"
+            elder=people["standing"],
+            district=w.district_x,
+            site=w.site_b,
+            status="not_delivered",
+            standing_order=standing.id,
         )
         await add_order(elder=people["delivered"], district=w.district_x, site=w.site_b, status="delivered")
         return people
@@ -371,6 +586,7 @@ def test_demo_rounds_for_tomorrow_are_planned_when_orders_exist(world: World, ru
 
     async def seed() -> None:
         await add_user("courier_b", [("courier", None, w.site_b)])
+        await add_menu(w.kitchen_x, tomorrow)
         for i in range(12):
             e = await add_located_elder(w.district_x, w.community_x, 400 + i)
             await add_order(elder=e, district=w.district_x, site=w.site_b, day=tomorrow, status="placed")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from canteen.checkin.tables import Meal
+from canteen.meals.tables import Meal
 from canteen.orders.tables import Order
 from canteen.payments.ledger import balance_of, ledger_balanced, verify_balances
 from tests.factories import add_user

@@ -8,7 +8,7 @@ from itertools import count
 from typing import Any
 
 from canteen.accounts.roles import Grant, Principal
-from canteen.checkin.tables import Meal
+from canteen.meals.tables import Meal
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 _KEYS = count(1)

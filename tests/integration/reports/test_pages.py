@@ -10,8 +10,10 @@ from typing import Any
 
 from openpyxl import load_workbook
 
+from canteen.meals.tables import Meal
 from canteen.quality import services as quality
 from canteen.quality.tables import MealRating
+from canteen.regions.tables import Site
 from tests.integration.cards.elders import add_elder
 from tests.integration.reports.helpers import add_meal, local, official
 from tests.integration.test_admin_pages import page_login, post_form
@@ -57,12 +59,62 @@ def test_month_dashboard_shows_points_satisfaction_and_exports(client: Any, worl
     rows = list(ws.iter_rows(values_only=True))
     by_name = {row[0]: row for row in rows[1:]}
     a = by_name["卖鱼桥幸福食堂"]
-    assert a[3] == 2 and a[6] == "5.00" and a[8] == 2 and a[9] == "2.50"  # meals, subsidy, ratings, score
+    assert a[3] == 2 and a[6] == 5.0 and a[8] == 2 and a[9] == "2.50"  # meals, subsidy, ratings, score
     r = client.get(
         f"/official/districts/{world.district_x}/dashboard/export?table=days&fmt=csv&month={MONTH}"
     )
+    assert r.content.startswith(b"\xef\xbb\xbf")
     data = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert data[0] == ["日期", "餐数", "补贴（元）"]
     assert data[1:] == [["2026-10-05", "2", "5.00"], ["2026-10-06", "1", "3.00"]]
+    en = client.get(
+        f"/official/districts/{world.district_x}/dashboard/export?table=days&fmt=csv&month={MONTH}",
+        headers={"Accept-Language": "en"},
+    )
+    assert en.content.startswith(b"\xef\xbb\xbf")
+    assert en.content.decode("utf-8-sig").splitlines()[0] == "Day,Meals,Subsidy (yuan)"
+
+
+def test_dashboard_exports_add_up_and_neutralise_names(client: Any, world: Any, run: Any) -> None:
+    """Money columns are numbers (0.00) that add up to the meals' fen; names never run as formulas."""
+    run(lambda: _month(world))
+    evil = '=HYPERLINK("http://evil.example","点我")'
+    run(lambda: Site.update({Site.name: evil}).where(Site.id == world.site_b))
+    page_login(client, "official_x")
+    base = f"/official/districts/{world.district_x}/dashboard/export"
+    first, last = dt.date(2026, 10, 1), dt.date(2026, 10, 31)
+    fen = run(
+        lambda: Meal.select(Meal.subsidy_fen).where(
+            (Meal.district == world.district_x)
+            & (Meal.service_date >= first)
+            & (Meal.service_date <= last)
+            & Meal.voided_at.is_null()
+        )
+    )
+    total_fen = sum(m["subsidy_fen"] for m in fen)
+    assert total_fen == 800
+    for table, col in (("days", 2), ("points", 6)):
+        r = client.get(f"{base}?table={table}&fmt=xlsx&month={MONTH}")
+        assert r.status_code == 200, r.text
+        ws = load_workbook(io.BytesIO(r.content)).active
+        assert ws is not None
+        cells = [row[col] for row in ws.iter_rows(min_row=2)]
+        assert cells and all(isinstance(c.value, int | float) for c in cells)
+        assert all("0.00" in c.number_format for c in cells)
+        assert round(sum(float(c.value) for c in cells) * 100) == total_fen
+    # The points table shows the renamed point's name as text, in XLSX and in CSV.
+    ws = load_workbook(io.BytesIO(client.get(f"{base}?table=points&fmt=xlsx&month={MONTH}").content)).active
+    assert ws is not None
+    names = [row[0].value for row in ws.iter_rows(min_row=2)]
+    assert "'" + evil in names and all(not str(n).startswith("=") for n in names)
+    r = client.get(f"{base}?table=points&fmt=csv&month={MONTH}")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "助餐点" and "'" + evil in [row[0] for row in rows[1:]]
+    # Subsidy by category: the category's label, not its code; the amount adds up too.
+    r = client.get(f"{base}?table=categories&fmt=csv&month={MONTH}")
+    assert r.content.decode("utf-8-sig").splitlines() == ["类别,补贴（元）", "低保,8.00"]
+    r = client.get(f"{base}?table=categories&fmt=csv&month={MONTH}", headers={"Accept-Language": "en"})
+    assert r.content.decode("utf-8-sig").splitlines()[1] == "Minimum living allowance (dibao),8.00"
     assert (
         client.get(
             f"/official/districts/{world.district_x}/dashboard/export?table=points&fmt=pdf&month={MONTH}"

@@ -20,7 +20,7 @@ MONTH = "2026-09"
 
 
 async def _set_up() -> dict[str, Any]:
-    from canteen.accounting import rollups
+    from canteen.meals import rollups
     from tests.factories import make_world
     from tests.integration.accounting.test_accounting import _meals
 

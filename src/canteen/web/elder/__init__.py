@@ -17,15 +17,19 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from canteen.accounts.context import lang_of
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.core.money import format_fen
+from canteen.menus.services import meal_set_for, menu_for
 from canteen.orders import services
+from canteen.orders.schemas import StandingOrderIn
 from canteen.orders.services import ElderPrincipal
 from canteen.orders.tables import Order
+from canteen.payments.ledger import balance_of
+from canteen.regions.tables import Site
 from canteen.registry.tables import Elder
 from canteen.settings import get_settings
-from canteen.web.context import lang_of
 from canteen.web.pages import page
 
 ELDER_COOKIE = "canteen_elder"
@@ -87,17 +91,23 @@ async def _elder_info(elder_id: int) -> dict[str, Any]:
     return row
 
 
-async def _home_site(elder_id: int) -> int | None:
-    """The delivering meal point: the last order's, else the community's (or district's) first open one."""
-    from canteen.regions.tables import Site
+async def _site_orderable(site_id: int) -> bool:
+    """Whether elders may order from this site now: an open meal point (as place_order requires)."""
+    return await Site.exists().where(
+        (Site.id == site_id) & (Site.kind == "meal_point") & (Site.status == "open")
+    )
 
+
+async def _home_site(elder_id: int) -> int | None:
+    """The delivering meal point: the last order's while it is open, else the community's (or
+    district's) first open one."""
     last = (
         await Order.select(Order.site)
         .where(Order.elder == elder_id)
         .order_by(Order.id, ascending=False)
         .first()
     )
-    if last:
+    if last and await _site_orderable(int(last["site"])):
         return int(last["site"])
     elder = await Elder.select(Elder.community, Elder.district).where(Elder.id == elder_id).first()
     assert elder is not None
@@ -121,8 +131,6 @@ async def _home_site(elder_id: int) -> int | None:
 
 async def _choices(site_id: int, now: dt.datetime) -> list[dict[str, Any]]:
     """Day + slot buttons: today's menus still before cut-off, then tomorrow's."""
-    from canteen.menus.services import menu_for
-
     today = services.local_today(now)
     out = []
     for offset in (0, 1):
@@ -133,6 +141,34 @@ async def _choices(site_id: int, now: dt.datetime) -> list[dict[str, Any]]:
                 continue
             out.append({"day": day, "slot": slot, "today": offset == 0})
     return out
+
+
+async def _repeat_offer(who: ElderPrincipal, elder_id: int, now: dt.datetime) -> dict[str, Any] | None:
+    """The "same as last time" offer (day, slot, set), or None when it cannot be ordered.
+
+    Offered only while the last order's site is still the elder's open home site, and only for
+    the next offered day (before its cut-off) whose menu in the last order's slot has the same
+    set (by id, else by name: each day's menu has its own sets) with portions left. Never a
+    closed site, never a set that is no longer on the menu.
+    """
+    last = await services.last_order(who, elder_id)
+    if last is None or await _home_site(elder_id) != last.site_id:
+        return None
+    for c in await _choices(last.site_id, now):
+        if c["slot"] != last.slot:
+            continue
+        menu = await menu_for(last.site_id, c["day"], c["slot"])
+        sets = [
+            s
+            for s in (menu.sets if menu else [])
+            if s.portions_available is None or s.portions_sold < s.portions_available
+        ]
+        match = next((s for s in sets if s.id == last.meal_set_id), None) or next(
+            (s for s in sets if s.name == last.meal_set_name), None
+        )
+        if match is not None:
+            return {"day": c["day"], "slot": c["slot"], "set_id": match.id, "name": match.name}
+    return None
 
 
 def _signin_redirect() -> Redirect:
@@ -252,17 +288,18 @@ async def home(request: Request[Any, Any, Any], elder: FromQuery[int | None] = N
         return _page(request, "elder/choose.html", people=people)
     info = await _elder_info(elder_id)
     site_id = await _home_site(elder_id)
-    choices = await _choices(site_id, utcnow()) if site_id else []
-    last = await services.last_order(who, elder_id)
-    return _page(request, "elder/home.html", elder=info, site_id=site_id, choices=choices, last=last, who=who)
+    now = utcnow()
+    choices = await _choices(site_id, now) if site_id else []
+    repeat_offer = await _repeat_offer(who, elder_id, now)
+    return _page(
+        request, "elder/home.html", elder=info, site_id=site_id, choices=choices, repeat=repeat_offer, who=who
+    )
 
 
 @get("/elder/{elder_id:int}/order/{day:date}/{slot:str}", include_in_schema=False)
 async def choose_set(
     request: Request[Any, Any, Any], elder_id: FromPath[int], day: FromPath[dt.date], slot: FromPath[str]
 ) -> Response[Any]:
-    from canteen.menus.services import menu_for
-
     who = await _who(request)
     if who is None or elder_id not in who.elder_ids:
         return _signin_redirect()
@@ -283,9 +320,6 @@ async def confirm_page(
     slot: FromPath[str],
     set_id: FromPath[int],
 ) -> Response[Any]:
-    from canteen.menus.services import meal_set_for
-    from canteen.payments.ledger import balance_of
-
     who = await _who(request)
     if who is None or elder_id not in who.elder_ids:
         return _signin_redirect()
@@ -379,24 +413,16 @@ async def placed(request: Request[Any, Any, Any], order_id: FromPath[int]) -> Re
 
 @post("/elder/{elder_id:int}/repeat", include_in_schema=False)
 async def repeat(request: Request[Any, Any, Any], elder_id: FromPath[int]) -> Response[Any]:
-    """Same as last time: the next open day+slot with the last order's set (by name) → confirm."""
-    from canteen.menus.services import menu_for
-
+    """Same as last time → its confirm page, only when it can be ordered (see :func:`_repeat_offer`)."""
     who = await _who(request)
     if who is None or elder_id not in who.elder_ids:
         return _signin_redirect()
-    last = await services.last_order(who, elder_id)
-    site_id = await _home_site(elder_id)
-    if last is None or site_id is None:
+    offer = await _repeat_offer(who, elder_id, utcnow())
+    if offer is None:
         return Redirect(path="/elder")
-    for c in await _choices(site_id, utcnow()):
-        if c["slot"] != last.slot:
-            continue
-        menu = await menu_for(site_id, c["day"], c["slot"])
-        match = next((s for s in (menu.sets if menu else []) if s.name == last.meal_set_name), None)
-        if match is not None:
-            return Redirect(path=f"/elder/{elder_id}/order/{c['day'].isoformat()}/{c['slot']}/{match.id}")
-    return Redirect(path="/elder")
+    return Redirect(
+        path=f"/elder/{elder_id}/order/{offer['day'].isoformat()}/{offer['slot']}/{offer['set_id']}"
+    )
 
 
 # --- my orders, cancel, card ------------------------------------------------------------------
@@ -486,8 +512,6 @@ async def weekly(request: Request[Any, Any, Any], elder_id: FromPath[int]) -> Re
 async def weekly_submit(
     request: Request[Any, Any, Any], elder_id: FromPath[int], data: URLEncodedBody[StandingForm]
 ) -> Response[Any]:
-    from canteen.orders.schemas import StandingOrderIn
-
     who = await _who(request)
     if who is None or elder_id not in who.elder_ids:
         return _signin_redirect()

@@ -1,4 +1,7 @@
-"""Helpers shared by page and API handlers: language, client address, the principal."""
+"""Request helpers shared by page and API handlers: language, client address, the principal, sign-in.
+
+They live in accounts, not in web/, so a domain's api.py, web/ and api/ can all use them without
+importing each other (see the layers in .importlinter)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 
 from canteen import i18n
+from canteen.accounts import services as accounts
 from canteen.accounts.roles import Principal
 from canteen.core.errors import DomainError
 
@@ -42,8 +46,6 @@ async def sign_in(
     connection: ASGIConnection[Any, Any, Any, Any], username: str, password: str
 ) -> tuple[str, Principal]:
     """Check a staff password with this deployment's limits; a new session token and the principal."""
-    from canteen.accounts import services as accounts
-
     s = connection.app.state.settings
     return await accounts.login(
         connection.app.state.kv,

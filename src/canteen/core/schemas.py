@@ -1,4 +1,6 @@
-"""Shared bounded types for API Structs: no input reaches the database unchecked."""
+"""Shared bounded types for API Structs: no input reaches the database unchecked.
+
+In core so every domain's schemas.py and api.py can use them without importing canteen.api."""
 
 from __future__ import annotations
 

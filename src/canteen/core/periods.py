@@ -8,7 +8,7 @@ import re
 
 from canteen.core.errors import DomainError, register
 
-register("invalid_month", 422, "月份格式应为 YYYY-MM。", "A month is written YYYY-MM.")
+register("invalid_month", 422)
 
 # Years a programme can have meals in; anything else is a typo (or a fuzzer), not a month.
 MONTH_PATTERN = r"^((?:19|20|21)\d{2})-(0[1-9]|1[0-2])$"

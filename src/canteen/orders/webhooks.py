@@ -1,4 +1,7 @@
-"""Provider webhooks: verified, then applied exactly once by event id (orders.services)."""
+"""Provider webhooks: verified, then applied exactly once by event id (orders.services).
+
+The route lives in orders, not payments: what an event changes is an order's payment or an elder's
+top-up, which orders' service applies, and payments sits below orders (see .importlinter)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,13 @@ from typing import Any
 import msgspec
 from litestar import Request, post
 
-from canteen.api.docs import errors
+from canteen.core.apidocs import errors
 from canteen.core.errors import DomainError, register
 from canteen.orders import services as order_services
 from canteen.payments.providers.base import WebhookRejected
 from canteen.payments.providers.stripe_provider import get_provider
 
-register("webhook_rejected", 400, "回调签名无效。", "The webhook signature did not verify.")
+register("webhook_rejected", 400)
 
 
 class WebhookAck(msgspec.Struct):

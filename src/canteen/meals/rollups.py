@@ -15,11 +15,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from canteen.accounting.periods import month_bounds, month_of
-from canteen.accounting.tables import DailyRollup, MonthlyRollup
-from canteen.checkin.tables import Meal
 from canteen.core.categories import Category
 from canteen.core.db import is_sqlite, write_transaction
+from canteen.core.periods import month_bounds, month_of
+from canteen.meals.tables import DailyRollup, Meal, MonthlyRollup
 
 _ORDER = {c.value: i for i, c in enumerate(Category)}
 KEY = ("site", "service_date", "slot", "mode", "category", "tier", "source", "operator")

@@ -1,4 +1,6 @@
-"""OpenAPI helpers: every route lists every error code it can give."""
+"""OpenAPI helpers: every route lists every error code it can give.
+
+In core so every domain's api.py can declare its errors without importing canteen.api."""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def errors(*codes: str, common: bool = True) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(
             data_container=ErrorBody,
-            description="; ".join(f"`{c}`: {ERRORS[c].en}" for c in codes_),
+            description="; ".join(f"`{c}`: {ERRORS[c].message('en')}" for c in codes_),
             examples=None,
         )
         for status, codes_ in sorted(by_status.items())

@@ -1,0 +1,1 @@
+"""Meals: the one owner of a meal's row, its rollups and its ledger postings (see services)."""

@@ -1,0 +1,72 @@
+"""JSON API for a meal's price: ``POST /api/v1/quotes`` (the one quote assembly over HTTP)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, post
+from litestar.params import JSONBody
+
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import login_required
+from canteen.core.apidocs import errors
+from canteen.core.errors import DomainError
+from canteen.core.schemas import Id, Input
+from canteen.meals import pricing
+from canteen.subsidies.schemas import Quote
+
+Req = Request[Any, Any, Any]
+
+
+class QuoteIn(Input, kw_only=True):
+    """Price one meal. Give ``elder_id`` or ``card`` (a token or a card number), or neither for a
+    walk-in. ``slot``, ``mode`` and ``list_price_fen`` are judged by the rules, so a negative
+    price is ``invalid_price`` and an unknown slot ``invalid_slot``."""
+
+    elder_id: Id | None = None
+    card: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    site_id: Id
+    slot: Annotated[str, msgspec.Meta(max_length=20)]
+    date: dt.date
+    mode: Annotated[str, msgspec.Meta(max_length=20)] = "dine_in"
+    list_price_fen: Annotated[int, msgspec.Meta(ge=-2_147_483_648, le=2_147_483_647)]
+
+
+class QuoteController(Controller):
+    path = "/api/v1/quotes"
+    tags = ["subsidies"]
+    guards = [login_required]
+
+    @post(
+        "/",
+        status_code=200,
+        summary="Price one meal for an elder (or a walk-in) at a site: subsidy, co-pay and why",
+        responses=errors(
+            "not_found",
+            "invalid_card",
+            "invalid_card_number",
+            "card_revoked",
+            "invalid_price",
+            "invalid_slot",
+            "invalid_mode",
+            "policy_not_in_force",
+        ),
+    )
+    async def quote(self, request: Req, data: JSONBody[QuoteIn]) -> Quote:
+        if data.elder_id is not None and data.card is not None:
+            raise DomainError("validation_failed", {"reason": "give elder_id or card, not both"})
+        return await pricing.quote_for(
+            principal_of(request),
+            elder_id=data.elder_id,
+            card=data.card,
+            site_id=data.site_id,
+            slot=data.slot,
+            day=data.date,
+            mode=data.mode,
+            list_price_fen=data.list_price_fen,
+        )
+
+
+CONTROLLERS = [QuoteController]

@@ -1,0 +1,182 @@
+"""The one quote assembly: the facts of one meal gathered in one place, priced by the pure rules.
+
+The counter (scan, preview, check-in), delivery orders (quote and placement), the quotes
+API and the demo all call :func:`price_meal`, so the same elder at the same site, slot,
+day and meal set always gets the same price: the same site street fallback
+(``regions.lookup``), the same elder facts (an elder who is not active is priced as a
+walk-in), the same policy lookup and the same usage count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from canteen import i18n
+from canteen.accounts.roles import Principal
+from canteen.core.errors import DomainError
+from canteen.meals import usage as meal_usage
+from canteen.regions.lookup import SiteInfo, site_info
+from canteen.registry.card_services import resolve_card
+from canteen.registry.schemas import ElderBrief
+from canteen.registry.services import counter_view
+from canteen.subsidies import rules as subsidy_rules
+from canteen.subsidies.schemas import ElderFacts, Policy, Quote, Usage
+from canteen.subsidies.services import policy_for
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A quote with what it was built from."""
+
+    quote: Quote
+    # The subsidised meal the elder already had in this slot and day (when it was looked up).
+    already: dict[str, Any] | None
+    policy_found: bool
+
+
+def _reasons(key: str) -> tuple[str, str]:
+    return i18n.gettext("zh-CN", key), i18n.gettext("en", key)
+
+
+def list_price_quote(
+    list_price_fen: int, *, policy_version: int = 0, why: str = "meal.list_price.walk_in"
+) -> Quote:
+    """The list price with no subsidy: a walk-in, a person who is not an active member, or a
+    district with no policy in force (``why`` names the reason's catalog key)."""
+    zh, en = _reasons(why)
+    return Quote(
+        list_price_fen=list_price_fen,
+        subsidy_fen=0,
+        copay_fen=list_price_fen,
+        funding=[],
+        delivery_fee_fen=0,
+        delivery_subsidy_fen=0,
+        delivery_copay_fen=0,
+        delivery_funding=[],
+        total_due_fen=list_price_fen,
+        tier_code=None,
+        tier_codes=[],
+        tier_name_zh=None,
+        tier_name_en=None,
+        reason_zh=zh,
+        reason_en=en,
+        policy_version=policy_version,
+    )
+
+
+async def elder_for_pricing(elder_id: int, day: dt.date) -> tuple[ElderBrief, ElderFacts]:
+    """The elder as the counter shows them and as the rules see them, from one read.
+
+    An elder who is not active (suspended, moved, deceased) is no member for pricing; the
+    counter and ordering refuse them anyway, the quotes API shows the list price.
+    """
+    brief, facts = await counter_view(elder_id, today=day)
+    if brief.status != "active":
+        facts = ElderFacts(member=False)
+    return brief, facts
+
+
+async def price_meal(
+    *,
+    site: SiteInfo,
+    elder_id: int | None,
+    day: dt.date,
+    slot: str,
+    mode: str,
+    list_price_fen: int,
+    facts: ElderFacts | None = None,
+    look_up_served: bool = True,
+) -> Priced:
+    """Price one meal at ``site`` for ``elder_id`` (None: a walk-in).
+
+    ``look_up_served=False`` skips reading the subsidised meal already taken in this slot:
+    the counter's hot path leaves that to the partial unique index (its refusal becomes
+    ``already_served``). Everything else is looked up here and nowhere else.
+    """
+    policy = await policy_for(site.district_id, day)
+    already: dict[str, Any] | None = None
+    usage = Usage()
+    if elder_id is None:
+        facts = ElderFacts(member=False)
+    else:
+        if facts is None:
+            _, facts = await elder_for_pricing(elder_id, day)
+        already = await meal_usage.served_already(elder_id, day, slot) if look_up_served else None
+        month_fen = await meal_usage.month_subsidy(elder_id, day) if policy and policy.monthly_cap_fen else 0
+        usage = Usage(slot_meals_today=1 if already is not None else 0, month_subsidy_fen=month_fen)
+    quote = assemble_quote(
+        site_district_id=site.district_id,
+        site_street_id=site.street_id,
+        facts=facts,
+        policy=policy,
+        usage=usage,
+        day=day,
+        slot=slot,
+        mode=mode,
+        list_price_fen=list_price_fen,
+    )
+    return Priced(quote, already, policy_found=policy is not None)
+
+
+def assemble_quote(
+    *,
+    site_district_id: int,
+    site_street_id: int | None,
+    facts: ElderFacts,
+    policy: Policy | None,
+    usage: Usage,
+    day: dt.date,
+    slot: str,
+    mode: str,
+    list_price_fen: int,
+) -> Quote:
+    """The pure half of the assembly, for callers that hold the facts already (the demo's
+    history, which prices months of meals in memory): no policy in force → the list price;
+    otherwise the rules, with the site's street as ``regions.lookup`` resolves it."""
+    if policy is None:
+        return list_price_quote(list_price_fen, why="meal.list_price.no_policy")
+    return subsidy_rules.quote(
+        elder=facts,
+        list_price_fen=list_price_fen,
+        slot=slot,
+        day=day,
+        mode=mode,
+        policy=policy,
+        usage=usage,
+        site_street_id=site_street_id or 0,
+        site_district_id=site_district_id,
+    )
+
+
+async def quote_for(
+    actor: Principal,
+    *,
+    elder_id: int | None = None,
+    card: str | None = None,
+    site_id: int,
+    slot: str,
+    day: dt.date,
+    mode: str,
+    list_price_fen: int,
+) -> Quote:
+    """The quotes API: price one meal at ``site_id`` for an elder (by id or by a scanned/typed
+    ``card``), or for a walk-in when neither is given — the same assembly the counter and
+    ordering use.
+
+    Codes: ``not_found`` (site outside the actor's scope, or unknown elder), the card codes of
+    ``resolve_card``, ``policy_not_in_force``, and the rules' ``invalid_price`` /
+    ``invalid_slot`` / ``invalid_mode``.
+    """
+    site = await site_info(site_id)
+    if not actor.can_site(site.id, site.district_id, *actor.roles):
+        raise DomainError("not_found", {"site_id": site_id})
+    if card is not None:
+        elder_id = (await resolve_card(card)).elder_id
+    priced = await price_meal(
+        site=site, elder_id=elder_id, day=day, slot=slot, mode=mode, list_price_fen=list_price_fen
+    )
+    if not priced.policy_found:
+        raise DomainError("policy_not_in_force", {"district_id": site.district_id, "date": day.isoformat()})
+    return priced.quote

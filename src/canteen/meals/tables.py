@@ -1,0 +1,119 @@
+"""The meal and the rollups built from it: the tables only ``canteen.meals`` writes.
+
+The tables' migration history predates this package and stays where it was written
+(``meal`` in the checkin app's migrations, the rollups in accounting's): those apps list
+these classes in their ``piccolo_app.py``, so Piccolo's migration state is unchanged.
+"""
+
+from piccolo.columns import JSON, Boolean, Date, ForeignKey, Integer, Serial, Timestamptz, Varchar
+from piccolo.table import Table
+
+from canteen.regions.tables import District, Site
+from canteen.registry.tables import Elder
+
+
+class Meal(Table, tablename="meal"):
+    """One served or delivered meal, with the price split it was sold at.
+
+    The one-subsidised-meal rule is a partial unique index on
+    (elder, service_date, slot) WHERE subsidised AND voided_at IS NULL, so the
+    database, not the application, is the referee when two counters scan the
+    same card at once. A void frees the subsidy by setting voided_at.
+    """
+
+    id: Serial
+    district = ForeignKey(District, index=True)
+    site = ForeignKey(Site, index=True)
+    elder = ForeignKey(Elder, null=True, default=None, index=True)  # null for a walk-in sale
+    service_date = Date(index=True)
+    slot = Varchar(length=10)
+    mode = Varchar(length=10, default="dine_in")  # dine_in | delivery
+    served_at = Timestamptz()
+    meal_set = Integer(null=True, default=None)
+    items = JSON(default="[]")
+    list_price_fen = Integer()
+    subsidy_fen = Integer(default=0)
+    copay_fen = Integer()
+    funding = JSON(default="[]")  # [{"source": "city", "fen": 480}, …]
+    delivery_fee_fen = Integer(default=0)
+    delivery_subsidy_fen = Integer(default=0)
+    payment = Varchar(length=10)  # balance | cash | card | none
+    subsidised = Boolean(default=False)
+    # The policy is (district, policy_version): versions are unique per district and immutable once published.
+    policy_version = Integer(null=True, default=None)
+    tier_code = Varchar(length=40, null=True, default=None)
+    reason_zh = Varchar(length=300, default="")
+    reason_en = Varchar(length=300, default="")
+    categories = JSON(default="[]")  # the elder's categories valid that day: a snapshot for reports
+    operator = Integer(null=True, default=None)  # the site's operator at the time: who is reimbursed
+    cashier_id = Integer(null=True, default=None)
+    device = Varchar(length=100, default="")
+    manual_reason = Varchar(length=200, default="")  # set when the card was not scanned
+    idempotency_key = Varchar(length=128, null=True, default=None)
+    ledger_txn = Varchar(length=40, default="")
+    voided_at = Timestamptz(null=True, default=None)
+    voided_by = Integer(null=True, default=None)
+    void_reason = Varchar(length=200, default="")
+    void_txn = Varchar(length=40, default="")
+
+
+class DailyRollup(Table, tablename="daily_rollup"):
+    """Meals of one day summed per site × operator × slot × mode × category × tier × source.
+
+    Two kinds of rows share the table, told apart by ``source``:
+    * ``source = ''``: the meal rows — every live (not voided) meal counts once,
+      with its list price, total subsidy, co-pay and delivery money;
+    * ``source = 'city'`` …: one row per funding source of the subsidised meals,
+      ``meals`` = meals that source paid towards and ``subsidy_fen`` its share.
+    Reports read totals from the '' rows and per-source money from the others.
+
+    ``category`` is the meal's primary category: the first of its category
+    snapshot in the order of ``canteen.core.categories.Category`` (the most
+    targeted first: 特困, 低保, …), or 'none'. A meal with several categories is
+    counted once, under that primary category; ``tier`` keeps the tier the
+    subsidy was priced at, so settlement lines by tier are exact.
+    """
+
+    id: Serial
+    site = ForeignKey(Site, index=True)
+    district = ForeignKey(District, index=True)
+    operator = Integer(default=0)  # 0: no operator
+    service_date = Date(index=True)
+    slot = Varchar(length=10)
+    mode = Varchar(length=10)
+    category = Varchar(length=30)
+    tier = Varchar(length=40, default="")
+    source = Varchar(length=40, default="")
+    meals = Integer(default=0)
+    subsidised = Integer(default=0)
+    list_fen = Integer(default=0)
+    subsidy_fen = Integer(default=0)
+    copay_fen = Integer(default=0)
+    delivery_fee_fen = Integer(default=0)
+    delivery_subsidy_fen = Integer(default=0)
+
+
+class MonthlyRollup(Table, tablename="monthly_rollup"):
+    """The daily rollups summed per month: site × operator × mode × category × tier × source.
+
+    Kept in step with ``daily_rollup`` by the same ``apply_meal`` statement (PostgreSQL) and
+    rebuilt for a district-month by ``rollup_day``; year and multi-month reports read it
+    instead of a year of daily rows. Serving days are not additive and stay with the daily rows.
+    """
+
+    id: Serial
+    site = ForeignKey(Site, index=True)
+    district = ForeignKey(District, index=True)
+    operator = Integer(default=0)
+    month = Varchar(length=7)  # YYYY-MM
+    mode = Varchar(length=10)
+    category = Varchar(length=30)
+    tier = Varchar(length=40, default="")
+    source = Varchar(length=40, default="")
+    meals = Integer(default=0)
+    subsidised = Integer(default=0)
+    list_fen = Integer(default=0)
+    subsidy_fen = Integer(default=0)
+    copay_fen = Integer(default=0)
+    delivery_fee_fen = Integer(default=0)
+    delivery_subsidy_fen = Integer(default=0)

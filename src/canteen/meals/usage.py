@@ -1,0 +1,60 @@
+"""What an elder has already used: the reads every quote and refusal is built on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from canteen.meals.tables import Meal
+from canteen.settings import get_settings
+
+# The partial unique index on (elder, service_date, slot) WHERE subsidised AND voided_at IS NULL:
+# PostgreSQL names it, SQLite names its columns.
+SUBSIDY_INDEX_MARKERS = ("meal_one_subsidy", "meal.elder, meal.service_date, meal.slot")
+
+
+def is_subsidy_refusal(constraint: str) -> bool:
+    """Whether a unique violation came from the once-per-slot subsidy index."""
+    return any(m in constraint for m in SUBSIDY_INDEX_MARKERS)
+
+
+async def served_already(elder_id: int, day: dt.date, slot: str) -> dict[str, Any] | None:
+    """The live subsidised meal the elder had in ``slot`` on ``day``, anywhere, or None."""
+    row: dict[str, Any] | None = (
+        await Meal.select(Meal.id, Meal.site, Meal.site.name.as_alias("site_name"), Meal.served_at, Meal.mode)
+        .where(
+            (Meal.elder == elder_id)
+            & (Meal.service_date == day)
+            & (Meal.slot == slot)
+            & (Meal.subsidised == True)  # noqa: E712 - Piccolo builds SQL from this comparison
+            & Meal.voided_at.is_null()
+        )
+        .first()
+    )
+    return row
+
+
+async def month_subsidy(elder_id: int, day: dt.date) -> int:
+    """Meal subsidy (fen) of the elder's live meals from the 1st of ``day``'s month to ``day``."""
+    first = day.replace(day=1)
+    rows = await Meal.select(Meal.subsidy_fen).where(
+        (Meal.elder == elder_id)
+        & (Meal.service_date >= first)
+        & (Meal.service_date <= day)
+        & Meal.voided_at.is_null()
+    )
+    return sum(r["subsidy_fen"] for r in rows)
+
+
+def already_detail(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``already_served`` refusal's detail: where and when the first meal was had."""
+    if row is None:
+        return {}
+    tz = get_settings().tz
+    return {
+        "meal_id": row["id"],
+        "site_id": row["site"],
+        "site_name": row["site_name"],
+        "served_at": row["served_at"].astimezone(tz).isoformat(timespec="minutes"),
+        "mode": row["mode"],
+    }
