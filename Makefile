@@ -60,10 +60,11 @@ audit: install
 
 check: lint layers types audit test
 
+# checkin.py: ~4 min of load rounds (more on a busy box); PostgreSQL + Redis, wrk (apt-get), gcc. BENCH_ARGS="--rounds 5" for more.
 bench: install
 	$(BIN)/python scripts/bench/quotes.py
 	$(BIN)/python scripts/bench/cards.py
-	$(BIN)/python scripts/bench/checkin.py
+	$(BIN)/python scripts/bench/checkin.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules var .hypothesis .schemathesis

@@ -6,10 +6,12 @@ of a row and an INSERT of a row.
 (404 for an unknown account); ``GET /readyz`` → 200 once the pool is open.
 Served by uvicorn (the same server and loop as ``canteen serve``):
 
-    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/canteen_bench \\
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_checkin_floor \\
         python -m uvicorn --app-dir scripts/bench baseline_app:app --workers 2 --port 8766
 
-The tables ``bench_account`` and ``bench_meal`` are created by ``checkin.py``.
+The tables ``bench_account`` and ``bench_meal`` are created by ``checkin.py`` in a database of
+their own, so that ``pg_stat_database`` tells the two servers' work apart. Like Canteen's, its pool
+is asyncpg's, which resets a connection on release (one more round trip per request).
 """
 
 from __future__ import annotations
