@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from jinja2 import pass_context
 from litestar import Litestar, Router
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
@@ -28,6 +29,7 @@ from canteen.checkin import api as checkin_api
 from canteen.core import events
 from canteen.core.db import close_pool, open_pool
 from canteen.core.kv import make_channels_backend, make_kv
+from canteen.core.ratelimit import make_limiter
 from canteen.delivery import api as delivery_api
 from canteen.meals import api as meals_api
 from canteen.menus import api as menus_api
@@ -56,7 +58,7 @@ from canteen.web import receipts as receipt_pages
 from canteen.web import registry as registry_pages
 from canteen.web.admin import ADMIN_PAGES
 from canteen.web.elder import PAGES as ELDER_PAGES
-from canteen.web.middleware import JsonFormatter, auth_middleware, request_context_middleware
+from canteen.web.middleware import JsonFormatter, auth_middleware, wrap_outermost
 
 PACKAGE_DIR = Path(__file__).parent
 REPO_DIR = PACKAGE_DIR.parent.parent
@@ -81,6 +83,7 @@ def _template_engine() -> JinjaTemplateEngine:
         return i18n.gettext(ctx.get("lang") or pages.lang_from_ctx(ctx), msgid, **params)
 
     engine.register_template_callable("_", translate)
+    engine.engine.filters["localtime"] = pass_context(pages.local_time)
     engine.engine.globals["LANGS"] = i18n.LANGS
     return engine
 
@@ -93,6 +96,7 @@ def route_handlers() -> list[Any]:
         auth_api.AuthController,
         auth_api.UsersController,
         auth_api.TokensController,
+        auth_api.ElderPinController,
         *regions_api.CONTROLLERS,
         *accounting_api.CONTROLLERS,
         *accounting_pages.PAGES,
@@ -128,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
     kv = make_kv(settings.redis_url)
+    limiter = make_limiter(settings.redis_url)
     if settings.redis_url:
         # Survives a Redis restart (the stock backend's tasks die on the first connection error).
         channels_backend: Any = make_channels_backend(settings.redis_url)
@@ -145,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await close_pool()
             await kv.close()
+            await limiter.close()
 
     static_routers: list[Router] = [
         create_static_files_router(
@@ -159,17 +165,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         )
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*static_routers, *route_handlers()],
         lifespan=[lifespan],
-        state=State({"settings": settings, "kv": kv}),
-        middleware=[request_context_middleware, auth_middleware],
+        state=State({"settings": settings, "kv": kv, "limiter": limiter}),
+        middleware=[auth_middleware],
         exception_handlers=web_errors.EXCEPTION_HANDLERS,
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.cookie_secure,
             cookie_samesite="lax",
-            exclude=["/api/"],
+            # Regexes matched anywhere in the path: anchored, or "/x/api/…" would skip CSRF too.
+            exclude=["^/api/"],
         ),
         template_config=TemplateConfig(engine=_template_engine()),
         plugins=[channels_plugin],
@@ -193,3 +200,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
+    # Request id, security headers and access log around everything, errors from middleware
+    # and before routing included (see wrap_outermost).
+    return wrap_outermost(app)

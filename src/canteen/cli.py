@@ -71,7 +71,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         workers=workers,
         log_level="warning",
         access_log=False,
-        proxy_headers=True,
+        # The client address comes from canteen.accounts.context.client_ip, which believes
+        # X-Forwarded-For only from CANTEEN_TRUSTED_PROXIES; uvicorn's own rewriting would
+        # trust it from anyone on loopback by default.
+        proxy_headers=False,
     )
 
 

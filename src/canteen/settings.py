@@ -7,6 +7,7 @@ misconfigured deployment fails before it serves a single request.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import zoneinfo
 from collections.abc import Mapping
@@ -52,6 +53,9 @@ class Settings:
     login_max_failures_per_user: int = 5
     login_max_failures_per_ip: int = 30
     login_window_seconds: int = 15 * 60
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs); empty:
+    # the direct peer is the client, whatever headers it sends (canteen.accounts.context.client_ip).
+    trusted_proxies: str = ""
     hotline: str = "0571-12345"
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -71,6 +75,10 @@ class Settings:
         parsed = urlparse(self.database_url)
         # sqlite:///var/x.db → relative "var/x.db"; sqlite:////abs/x.db → "/abs/x.db"
         return Path(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -148,6 +156,13 @@ class Settings:
                 out.append(f"CANTEEN_{name.upper()}: must be 64 hex characters (32 bytes)")
         if len(self.secret_key) < 32:
             out.append("CANTEEN_SECRET_KEY: must be at least 32 characters")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            out.append(
+                f"CANTEEN_TRUSTED_PROXIES={self.trusted_proxies!r}: {exc} "
+                "(comma-separated IP addresses or CIDRs, e.g. 10.0.0.11,10.0.1.0/24)"
+            )
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             out.append("CANTEEN_DB_POOL_MIN/CANTEEN_DB_POOL_MAX: need 1 <= min <= max")
         if self.production:
@@ -167,6 +182,24 @@ class Settings:
         if (self.stripe_api_key is None) != (self.stripe_webhook_secret is None):
             out.append("CANTEEN_STRIPE_API_KEY and CANTEEN_STRIPE_WEBHOOK_SECRET: set both or neither")
         return out
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """``10.0.0.11, 10.0.1.0/24, ::1`` as networks; ValueError names a bad entry."""
+    out: list[IPNetwork] = []
+    for part in text.split(","):
+        entry = part.strip()
+        if not entry:
+            continue
+        try:
+            out.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+    return tuple(out)
 
 
 @lru_cache(maxsize=1)

@@ -29,8 +29,10 @@
     camera: document.getElementById("tool-camera"),
   };
   var busy = false;
-  var lastElder = null; // {id, name} of the last elder shown, for F7
-  var RECENT_KEY = "canteen.counter." + site + ".recent";
+  // F2 belongs to one elder: pressed with no price on screen it arms cash for the next scan only;
+  // every new scan (unless armed) and every served elder start again from the balance.
+  var paymentArmed = false;
+  var idleHtml = result.innerHTML;
 
   // ------------------------------------------------------------------ helpers
 
@@ -104,6 +106,14 @@
     return result.querySelector("form.pending");
   }
 
+  // The elder on screen (the panel in #result), or null: F7 tops up nobody else.
+  function elderOf(panel) {
+    return panel && panel.dataset.elderId ? { id: panel.dataset.elderId, name: panel.dataset.elderName || "" } : null;
+  }
+  function onScreen() {
+    return elderOf(result.firstElementChild);
+  }
+
   // ------------------------------------------------------------------ sound
 
   var audio = null;
@@ -127,16 +137,20 @@
 
   // ------------------------------------------------------------------ panels
 
-  function show(html) {
+  function show(html, who) {
     result.innerHTML = html;
     var panel = result.firstElementChild;
     var outcome = panel ? panel.dataset.outcome : "";
-    if (panel && panel.dataset.elderId) {
-      lastElder = { id: panel.dataset.elderId, name: panel.dataset.elderName || "" };
+    // A refusal of the confirm panel's sale is still about that elder (F7 tops them up).
+    if (panel && who && outcome === "refused" && !panel.dataset.elderId) {
+      panel.dataset.elderId = who.id;
+      panel.dataset.elderName = who.name;
     }
+    if (panel && panel.dataset.payment) setPayment(panel.dataset.payment);
     if (outcome === "ok") {
       beepOk();
-      if (panel.dataset.mealId) remember(panel.dataset.mealId, panel.dataset.mealLabel || "");
+      setPayment("balance");
+      paymentArmed = false;
       refreshTally();
     } else if (outcome === "refused") {
       beepBad();
@@ -155,11 +169,13 @@
   }
 
   function idle() {
-    result.innerHTML = "";
-    var p = document.createElement("p");
-    p.className = "idle";
-    p.textContent = root.dataset.idle || "";
-    result.appendChild(p);
+    result.innerHTML = idleHtml;
+  }
+
+  // A new elder: the balance again, unless F2 armed cash for exactly this scan.
+  function newElder() {
+    if (!paymentArmed) setPayment("balance");
+    paymentArmed = false;
   }
 
   function previewWith(data) {
@@ -169,6 +185,7 @@
   }
 
   function previewCard(text) {
+    newElder();
     previewWith({ card: text, set_id: chosenSet(), payment: paymentInput.value });
   }
 
@@ -176,9 +193,10 @@
     if (busy || !form) return;
     busy = true;
     var key = form.dataset.key;
+    var who = elderOf(form.closest(".panel"));
     // Once sent, this panel cannot be sent again; a retry reuses the same key anyway.
     form.classList.remove("pending");
-    post(form.getAttribute("action"), new FormData(form), key).then(show, function () {
+    post(form.getAttribute("action"), new FormData(form), key).then(function (html) { show(html, who); }, function () {
       // The answer was lost, not necessarily the sale: Enter again retries with the same key.
       form.classList.add("pending");
       networkDown();
@@ -212,7 +230,7 @@
 
   function togglePayment() {
     setPayment(paymentInput.value === "cash" ? "balance" : "cash");
-    rePreview({ payment: paymentInput.value });
+    paymentArmed = !rePreview({ payment: paymentInput.value }) && paymentInput.value === "cash";
   }
 
   function chooseSet(n) {
@@ -235,44 +253,18 @@
   if (window.EventSource && tallyBox.dataset.live) {
     try {
       var live = new EventSource(tallyBox.dataset.live);
-      live.onmessage = refreshTally;
+      var paused = document.getElementById("live-paused");
+      // The stream says "live" or "paused" (Redis away): check-ins go on either way, only the
+      // live tally waits; a dropped stream counts as paused until it says otherwise.
+      var showPaused = function (yes) { if (paused) { paused.hidden = !yes; } };
+      live.onmessage = function () { showPaused(false); refreshTally(); };
+      live.addEventListener("status", function (e) {
+        showPaused(e.data !== "live");
+        if (e.data === "live") { refreshTally(); }
+      });
+      live.onerror = function () { showPaused(true); };
       window.addEventListener("pagehide", function () { live.close(); });
     } catch (e) { /* the tally still refreshes after each action here */ }
-  }
-
-  // ------------------------------------------------------------------ last meals (for void)
-
-  function recent() {
-    try { return JSON.parse(sessionStorage.getItem(RECENT_KEY) || "[]"); } catch (e) { return []; }
-  }
-
-  function remember(id, label) {
-    var list = recent().filter(function (m) { return m.id !== id; });
-    list.unshift({ id: id, label: label });
-    try { sessionStorage.setItem(RECENT_KEY, JSON.stringify(list.slice(0, 5))); } catch (e) { /* private mode */ }
-  }
-
-  function fillVoidList() {
-    var ul = document.getElementById("void-list");
-    var dl = document.getElementById("void-recent");
-    ul.textContent = "";
-    dl.textContent = "";
-    recent().forEach(function (m) {
-      var li = document.createElement("li");
-      var b = document.createElement("button");
-      b.type = "button";
-      b.textContent = m.label || "#" + m.id;
-      b.addEventListener("click", function () {
-        document.getElementById("void-meal").value = m.id;
-        document.getElementById("void-reason").focus();
-      });
-      li.appendChild(b);
-      ul.appendChild(li);
-      var o = document.createElement("option");
-      o.value = m.id;
-      o.label = m.label;
-      dl.appendChild(o);
-    });
   }
 
   // ------------------------------------------------------------------ tools
@@ -284,26 +276,43 @@
     document.getElementById("lookup-q").focus();
   }
 
+  // The server names whose balance it is (masked card, balance now); with nobody on screen it
+  // answers in words and offers the look-up, never the previous elder.
+  function showTopup(html) {
+    tools.topup.innerHTML = html;
+    tools.topup.hidden = false;
+    var target = document.getElementById("topup-amount") || tools.topup.querySelector("[data-tool]");
+    if (target) target.focus();
+  }
+
   function openTopup(elder) {
     closeTools();
-    elder = elder || lastElder;
-    if (!elder) { openLookup(); return; }
-    var url = "/counter/" + site + "/topup?elder_id=" + encodeURIComponent(elder.id) +
-      "&name=" + encodeURIComponent(elder.name || "");
+    elder = elder || onScreen();
+    var url = "/counter/" + site + "/topup" + (elder ? "?elder_id=" + encodeURIComponent(elder.id) : "");
     getText(url).then(function (html) {
-      tools.topup.innerHTML = html;
-      tools.topup.hidden = false;
-      document.getElementById("topup-amount").focus();
+      if (html.indexOf('id="topup-form"') === -1) { show(html); return; } // refused: a red panel
+      showTopup(html);
+    });
+  }
+
+  // The void tool comes from the server: the site's last voidable meals (every till's), and the
+  // chosen meal's name, time, set and amount above the reason field.
+  function loadVoid(mealId) {
+    var url = tools.void.dataset.url + (mealId ? "?meal_id=" + encodeURIComponent(mealId) : "");
+    getText(url).then(function (html) {
+      if (html.indexOf('id="void-title"') === -1) { closeTools(); show(html); return; }
+      tools.void.innerHTML = html;
+      tools.void.hidden = false;
+      var target = document.getElementById("void-reason") ||
+        (document.getElementById("void-error") && document.getElementById("void-meal")) ||
+        tools.void.querySelector("[data-void-pick]") || document.getElementById("void-meal");
+      if (target) target.focus();
     });
   }
 
   function openVoid() {
     closeTools();
-    fillVoidList();
-    tools.void.hidden = false;
-    var first = recent()[0];
-    document.getElementById("void-meal").value = first ? first.id : "";
-    document.getElementById(first ? "void-reason" : "void-meal").focus();
+    loadVoid("");
   }
 
   var cameraReader = null;
@@ -339,10 +348,8 @@
 
   function runTool(name, el) {
     if (name === "lookup") openLookup();
-    else if (name === "topup") {
-      var p = el && el.closest(".panel");
-      openTopup(p && p.dataset.elderId ? { id: p.dataset.elderId, name: p.dataset.elderName || "" } : null);
-    } else if (name === "void") openVoid();
+    else if (name === "topup") openTopup(elderOf(el && el.closest(".panel")));
+    else if (name === "void") openVoid();
     else if (name === "camera") openCamera();
     else if (name === "walkin") { closeTools(); walkInOffer(); }
   }
@@ -384,7 +391,6 @@
     var form = document.getElementById("manual-form");
     document.getElementById("manual-elder").value = b.dataset.pick;
     document.getElementById("manual-name").textContent = b.dataset.name;
-    lastElder = { id: b.dataset.pick, name: b.dataset.name };
     form.hidden = false;
     document.getElementById("manual-reason").focus();
   });
@@ -406,6 +412,8 @@
       set_id: chosenSet(), payment: paymentInput.value,
     };
     closeTools();
+    newElder();
+    data.payment = paymentInput.value;
     previewWith(data);
   });
 
@@ -427,9 +435,27 @@
     });
   });
 
-  document.getElementById("void-form").addEventListener("submit", function (e) {
+  tools.void.addEventListener("click", function (e) {
+    var b = e.target.closest("[data-void-pick]");
+    if (b) loadVoid(b.dataset.voidPick);
+  });
+
+  tools.void.addEventListener("submit", function (e) {
     e.preventDefault();
-    post(e.target.getAttribute("action"), new FormData(e.target)).then(afterTool);
+    var form = e.target;
+    if (form.id === "void-find") {
+      loadVoid(document.getElementById("void-meal").value.trim());
+      return;
+    }
+    var reason = document.getElementById("void-reason");
+    var error = document.getElementById("void-reason-error");
+    if (reason.value.trim().length < 2) {
+      error.hidden = false;
+      reason.setAttribute("aria-invalid", "true");
+      reason.focus();
+      return;
+    }
+    post(form.getAttribute("action"), new FormData(form)).then(afterTool);
   });
 
   paymentToggle.addEventListener("click", togglePayment);
@@ -477,7 +503,7 @@
     if (k === "Escape") {
       e.preventDefault();
       if (openTool()) closeTools();
-      else idle();
+      else { idle(); setPayment("balance"); paymentArmed = false; }
       scan.value = "";
       busy = false;
       scan.focus();
@@ -486,7 +512,15 @@
     if (k === "F2") { e.preventDefault(); togglePayment(); return; }
     if (k === "F4") { e.preventDefault(); runTool("walkin"); return; }
     if (k === "F6") { e.preventDefault(); openLookup(); return; }
-    if (k === "F7") { e.preventDefault(); openTopup(null); return; }
+    if (k === "F7") {
+      e.preventDefault();
+      // In the look-up, the elder just chosen there; otherwise the elder on screen, or nobody.
+      var manual = document.getElementById("manual-form");
+      openTopup(!tools.lookup.hidden && !manual.hidden
+        ? { id: document.getElementById("manual-elder").value, name: document.getElementById("manual-name").textContent }
+        : null);
+      return;
+    }
     if (k === "F8") { e.preventDefault(); openVoid(); return; }
     if (k === "F9") { e.preventDefault(); openCamera(); return; }
     if (/^[1-9]$/.test(k) && !e.ctrlKey && !e.metaKey) {
@@ -505,7 +539,6 @@
     }
   });
 
-  root.dataset.idle = (result.querySelector(".idle") || {}).textContent || "";
   setPayment("balance");
   scan.focus();
 })();

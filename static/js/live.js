@@ -15,6 +15,11 @@
     }
     var source = new EventSource(box.dataset.liveUrl);
     source.onmessage = refresh;
+    // The stream says "live" or "paused" (Redis away) on connect and every few seconds.
+    source.addEventListener("status", function (e) {
+      var status = document.getElementById("live-status");
+      if (status) { status.dataset.state = e.data === "live" ? "live" : "paused"; }
+    });
     source.onerror = function () {
       var status = document.getElementById("live-status");
       if (status) { status.dataset.state = "reconnecting"; }

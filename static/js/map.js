@@ -9,7 +9,9 @@
     var data;
     try { data = JSON.parse(el.getAttribute("data-map") || "{}"); } catch (e) { return; }
     var L = window.L;
-    var map = L.map(el, { attributionControl: false, zoomSnap: 0.25 });
+    var words = data.words || {};
+    var map = L.map(el, { attributionControl: false, zoomSnap: 0.25, zoomControl: false });
+    L.control.zoom({ zoomInTitle: words.zoom_in || "+", zoomOutTitle: words.zoom_out || "-" }).addTo(map);
     var bounds = [];
     var maxElders = 1;
     (data.communities || []).forEach(function (c) { if (c.elders > maxElders) maxElders = c.elders; });
@@ -25,13 +27,14 @@
         radius: data.radius_m || 800, color: "#1f5fa8", weight: 1, fillOpacity: p.open ? 0.08 : 0, dashArray: p.open ? null : "4 4"
       }).addTo(map);
       var icon = L.divIcon({ className: "map-point" + (p.open ? " open" : ""), iconSize: [14, 14] });
-      L.marker([p.lat, p.lon], { icon: icon, title: p.name, keyboard: false }).bindTooltip(p.name).addTo(map);
+      L.marker([p.lat, p.lon], { icon: icon, title: p.name, keyboard: false }).bindTooltip(p.name, { permanent: true, direction: "right", className: "map-label" }).addTo(map);
       bounds.push([p.lat, p.lon]);
     });
     if (data.suggestion) {
       var star = L.divIcon({ className: "map-suggestion", html: "★", iconSize: [24, 24] });
       L.marker([data.suggestion.lat, data.suggestion.lon], { icon: star, keyboard: false })
-        .bindTooltip("+" + data.suggestion.covers).addTo(map);
+        .bindTooltip(words.suggestion || ("+" + data.suggestion.covers), { permanent: true, direction: "top", className: "map-label" })
+        .addTo(map);
       bounds.push([data.suggestion.lat, data.suggestion.lon]);
     }
     if (bounds.length) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 16 });

@@ -160,3 +160,76 @@ def check_against_db(load: Load, audit: dict[str, Any]) -> list[str]:
         failures.append("ledger is not balanced (debits != credits)")
     failures.extend(load.problems)
     return failures
+
+
+@dataclass
+class PacedCounter:
+    """One till scanning its own elders in turn, one card every ``pace`` seconds, until stopped.
+
+    Sales are cash at full price once the subsidised meal is taken (``full_price_ok``), so an
+    elder can be served again and again: every scan is a check-in that writes a meal. Any
+    5xx is recorded (the outage test allows none); a 5xx, a dropped connection or a timeout
+    is retried with the SAME key, so a meal is never lost or doubled by the retry itself.
+    """
+
+    name: str
+    base: str
+    headers: dict[str, str]
+    site: int
+    cards: list[str]
+    pace: float = 1.0
+    outcomes: list[Outcome] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors_5xx: list[str] = field(default_factory=list)
+    signed_out: list[str] = field(default_factory=list)  # 401s: the till lost its sign-in
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(60)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=httpx.Timeout(20.0, connect=3.0)) as client:
+            n = 0
+            while not self._stop.is_set():
+                card = self.cards[n % len(self.cards)]
+                n += 1
+                out = Outcome(elder=-1, key=f"fault-{self.name}-{uuid.uuid4().hex}")
+                self._scan(client, card, out)
+                self.outcomes.append(out)
+                self._stop.wait(self.pace)
+
+    def _scan(self, client: httpx.Client, card: str, out: Outcome) -> None:
+        body = {"site_id": self.site, "card": card, "payment": "cash", "full_price_ok": True}
+        end = time.monotonic() + 60.0
+        while time.monotonic() < end:
+            try:
+                r = client.post(
+                    self.base + "/api/v1/checkins",
+                    json=body,
+                    headers={**self.headers, "Idempotency-Key": out.key},
+                )
+            except httpx.HTTPError as exc:
+                out.attempts.append(type(exc).__name__)
+                self.statuses[type(exc).__name__] += 1
+                time.sleep(0.2)
+                continue
+            out.attempts.append(str(r.status_code))
+            self.statuses[str(r.status_code)] += 1
+            if r.status_code >= 500:
+                self.errors_5xx.append(f"{self.name}: {r.status_code} {r.text[:200]}")
+                time.sleep(0.2)
+                continue
+            if r.status_code == 401:
+                self.signed_out.append(f"{self.name}: {r.text[:200]}")
+            out.final_status = r.status_code
+            data = r.json()
+            out.meal_id = data.get("meal_id") or (data.get("detail") or {}).get("meal_id")
+            out.code = data.get("code")
+            return

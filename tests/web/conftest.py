@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -86,6 +87,17 @@ def clean_state(schema: None) -> Iterator[None]:
 
 @pytest.fixture
 def live_server(clean_state: None) -> Iterator[LiveServer]:
+    with serving() as server:
+        yield server
+
+
+@contextmanager
+def serving() -> Iterator[LiveServer]:
+    """``create_app()`` under uvicorn on a free loopback port, in a thread, until the block ends.
+
+    ``live_server`` runs one per test; a module that loads heavy data once (the crawler) holds
+    one for the whole module.
+    """
     import uvicorn
 
     from canteen.app import create_app

@@ -206,7 +206,7 @@ class ReportController(Controller):
         if fmt == "xlsx":
             return _file(exports.viability_xlsx(report, lang), XLSX, f"{name}.xlsx")
         if fmt == "csv":
-            return _file(exports.viability_csv(report, lang), "text/csv; charset=utf-8", f"{name}.csv")
+            return _file(exports.viability_csv(report, lang), "text/csv", f"{name}.csv")
         return Response(msgspec.to_builtins(report))
 
     @get(
@@ -225,7 +225,7 @@ class ReportController(Controller):
         if fmt == "xlsx":
             return _file(exports.spending_xlsx(report, lang), XLSX, f"{name}.xlsx")
         if fmt == "csv":
-            return _file(exports.spending_csv(report, lang), "text/csv; charset=utf-8", f"{name}.csv")
+            return _file(exports.spending_csv(report, lang), "text/csv", f"{name}.csv")
         return Response(msgspec.to_builtins(report))
 
 
@@ -277,7 +277,7 @@ class SettlementController(Controller):
         if fmt == "pdf":
             return _file(exports.statement_pdf(view, lang), "application/pdf", f"{name}.pdf")
         if fmt == "csv":
-            return _file(exports.statement_csv(view, lang), "text/csv; charset=utf-8", f"{name}.csv")
+            return _file(exports.statement_csv(view, lang), "text/csv", f"{name}.csv")
         return _file(exports.statement_xlsx(view, lang), XLSX, f"{name}.xlsx")
 
     @post(

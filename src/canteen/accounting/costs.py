@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -23,11 +25,45 @@ from canteen.accounts.roles import OPERATOR, Principal
 from canteen.core import audit
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
-from canteen.core.errors import DomainError
+from canteen.core.errors import DomainError, register
+from canteen.core.periods import month_of, shift
 from canteen.core.sheets import append_row
 from canteen.regions.tables import District, Site
+from canteen.settings import get_settings
+
+register("cost_month_out_of_range", 422)
+register("cost_amount_negative", 422)
 
 FIELDS = (*COST_FIELDS, "other_income_fen")
+# Costs are entered for months the programme can have run in: none before 2000, none more
+# than a year ahead (1994-12 or 2094-12 is a typo, and it would sit in every report).
+FIRST_COST_MONTH = "2000-01"
+MONTHS_AHEAD = 12
+
+
+def check_cost_month(month: str, now: dt.datetime) -> None:
+    """``cost_month_out_of_range`` (422, naming the field) outside 2000-01 .. a year from now."""
+    last = shift(month_of(now.astimezone(get_settings().tz).date()), MONTHS_AHEAD)
+    if not FIRST_COST_MONTH <= month <= last:
+        raise DomainError(
+            "cost_month_out_of_range",
+            {"field": "month", "month": month, "min": FIRST_COST_MONTH, "max": last},
+        )
+
+
+def check_not_negative(field: str, raw: Any) -> None:
+    """A cost or an income is never negative, and a minus sign is never a zero: "-0", "-0.00"
+    or -0.0 meant a negative amount (a credit, a correction) that has no place here.
+    ``cost_amount_negative`` (422) names the field."""
+    if isinstance(raw, bool) or raw is None:
+        return
+    negative = (
+        (isinstance(raw, int) and raw < 0)
+        or (isinstance(raw, float) and (raw < 0 or math.copysign(1.0, raw) < 0))
+        or (isinstance(raw, str) and raw.strip().startswith(("-", "−")))
+    )
+    if negative:
+        raise DomainError("cost_amount_negative", {"field": field})
 
 
 def _view(row: dict[str, Any], name: str) -> CostView:
@@ -45,6 +81,9 @@ def _view(row: dict[str, Any], name: str) -> CostView:
 async def save_cost(actor: Principal, data: CostIn, *, now: dt.datetime | None = None) -> CostView:
     """Create or replace one point's costs for a month (its operator, or an admin)."""
     now = now or utcnow()
+    check_cost_month(data.month, now)
+    for f in FIELDS:
+        check_not_negative(f, getattr(data, f))
     site = await Site.select(Site.id, Site.name, Site.district).where(Site.id == data.site_id).first()
     if site is None:
         raise DomainError("not_found", {"site_id": data.site_id})
@@ -97,12 +136,31 @@ async def save_cost(actor: Principal, data: CostIn, *, now: dt.datetime | None =
 
 
 XLSX_COLUMNS = ("site_id", "month", *FIELDS, "residential_utilities")
+# The same sheet in yuan, as people type amounts in the cost form (the pages' template): an
+# amount column ``food_yuan`` stands for ``food_fen``, read to the fen (at most 2 decimals).
+YUAN_COLUMNS = {f.removesuffix("_fen") + "_yuan": f for f in FIELDS}
+XLSX_YUAN_COLUMNS = ("site_id", "month", *YUAN_COLUMNS, "residential_utilities")
+
+
+def _yuan_to_fen(value: Any) -> Any:
+    """A yuan cell as fen; anything else (not an amount to the fen, or signed: "-0" is a
+    negative amount too) is left as text for the checks and validation to refuse."""
+    if isinstance(value, bool):
+        return value
+    try:
+        amount = Decimal(str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        return value
+    if not amount.is_finite() or amount.is_signed() or amount != amount.quantize(Decimal("0.01")):
+        return str(value)
+    return int(amount * 100)
 
 
 async def upload_costs_xlsx(
     actor: Principal, content: bytes, *, lang: str = "zh-CN", now: dt.datetime | None = None
 ) -> CostUploadResult:
-    """Save every row of an XLSX sheet with a header row naming ``XLSX_COLUMNS`` (amounts in fen)."""
+    """Save every row of an XLSX sheet with a header row naming ``XLSX_COLUMNS`` (amounts in fen)
+    or ``XLSX_YUAN_COLUMNS`` (amounts in yuan)."""
     # openpyxl is imported when a workbook is made (≈0.5 s at start otherwise).
     from openpyxl import load_workbook
 
@@ -120,6 +178,9 @@ async def upload_costs_xlsx(
         if not any(raw):
             continue
         rec = {h: v for h, v in zip(header, raw, strict=False) if h in XLSX_COLUMNS and v is not None}
+        for h, v in zip(header, raw, strict=False):
+            if h in YUAN_COLUMNS and v is not None:
+                rec[YUAN_COLUMNS[h]] = _yuan_to_fen(v)
         rec["residential_utilities"] = str(rec.get("residential_utilities", "")).lower() in {
             "1",
             "true",
@@ -127,6 +188,8 @@ async def upload_costs_xlsx(
             "是",
         }
         try:
+            for f in FIELDS:
+                check_not_negative(f, rec.get(f))
             data = msgspec.convert(rec, CostIn, strict=False)
             await save_cost(actor, data, now=now)
             saved += 1
@@ -272,8 +335,9 @@ async def list_budgets(actor: Principal, district_id: int, year: int) -> list[Bu
     ]
 
 
-def cost_template_xlsx() -> bytes:
-    """An empty upload sheet: the header row ``XLSX_COLUMNS`` (amounts in fen)."""
+def cost_template_xlsx(*, unit: str = "fen") -> bytes:
+    """An empty upload sheet: the header row ``XLSX_COLUMNS`` (amounts in fen), or with
+    ``unit="yuan"`` the row ``XLSX_YUAN_COLUMNS`` (amounts in yuan, like the cost form)."""
     # openpyxl is imported when a workbook is made (≈0.5 s at start otherwise).
     from openpyxl import Workbook
 
@@ -281,7 +345,7 @@ def cost_template_xlsx() -> bytes:
     ws = wb.active
     assert ws is not None
     # Machine column names (the upload reads them back) and amounts in fen: no money cells here.
-    append_row(ws, XLSX_COLUMNS)
+    append_row(ws, XLSX_YUAN_COLUMNS if unit == "yuan" else XLSX_COLUMNS)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

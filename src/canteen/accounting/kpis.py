@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +19,13 @@ from canteen.accounting.schemas import (
 from canteen.accounting.tables import FundingBudget, OperatingSubsidyRule, SiteMonthCost
 from canteen.accounts.roles import OPERATOR, Principal
 from canteen.core.categories import category_label
+from canteen.core.clock import local_date, utcnow
 from canteen.core.errors import DomainError
 from canteen.core.money import split_fen
 from canteen.core.periods import index, month_bounds, shift
 from canteen.meals.tables import DailyRollup, MonthlyRollup
 from canteen.regions.tables import Site
+from canteen.settings import get_settings
 
 # Grade thresholds: a point that covers its costs with at least half its
 # capacity used and no more than 70% public money is A.
@@ -56,18 +59,46 @@ class Base:
     by_category: dict[str, int] = field(default_factory=dict)
 
 
-async def month_base(district_id: int, month: str, *, categories: bool = True) -> dict[int, Base]:
-    """Per-site sums of one month: money from the monthly rollups, serving days from the daily ones."""
+def service_today() -> dt.date:
+    """Today in the service zone: the last day whose meals count (see ``month_base``)."""
+    return local_date(utcnow(), get_settings().tz)
+
+
+async def month_base(
+    district_id: int, month: str, *, categories: bool = True, today: dt.date | None = None
+) -> dict[int, Base]:
+    """Per-site sums of one month: money from the monthly rollups, serving days from the daily ones.
+
+    A meal counts once it is served or delivered, never when merely ordered: a delivery meal is
+    written when it is placed, so days after ``today`` (service zone) are left out. For a month
+    that is not over yet the sums come from the daily rollups up to today.
+    """
     first, last = month_bounds(month)
-    rows = await MonthlyRollup.raw(
+    today = today or service_today()
+    sums = (
         "SELECT site, category, SUM(meals) AS meals, SUM(subsidised) AS subsidised, "
         "SUM(list_fen) AS list_fen, "
         "SUM(subsidy_fen) AS subsidy_fen, SUM(copay_fen) AS copay_fen, SUM(delivery_fee_fen) AS dfee, "
         "SUM(delivery_subsidy_fen) AS dsub "
-        "FROM monthly_rollup WHERE district = {} AND month = {} AND source = '' GROUP BY site, category",
-        district_id,
-        month,
     )
+    if first > today:
+        return {}
+    if last <= today:
+        rows = await MonthlyRollup.raw(
+            sums + "FROM monthly_rollup WHERE district = {} AND month = {} AND source = '' "
+            "GROUP BY site, category",
+            district_id,
+            month,
+        )
+    else:
+        last = today
+        rows = await DailyRollup.raw(
+            sums + "FROM daily_rollup WHERE district = {} AND service_date >= {} AND service_date <= {} "
+            "AND source = '' GROUP BY site, category",
+            district_id,
+            first,
+            last,
+        )
     out: dict[int, Base] = {}
     for r in rows:
         base = out.setdefault(r["site"], Base())
@@ -138,6 +169,8 @@ def _kpis(
     history: list[tuple[Base, dict[str, Any] | None]],
     lang_labels: str = "zh-CN",
 ) -> PointKpis:
+    if cost is not None and not any(int(cost[f] or 0) for f in COST_FIELDS):
+        cost = None  # a row of zeros is a month nobody has costed yet: no grade from it
     operating_by_source = operating_subsidy(rules, site["id"], month, base)
     operating = sum(operating_by_source.values())
     per_meal_operating = sum(
@@ -418,16 +451,24 @@ async def _viability_unchecked(
     )
 
 
-async def spending_vs_budget(actor: Principal, district_id: int, year: int) -> SpendingReport:
+async def spending_vs_budget(
+    actor: Principal, district_id: int, year: int, *, today: dt.date | None = None
+) -> SpendingReport:
     """Public money spent in a year by funding source × category × month, against each source's budget.
 
     Meal subsidies come from the per-source rollup rows; operating subsidies
     (category "operating") from the rules applied to each point's meals.
     Delivery subsidies carry no funding source on the meal and are not included.
+    Meals after ``today`` (delivery meals ordered ahead) are not spent yet: the month under
+    way is read from the daily rollups up to today.
     """
     if not actor.can_district(district_id):
         raise DomainError("forbidden", {"district_id": district_id})
-    first, last = f"{year:04d}-01", f"{year:04d}-12"
+    today = today or service_today()
+    current = f"{today.year:04d}-{today.month:02d}"
+    first, last = f"{year:04d}-01", min(f"{year:04d}-12", shift(current, -1))
+    month_start = dt.date(today.year, today.month, 1)
+    in_year = today.year == year
     rows = await MonthlyRollup.raw(
         "SELECT source, category, month, SUM(subsidy_fen) AS fen FROM monthly_rollup "
         "WHERE district = {} AND month >= {} AND month <= {} AND source <> '' "
@@ -436,22 +477,40 @@ async def spending_vs_budget(actor: Principal, district_id: int, year: int) -> S
         first,
         last,
     )
+    if in_year:
+        rows += await DailyRollup.raw(
+            "SELECT source, category, SUM(subsidy_fen) AS fen FROM daily_rollup "
+            "WHERE district = {} AND service_date >= {} AND service_date <= {} AND source <> '' "
+            "GROUP BY source, category",
+            district_id,
+            month_start,
+            today,
+        )
     cells: dict[tuple[str, str, str], int] = defaultdict(int)
     for r in rows:
-        cells[(r["source"], r["category"], r["month"])] += int(r["fen"] or 0)
+        cells[(r["source"], r["category"], r.get("month") or current)] += int(r["fen"] or 0)
     rules = await district_rules(district_id)
     if rules:
         sites = await _sites(district_id, None)
         # Operating subsidies need each point's meals per month and whether it was open (served at all).
         meals: dict[tuple[int, str], int] = defaultdict(int)
-        for r in await MonthlyRollup.raw(
+        counts = await MonthlyRollup.raw(
             "SELECT site, month, SUM(meals) AS meals FROM monthly_rollup WHERE district = {} "
             "AND month >= {} AND month <= {} AND source = '' GROUP BY site, month",
             district_id,
             first,
             last,
-        ):
-            meals[(r["site"], r["month"])] += int(r["meals"] or 0)
+        )
+        if in_year:
+            counts += await DailyRollup.raw(
+                "SELECT site, SUM(meals) AS meals FROM daily_rollup WHERE district = {} "
+                "AND service_date >= {} AND service_date <= {} AND source = '' GROUP BY site",
+                district_id,
+                month_start,
+                today,
+            )
+        for r in counts:
+            meals[(r["site"], r.get("month") or current)] += int(r["meals"] or 0)
         for m in range(1, 13):
             month = f"{year:04d}-{m:02d}"
             for s in sites:

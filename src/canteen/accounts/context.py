@@ -5,6 +5,7 @@ importing each other (see the layers in .importlinter)."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -13,18 +14,54 @@ from canteen import i18n
 from canteen.accounts import services as accounts
 from canteen.accounts.roles import Principal
 from canteen.core.errors import DomainError
+from canteen.core.ratelimit import Limit, Limiter
+from canteen.settings import IPNetwork
 
 LANG_COOKIE = "canteen_lang"
 SESSION_COOKIE = "canteen_session"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def lang_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return i18n.pick(connection.headers.get("accept-language"), connection.cookies.get(LANG_COOKIE))
 
 
+def _address(text: str) -> IPAddress | None:
+    try:
+        addr = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return mapped or addr
+
+
+def _trusted(addr: IPAddress | None, proxies: tuple[IPNetwork, ...]) -> bool:
+    return addr is not None and any(addr.version == net.version and addr in net for net in proxies)
+
+
 def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    # Behind a reverse proxy, run uvicorn with --forwarded-allow-ips so client.host is the real address.
-    return connection.client.host if connection.client else "-"
+    """The client's address: the direct peer, unless that peer is one of
+    ``CANTEEN_TRUSTED_PROXIES``; then the right-most ``X-Forwarded-For`` hop that is not a
+    trusted proxy (each proxy appends the address it was reached from, so hops to the left of
+    the first untrusted one are whatever the client wrote). Headers from any other peer,
+    loopback included, are ignored: they would let one client count as many."""
+    peer = connection.client.host if connection.client else "-"
+    settings = getattr(connection.app.state, "settings", None)
+    proxies = settings.trusted_proxy_networks if settings is not None else ()
+    addr = _address(peer)
+    if not _trusted(addr, proxies):
+        return str(addr) if addr is not None else peer
+    hops = [h.strip() for v in connection.headers.getall("x-forwarded-for", []) for h in v.split(",")]
+    client = str(addr)
+    for hop in reversed([h for h in hops if h]):
+        hop_addr = _address(hop)
+        if hop_addr is None:  # not an address: keep the last one a trusted proxy vouched for
+            break
+        client = str(hop_addr)
+        if not _trusted(hop_addr, proxies):
+            break
+    return client
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -42,18 +79,43 @@ def wants_json(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-async def sign_in(
-    connection: ASGIConnection[Any, Any, Any, Any], username: str, password: str
-) -> tuple[str, Principal]:
-    """Check a staff password with this deployment's limits; a new session token and the principal."""
+def staff_limits(connection: ASGIConnection[Any, Any, Any, Any]) -> accounts.SignInLimits:
+    """This deployment's staff sign-in limits (CANTEEN_LOGIN_*)."""
     s = connection.app.state.settings
-    return await accounts.login(
-        connection.app.state.kv,
-        username,
-        password,
-        ip=client_ip(connection),
-        ttl=s.session_ttl_seconds,
+    return accounts.staff_login_limits(
         max_per_user=s.login_max_failures_per_user,
         max_per_ip=s.login_max_failures_per_ip,
         window=s.login_window_seconds,
     )
+
+
+def limiter_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Limiter:
+    """The app's one rate limiter (canteen.core.ratelimit)."""
+    limiter = connection.app.state.limiter
+    assert isinstance(limiter, Limiter)
+    return limiter
+
+
+async def sign_in(
+    connection: ASGIConnection[Any, Any, Any, Any], username: str, password: str
+) -> tuple[str, Principal]:
+    """Check a staff password with this deployment's limits; a new session token and the principal."""
+    return await accounts.login(
+        connection.app.state.kv,
+        limiter_of(connection),
+        username,
+        password,
+        ip=client_ip(connection),
+        ttl=connection.app.state.settings.session_ttl_seconds,
+        limits=staff_limits(connection),
+    )
+
+
+async def count_request(
+    connection: ASGIConnection[Any, Any, Any, Any], per_account: Limit, per_address: Limit
+) -> None:
+    """Count this request against a volume limit per signed-in account and per client address
+    (``too_many_attempts`` when either is spent; 503 when the limiter's store is away)."""
+    user = connection.scope.get("user")
+    account = f"user:{user.user_id}" if isinstance(user, Principal) else "anonymous"
+    await limiter_of(connection).attempt([(per_account, account), (per_address, client_ip(connection))])

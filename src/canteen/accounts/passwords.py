@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -16,14 +17,29 @@ _DUMMY_HASH = _hasher.hash("canteen-no-such-user-timing-guard")
 
 
 def hash_password(password: str) -> str:
+    """Blocking (tens of milliseconds of CPU on purpose): from async code use ``hash_password_async``."""
     return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Blocking like ``hash_password``: from async code use ``verify_password_async``."""
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+# argon2 is slow on purpose and holds the CPU (argon2-cffi releases the GIL while it works):
+# on the event loop every other request of the process waited for each hash, so a burst
+# of sign-ins stalled the counter. In a worker thread the loop serves others meanwhile.
+async def hash_password_async(password: str) -> str:
+    """``hash_password`` in a worker thread, off the event loop."""
+    return await anyio.to_thread.run_sync(hash_password, password)
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    """``verify_password`` in a worker thread, off the event loop (same answers, same timing guard)."""
+    return await anyio.to_thread.run_sync(verify_password, password_hash, password)
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -6,11 +6,19 @@ import datetime as dt
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from canteen.accounts.passwords import check_policy, hash_password, needs_rehash, verify_password
+from canteen.accounts import sessions
+from canteen.accounts.passwords import (
+    check_policy,
+    hash_password,
+    hash_password_async,
+    needs_rehash,
+    verify_password_async,
+)
 from canteen.accounts.roles import ADMIN, OFFICIAL, ROLES, SITE_ROLES, Grant, Principal
 from canteen.accounts.tables import ApiToken, RoleGrant, StaffUser
 from canteen.core import audit
@@ -19,6 +27,7 @@ from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.kv import KV
+from canteen.core.ratelimit import Attempt, Limit, Limiter, progressive
 from canteen.regions.tables import District, Site
 
 register("invalid_credentials", 401)
@@ -28,14 +37,7 @@ register("grant_scope_invalid", 422)
 register("username_taken", 409)
 register("token_revoked", 401)
 
-SESSION_PREFIX = "session:"
 TOKEN_PREFIX = "cnt_"  # noqa: S105 - a public prefix that marks device tokens, not a secret
-
-
-class SessionData(msgspec.Struct):
-    user_id: int
-    auth_version: int
-    created_at: float
 
 
 class UserView(msgspec.Struct):
@@ -100,36 +102,61 @@ async def load_principal(user_id: int, *, via_token: bool = False) -> Principal 
     return _principal(await StaffUser.raw(_BY_USER, user_id), via_token=via_token)
 
 
-async def _limit_key_hit(kv: KV, key: str, limit: int, window: int) -> None:
-    raw = await kv.get(key)
-    if raw is not None and int(raw) >= limit:
-        raise DomainError("too_many_attempts", {"retry_after_seconds": window})
+@dataclass(frozen=True, slots=True)
+class SignInLimits:
+    """A sign-in's limits: a progressive lockout per account, one limit per client address."""
+
+    per_account: tuple[Limit, ...]
+    per_address: Limit
+
+    @classmethod
+    def of(cls, name: str, *, max_per_account: int, max_per_address: int, window: int) -> SignInLimits:
+        return cls(
+            progressive(f"{name}:account", max_per_account, window),
+            Limit(f"{name}:address", max_per_address, window),
+        )
+
+    async def attempt(self, limiter: Limiter, account: str, address: str) -> Attempt:
+        """Count one attempt (before the secret is checked); a success gives it back."""
+        # The address first: attempts its limit refuses do not count against the account, so one
+        # abusive client cannot lock an account out for the day.
+        accounts = [(limit, account) for limit in self.per_account]
+        return await limiter.attempt([(self.per_address, address), *accounts], clear_on_success=accounts)
+
+    async def unlock(self, limiter: Limiter, account: str) -> bool:
+        """Forget the account's failures; True if it was locked."""
+        was = await limiter.locked(self.per_account, account)
+        for limit in self.per_account:
+            await limiter.clear(limit, account)
+        return was
+
+
+def staff_login_limits(*, max_per_user: int, max_per_ip: int, window: int) -> SignInLimits:
+    return SignInLimits.of("login", max_per_account=max_per_user, max_per_address=max_per_ip, window=window)
 
 
 async def login(
     kv: KV,
+    limiter: Limiter,
     username: str,
     password: str,
     *,
     ip: str,
     ttl: int,
-    max_per_user: int,
-    max_per_ip: int,
-    window: int,
+    limits: SignInLimits,
 ) -> tuple[str, Principal]:
-    """Check the password (rate-limited per username and per IP) and open a server-side session."""
-    user_key = f"loginfail:user:{username.lower()}"
-    ip_key = f"loginfail:ip:{ip}"
-    await _limit_key_hit(kv, user_key, max_per_user, window)
-    await _limit_key_hit(kv, ip_key, max_per_ip, window)
+    """Check the password and open a server-side session.
+
+    The attempt is counted per username and per client address before the password is
+    checked (atomic increment-then-check), so a burst of guesses cannot all be evaluated;
+    a success gives the attempt back and clears the username's failures."""
+    attempt = await limits.attempt(limiter, username.lower(), ip)
     row = (
         await StaffUser.select(StaffUser.id, StaffUser.password_hash, StaffUser.active)
         .where(StaffUser.username == username)
         .first()
     )
-    if not verify_password(row["password_hash"] if row else None, password):
-        await kv.incr(user_key, window)
-        await kv.incr(ip_key, window)
+    if not await verify_password_async(row["password_hash"] if row else None, password):
         raise DomainError("invalid_credentials")
     assert row is not None
     if not row["active"]:
@@ -138,35 +165,41 @@ async def login(
         await StaffUser.update({StaffUser.password_hash: hash_password(password)}).where(
             StaffUser.id == row["id"]
         )
-    await kv.delete(user_key)
+    await attempt.succeeded()
     principal = await load_principal(row["id"])
     assert principal is not None
     token = await open_session(kv, principal, ttl=ttl)
     return token, principal
 
 
+async def unlock_user(
+    actor: Actor, limiter: Limiter, user_id: int, limits: SignInLimits, *, now: dt.datetime | None = None
+) -> bool:
+    """An admin lifts a staff account's sign-in lockout (audited); True if it was locked."""
+    row = await StaffUser.select(StaffUser.username).where(StaffUser.id == user_id).first()
+    if row is None:
+        raise DomainError("not_found", {"user_id": user_id})
+    was_locked = await limits.unlock(limiter, str(row["username"]).lower())
+    async with write_transaction():
+        await audit.record(
+            actor, "user.unlock", "staff_user", user_id, after={"was_locked": was_locked}, now=now
+        )
+    return was_locked
+
+
 async def open_session(kv: KV, principal: Principal, *, ttl: int) -> str:
-    token = secrets.token_urlsafe(32)
-    data = SessionData(principal.user_id, principal.auth_version, utcnow().timestamp())
-    await kv.set(SESSION_PREFIX + _digest(token), msgspec.json.encode(data), ttl)
-    return token
+    """A new session for ``principal``: stored in the database, cached in Redis (accounts.sessions)."""
+    return await sessions.open_session(kv, principal, ttl=ttl)
 
 
 async def resolve_session(kv: KV, token: str) -> Principal | None:
-    """The principal behind a session token; stale sessions (password or grants changed) end."""
-    raw = await kv.get(SESSION_PREFIX + _digest(token))
-    if raw is None:
-        return None
-    data = msgspec.json.decode(raw, type=SessionData)
-    principal = await load_principal(data.user_id)
-    if principal is None or principal.auth_version != data.auth_version:
-        await kv.delete(SESSION_PREFIX + _digest(token))
-        return None
-    return principal
+    """The principal behind a session token; stale sessions (password or grants changed) end.
+    Works while Redis is away: the database holds the session."""
+    return await sessions.resolve_session(kv, token)
 
 
 async def logout(kv: KV, token: str) -> None:
-    await kv.delete(SESSION_PREFIX + _digest(token))
+    await sessions.logout(kv, token)
 
 
 # When each device token was last recorded as used, per process: a scanner's every request
@@ -175,10 +208,13 @@ _LAST_USE_WRITTEN: dict[int, float] = {}
 
 
 async def resolve_api_token(token: str, *, now: dt.datetime | None = None) -> Principal | None:
-    """The principal a device token acts as (one round trip), or None if unknown or revoked."""
+    """The principal a device token acts as (one round trip), or None if unknown.
+    A revoked token is refused with ``token_revoked`` (401), so the device can say why."""
     rows = await ApiToken.raw(_BY_TOKEN, _digest(token))
-    if not rows or not rows[0]["live"]:
+    if not rows:
         return None
+    if not rows[0]["live"]:
+        raise DomainError("token_revoked")
     token_id = int(rows[0]["token_id"])
     clock = time.monotonic()
     if clock - _LAST_USE_WRITTEN.get(token_id, -1e9) > 60:
@@ -223,13 +259,14 @@ async def create_user(
         _check_grant(g)
         await _check_grant_targets(g)
     now = now or utcnow()
+    password_hash = await hash_password_async(password)  # slow on purpose: off the loop, outside the lock
     try:
         async with write_transaction():
             rows = await StaffUser.insert(
                 StaffUser(
                     username=username,
                     display_name=display_name,
-                    password_hash=hash_password(password),
+                    password_hash=password_hash,
                     created_at=now,
                     password_changed_at=now,
                 )
@@ -279,10 +316,11 @@ async def set_password(
     if enforce_policy:
         check_policy(password, row["username"])
     now = now or utcnow()
+    password_hash = await hash_password_async(password)  # slow on purpose: off the loop, outside the lock
     async with write_transaction():
         await StaffUser.update(
             {
-                StaffUser.password_hash: hash_password(password),
+                StaffUser.password_hash: password_hash,
                 StaffUser.password_changed_at: now,
                 StaffUser.auth_version: StaffUser.auth_version + 1,
             }

@@ -41,3 +41,15 @@ class ApiToken(Table, tablename="api_token"):
     created_by = Integer(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
     last_used_at = Timestamptz(null=True, default=None)
+
+
+class StaffSession(Table, tablename="staff_session"):
+    """A signed-in staff session, stored hashed. The database holds it so a Redis restart
+    signs nobody out; Redis only caches it (canteen.accounts.sessions)."""
+
+    id: Serial
+    token_hash = Varchar(length=64, unique=True)
+    user = ForeignKey(StaffUser, index=True)
+    auth_version = Integer()
+    created_at = Timestamptz()
+    expires_at = Timestamptz(index=True)

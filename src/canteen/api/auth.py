@@ -9,11 +9,12 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import JSONBody
 
 from canteen.accounts import services as accounts
-from canteen.accounts.context import principal_of, sign_in
+from canteen.accounts.context import limiter_of, principal_of, sign_in, staff_limits
 from canteen.accounts.guards import login_required, roles
-from canteen.accounts.roles import ADMIN, Grant, roles_of
+from canteen.accounts.roles import ADMIN, OFFICIAL, Grant, roles_of
 from canteen.core.apidocs import errors
 from canteen.core.schemas import Id, Input, Name, Password, PathId, Username
+from canteen.registry import pin_lockout
 
 
 class LoginIn(Input):
@@ -63,6 +64,10 @@ class TokenCreated(msgspec.Struct):
     note: str = "Shown once; store it in the device now."
 
 
+class Unlocked(msgspec.Struct):
+    was_locked: bool
+
+
 class Me(msgspec.Struct):
     id: int
     username: str
@@ -82,7 +87,13 @@ class AuthController(Controller):
     @post(
         "/login",
         summary="Sign in; returns a bearer session token",
-        responses=errors("invalid_credentials", "account_disabled", "too_many_attempts", common=False)
+        responses=errors(
+            "invalid_credentials",
+            "account_disabled",
+            "too_many_attempts",
+            "service_unavailable",
+            common=False,
+        )
         | errors("invalid_body", "validation_failed", common=False),
     )
     async def login(self, request: Request[Any, Any, Any], data: JSONBody[LoginIn]) -> LoginOut:
@@ -156,6 +167,36 @@ class UsersController(Controller):
         self, request: Request[Any, Any, Any], user_id: PathId, data: JSONBody[GrantsIn]
     ) -> None:
         await accounts.set_grants(principal_of(request), user_id, _grants(data.grants))
+
+    @post(
+        "/{user_id:int}/unlock",
+        status_code=200,
+        summary="Lift a staff account's sign-in lockout (audited)",
+        responses=errors("not_found"),
+    )
+    async def unlock(self, request: Request[Any, Any, Any], user_id: PathId) -> Unlocked:
+        was_locked = await accounts.unlock_user(
+            principal_of(request), limiter_of(request), user_id, staff_limits(request)
+        )
+        return Unlocked(was_locked)
+
+
+class ElderPinController(Controller):
+    """Lifting an elder's PIN lockout: the lockout lives in the registry (canteen.registry.pin_lockout);
+    the route sits with the other sign-in routes."""
+
+    path = "/api/v1/elders"
+    tags = ["admin"]
+    guards = [roles(ADMIN, OFFICIAL)]
+
+    @post(
+        "/{elder_id:int}/pin/unlock",
+        status_code=200,
+        summary="Lift an elder's PIN lockout (an admin, or an official of the elder's district; audited)",
+        responses=errors("not_found"),
+    )
+    async def unlock_pin(self, request: Request[Any, Any, Any], elder_id: PathId) -> Unlocked:
+        return Unlocked(await pin_lockout.unlock(principal_of(request), elder_id))
 
 
 class TokensController(Controller):

@@ -58,7 +58,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
             checks.append(Check("redis", True, "reachable"))
         except Exception as exc:  # any Redis failure means degraded, not crashed
             checks.append(
-                Check("redis", False, f"unreachable: {type(exc).__name__}; sessions and rate limits degraded")
+                Check("redis", False, f"unreachable: {type(exc).__name__}; sign-in and live updates degraded")
             )
     else:
         checks.append(

@@ -233,11 +233,9 @@ class DistrictTodayController(Controller):
         return ServerSentEvent(_stream(request, [events.district_channel(district_id)]))
 
 
-async def _stream(request: Request[Any, Any, Any], channels: list[str]) -> AsyncGenerator[str, None]:
-    plugin = request.app.plugins.get(ChannelsPlugin)
-    async with plugin.start_subscription(channels) as subscriber:
-        async for message in subscriber.iter_events():
-            yield message.decode() if isinstance(message, bytes) else str(message)
+def _stream(request: Request[Any, Any, Any], channels: list[str]) -> AsyncGenerator[Any, None]:
+    # Events plus a live/paused status the pages show (core.events.stream).
+    return events.stream(request.app.plugins.get(ChannelsPlugin), channels)
 
 
 CONTROLLERS = [CheckinController, TallyController, DistrictTodayController]

@@ -240,6 +240,10 @@ async def preview(
     )
 
 
+class _AlreadyServed(Exception):
+    """check_in's own signal: the subsidy index refused this meal (never leaves the module)."""
+
+
 async def check_in(
     actor: Principal,
     *,
@@ -288,16 +292,30 @@ async def check_in(
         )
         return 201, out
 
+    scope = f"checkin:{actor.user_id}"
     try:
-        outcome = await run_once(f"checkin:{actor.user_id}", idempotency_key, request, effect, now=now)
-    except UniqueViolation as exc:
-        if not is_subsidy_refusal(exc.constraint) or "elder" not in seen:
-            raise
-        # Another counter served this elder a subsidised meal in the same instant: the index decided.
+        try:
+            outcome = await run_once(scope, idempotency_key, request, effect, now=now)
+        except UniqueViolation as exc:
+            if not is_subsidy_refusal(exc.constraint) or "elder" not in seen:
+                raise
+            if not full_price_ok:
+                raise _AlreadyServed from exc
+            # Another counter served this elder a subsidised meal in the same instant, and this
+            # sale was agreed at full price anyway: price it once more (price_meal now sees that
+            # meal and quotes the list price) instead of refusing. The first try rolled back.
+            try:
+                outcome = await run_once(scope, idempotency_key, request, effect, now=now)
+            except UniqueViolation as again:
+                if not is_subsidy_refusal(again.constraint):
+                    raise
+                raise _AlreadyServed from again
+    except _AlreadyServed as exc:
+        # The index decided: another counter's subsidised meal came first.
         row = await served_already(seen["elder"], seen["day"], seen["slot"])
         err = DomainError("already_served", already_detail(row))
         await _log_refusal(actor, site_id, err, device=device, manual=manual, elder_id=seen["elder"], now=now)
-        raise err from exc
+        raise err from exc.__cause__
     except DomainError as err:
         await _log_refusal(
             actor, site_id, err, device=device, manual=manual, elder_id=seen.get("elder", elder_id), now=now
@@ -666,3 +684,173 @@ async def meal_receipt(actor: Principal, meal_id: int) -> MealReceipt:
         elder_name=row["elder_name"],
         voided=row["voided_at"] is not None,
     )
+
+
+# --- the counter's reads for its tools: whose balance a top-up fills, which meal a void undoes ---
+
+
+class CounterElder(msgspec.Struct):
+    """Whose balance a top-up goes to, as the cashier checks it against the person in front."""
+
+    elder_id: int
+    name: str
+    masked_id: str
+    card: str  # the live card's printed number with its first five symbols hidden; "" without one
+    balance_fen: int
+
+
+class CounterMeal(msgspec.Struct):
+    """A meal as the void tool shows it before the cashier confirms: whose, when, what, how much."""
+
+    meal_id: int
+    served_at: dt.datetime
+    slot: str
+    meal_set: str
+    elder_id: int | None  # None: a walk-in sale
+    elder_name: str | None
+    masked_id: str
+    list_price_fen: int
+    copay_fen: int
+    payment: str
+    voidable: bool
+    why_not: str  # "" when voidable, else the refusal code a void would give
+
+
+def _masked_card(number: str) -> str:
+    """``K7M4QXP9`` → ``***-**XP-9``: the printed shape, enough to match the card in hand."""
+    return f"***-**{number[5:7]}-{number[7:]}" if len(number) == 8 else "***"
+
+
+def _tool_site(actor: Principal, site: SiteInfo) -> None:
+    if not actor.can_site(site.id, site.district_id, CASHIER, OPERATOR):
+        raise DomainError("site_forbidden", {"site_id": site.id})
+
+
+async def counter_elder(actor: Principal, site_id: int, elder_id: int) -> CounterElder:
+    """Name, masked ID, masked card and balance of an elder a top-up at ``site_id`` may fill.
+
+    Read-only. The same scope as ``payments.ledger.top_up_cash``: the site's cashiers and
+    operators, an elder of the site's district (anyone else is ``not_found``)."""
+    # Local imports: the tools' reads stay out of the module-level imports of the scan's hot path.
+    from canteen.registry.services import elder_brief
+    from canteen.registry.tables import Card
+
+    site = await site_info(site_id)
+    _tool_site(actor, site)
+    brief = await elder_brief(elder_id)
+    if brief.district_id != site.district_id:
+        raise DomainError("not_found", {"elder_id": elder_id})
+    card = (
+        await Card.select(Card.number)
+        .where((Card.elder == elder_id) & Card.revoked_at.is_null())
+        .order_by(Card.serial, ascending=False)
+        .first()
+    )
+    return CounterElder(
+        elder_id=brief.id,
+        name=brief.display_name,
+        masked_id=brief.masked_id,
+        card=_masked_card(str(card["number"])) if card else "",
+        balance_fen=await balance_of(elder_id),
+    )
+
+
+_COUNTER_MEAL_COLUMNS = (
+    Meal.id,
+    Meal.site,
+    Meal.served_at,
+    Meal.slot,
+    Meal.items,
+    Meal.mode,
+    Meal.elder,
+    Meal.elder.name.as_alias("elder_name"),
+    Meal.elder.national_id_enc.as_alias("national_id_enc"),
+    Meal.list_price_fen,
+    Meal.copay_fen,
+    Meal.payment,
+    Meal.voided_at,
+)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _counter_meal(row: dict[str, Any], *, senior: bool, window: int, now: dt.datetime) -> CounterMeal:
+    from canteen.registry.services import masked_id  # local, as in counter_elder
+
+    served_at = _aware(row["served_at"])
+    why_not = ""
+    if row["voided_at"] is not None:
+        why_not = "already_voided"
+    elif row["mode"] == meals.DELIVERY:
+        why_not = "meal_is_delivery"
+    elif not senior and now - served_at > dt.timedelta(minutes=window):
+        why_not = "void_window_passed"
+    items = row["items"] or []
+    return CounterMeal(
+        meal_id=row["id"],
+        served_at=served_at,
+        slot=row["slot"],
+        meal_set=", ".join(str(i.get("name", "")) for i in items if isinstance(i, dict)),
+        elder_id=row["elder"],
+        elder_name=row["elder_name"] if row["elder"] else None,
+        masked_id=masked_id(row["national_id_enc"]) if row["elder"] and row["national_id_enc"] else "",
+        list_price_fen=row["list_price_fen"],
+        copay_fen=row["copay_fen"],
+        payment=row["payment"],
+        voidable=not why_not,
+        why_not=why_not,
+    )
+
+
+async def recent_meals(
+    actor: Principal, site_id: int, limit: int = 8, *, now: dt.datetime | None = None
+) -> list[CounterMeal]:
+    """The site's last meals this actor may still void, newest first (the void tool's list).
+
+    Shared by every counter of the site, so a meal served at the next till can be voided here.
+    A cashier sees the meals inside the site's void window; an operator today's counter meals.
+    """
+    now = now or utcnow()
+    site = await site_info(site_id)
+    _tool_site(actor, site)
+    senior = actor.can_site(site.id, site.district_id, OPERATOR)
+    since = now - dt.timedelta(minutes=site.void_window_minutes)
+    if senior:
+        tz = get_settings().tz
+        since = dt.datetime.combine(now.astimezone(tz).date(), dt.time(), tz)
+    rows = await (
+        Meal.select(*_COUNTER_MEAL_COLUMNS)
+        .where(
+            (Meal.site == site_id)
+            & Meal.voided_at.is_null()
+            & (Meal.mode == meals.DINE_IN)
+            & (Meal.served_at >= since.astimezone(dt.UTC))
+        )
+        .order_by(Meal.served_at, Meal.id, ascending=False)
+        .limit(max(1, min(limit, 50)))
+        .output(load_json=True)
+    )
+    return [_counter_meal(r, senior=senior, window=site.void_window_minutes, now=now) for r in rows]
+
+
+async def counter_meal(
+    actor: Principal, site_id: int, meal_id: int, *, now: dt.datetime | None = None
+) -> CounterMeal:
+    """One meal of ``site_id`` as the void tool shows it, with whether this actor may void it.
+
+    A meal of another site is ``not_found``, like a number that does not exist."""
+    now = now or utcnow()
+    site = await site_info(site_id)
+    _tool_site(actor, site)
+    row = await (
+        Meal.select(*_COUNTER_MEAL_COLUMNS)
+        .where((Meal.id == meal_id) & (Meal.site == site_id))
+        .first()
+        .output(load_json=True)
+    )
+    if row is None:
+        raise DomainError("not_found", {"meal_id": meal_id})
+    senior = actor.can_site(site.id, site.district_id, OPERATOR)
+    return _counter_meal(row, senior=senior, window=site.void_window_minutes, now=now)

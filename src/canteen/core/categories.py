@@ -12,7 +12,7 @@ category" in the registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -129,6 +129,31 @@ def category_label(code: str, lang: str = "zh-CN") -> str:
 def diet_label(code: str, lang: str = "zh-CN") -> str:
     """Label of a diet tag code, e.g. ``diet_label("soft", "en") == "Soft / minced"``."""
     return _label(DIET_LABELS, code, lang)
+
+
+# Tags that say how the food is cut or cooked (texture) rather than what is in it: a label
+# prints them on their own line so the packer sees "软食" apart from "低盐".
+TEXTURE_TAGS: frozenset[str] = frozenset({DietTag.SOFT.value})
+REGULAR_TEXTURE = Label("普通", "Regular")
+
+
+def diet_labels(codes: Iterable[str], lang: str = "zh-CN", *, texture: bool | None = None) -> str:
+    """Diet tag codes in words, joined for reading: ``"低盐、低糖（糖尿病）"`` / ``"Low salt, …"``.
+
+    ``texture=False`` leaves out the texture tags, ``texture=True`` keeps only them, ``None``
+    keeps all. No tags give an empty string (the caller says "standard" in its own words).
+    """
+    picked = [str(c) for c in codes if texture is None or (str(c) in TEXTURE_TAGS) is texture]
+    sep = ", " if lang.startswith("en") else "、"
+    return sep.join(diet_label(c, lang) for c in picked)
+
+
+def texture_label(codes: Iterable[str], lang: str = "zh-CN") -> str:
+    """The texture a meal must have, in words: ``"软食/碎食"``, or ``"普通"`` when none is asked."""
+    words = diet_labels(codes, lang, texture=True)
+    if words:
+        return words
+    return REGULAR_TEXTURE.en if lang.startswith("en") else REGULAR_TEXTURE.zh
 
 
 def slot_label(code: str, lang: str = "zh-CN") -> str:

@@ -36,3 +36,9 @@ def shift(month: str, n: int) -> str:
 
 def index(month: str) -> int:
     return int(month[:4]) * 12 + int(month[5:7]) - 1
+
+
+def last_complete_month(today: dt.date) -> str:
+    """The month before ``today``'s: what a report shows by default (a month one day old
+    says nothing yet)."""
+    return shift(month_of(today), -1)

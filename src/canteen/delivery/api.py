@@ -45,6 +45,7 @@ CARD_CODES = (
     "card_revoked",
     "card_mismatch",
     "stop_closed",
+    "delivery_too_early",
     "not_found",
 )
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -195,7 +196,7 @@ class RoundsController(Controller):
         status_code=200,
         guards=[roles(COURIER)],
         summary="Not home or refused, with the reason",
-        responses=errors("not_found", "stop_closed"),
+        responses=errors("not_found", "stop_closed", "delivery_too_early"),
     )
     async def fail(
         self, request: Request[Any, Any, Any], stop_id: FromPath[int], data: JSONBody[FailIn]

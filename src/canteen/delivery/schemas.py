@@ -80,6 +80,8 @@ class Label(msgspec.Struct, kw_only=True):
     allergies: str
     round_id: int | None = None
     sequence: int | None = None
+    service_date: dt.date | None = None
+    slot: str = ""
 
 
 class PackingRound(msgspec.Struct, kw_only=True):
@@ -152,6 +154,8 @@ class StopView(msgspec.Struct, kw_only=True):
     emergency_name: str
     emergency_phone: str
     welfare_level: str | None = None
+    service_date: dt.date | None = None  # the round's service day and slot
+    slot: str = ""
 
 
 class Manifest(msgspec.Struct, kw_only=True):

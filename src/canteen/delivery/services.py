@@ -63,6 +63,8 @@ register("rounds_changed", 409)
 register("alert_closed", 409)
 register("missed_meal_too_early", 409)
 register("no_kitchen", 422)
+# A stop of a later service day: nobody can have been handed tomorrow's lunch today.
+register("delivery_too_early", 409)
 
 # Orders that will be (or were) cooked: everything but a cancellation. An order still
 # "placed" before cut-off is counted, because the ordering service confirms it at cut-off.
@@ -113,6 +115,14 @@ async def _site(site_id: int) -> dict[str, Any]:
     if row is None:
         raise DomainError("not_found", {"site_id": site_id})
     return row
+
+
+async def site_names(site_ids: Sequence[int]) -> dict[int, str]:
+    """Names of the sites a kitchen or courier page lists (a person reads names, not ids)."""
+    if not site_ids:
+        return {}
+    rows = await Site.select(Site.id, Site.name).where(Site.id.is_in(list(site_ids)))
+    return {int(r["id"]): r["name"] for r in rows}
 
 
 def _check_staff(actor: Principal, site: dict[str, Any], *roles_: str) -> None:
@@ -337,7 +347,7 @@ async def _stops_by_order(order_ids: list[int]) -> dict[int, dict[str, Any]]:
     return {int(r["order"]): r for r in rows}
 
 
-def _label(o: dict[str, Any], dest: str, stop: dict[str, Any] | None) -> Label:
+def _label(o: dict[str, Any], dest: str, stop: dict[str, Any] | None, day: dt.date, slot: str) -> Label:
     return Label(
         order_id=o["id"],
         elder_name=o["elder_name"],
@@ -350,6 +360,8 @@ def _label(o: dict[str, Any], dest: str, stop: dict[str, Any] | None) -> Label:
         allergies=o["allergies"] or "",
         round_id=int(stop["round_id"]) if stop else None,
         sequence=int(stop["sequence"]) if stop else None,
+        service_date=day,
+        slot=slot,
     )
 
 
@@ -361,27 +373,35 @@ async def labels(actor: Principal, kitchen_id: int, day: dt.date, slot: str) -> 
     names = {int(d["id"]): d["name"] for d in dests}
     orders = await _orders(list(names), day, slot, COOKED_STATUSES)
     stops = await _stops_by_order([o["id"] for o in orders])
-    out = [_label(o, names.get(int(o["site"]), ""), stops.get(o["id"])) for o in orders]
-    out.sort(key=lambda x: (x.round_id or 0, x.sequence or 0, x.order_id))
+    out = [_label(o, names.get(int(o["site"]), ""), stops.get(o["id"]), day, slot) for o in orders]
+    # Routed boxes first, in the order they go into the bags; the rest after them.
+    out.sort(key=lambda x: (x.round_id is None, x.round_id or 0, x.sequence or 0, x.order_id))
     return out
+
+
+async def kitchen_rounds(actor: Principal, kitchen_id: int, day: dt.date, slot: str) -> RoundList:
+    """The rounds that carry this kitchen's food on ``day``/``slot``: leaving from the kitchen
+    itself or from a point it cooks for (the rounds its packing lists fill)."""
+    kitchen = await _site(kitchen_id)
+    _check_staff(actor, kitchen)
+    ids = [int(d["id"]) for d in await _served_sites(kitchen)]
+    return RoundList(
+        items=await _round_rows(
+            (DeliveryRound.site.is_in(ids))
+            & (DeliveryRound.service_date == day)
+            & (DeliveryRound.slot == slot)
+        )
+    )
 
 
 async def packing_lists(actor: Principal, kitchen_id: int, day: dt.date, slot: str) -> list[PackingRound]:
     """Per round leaving from the kitchen or its points: what goes in the courier's bag."""
-    kitchen = await _site(kitchen_id)
-    _check_staff(actor, kitchen)
-    dests = await _served_sites(kitchen)
-    names = {int(d["id"]): d["name"] for d in dests}
     all_labels = await labels(actor, kitchen_id, day, slot)
     by_round: dict[int, list[Label]] = defaultdict(list)
     for lb in all_labels:
         if lb.round_id is not None:
             by_round[lb.round_id].append(lb)
-    rounds = await _round_rows(
-        (DeliveryRound.site.is_in(list(names)))
-        & (DeliveryRound.service_date == day)
-        & (DeliveryRound.slot == slot)
-    )
+    rounds = (await kitchen_rounds(actor, kitchen_id, day, slot)).items
     out = []
     for r in rounds:
         mine = by_round.get(r.id, [])
@@ -772,6 +792,12 @@ async def _stop_views(where: Any) -> list[StopView]:
         .where(Elder.id.is_in(sorted({r["elder"] for r in rows})))
         .output(load_json=True)
     }
+    rounds = {
+        r["id"]: r
+        for r in await DeliveryRound.select(
+            DeliveryRound.id, DeliveryRound.service_date, DeliveryRound.slot
+        ).where(DeliveryRound.id.is_in(sorted({r["delivery_round"] for r in rows})))
+    }
     checks: dict[int, str] = {}
     for w in (
         await WelfareCheck.select(WelfareCheck.stop, WelfareCheck.level)
@@ -809,6 +835,8 @@ async def _stop_views(where: Any) -> list[StopView]:
                 emergency_name=e.get("emergency_name", ""),
                 emergency_phone=e.get("emergency_phone", ""),
                 welfare_level=checks.get(r["id"]),
+                service_date=rounds[r["delivery_round"]]["service_date"],
+                slot=rounds[r["delivery_round"]]["slot"],
             )
         )
     return out
@@ -851,10 +879,19 @@ async def _stop(actor: Principal, stop_id: int) -> dict[str, Any]:
     if row is None:
         raise DomainError("not_found", {"stop_id": stop_id})
     try:
-        await _round(actor, int(row["delivery_round"]), acting=True)
+        found = await _round(actor, int(row["delivery_round"]), acting=True)
     except DomainError as exc:
         raise DomainError("not_found", {"stop_id": stop_id}) from exc
-    return row
+    return {**row, "service_date": found["service_date"]}
+
+
+def _check_day(stop: dict[str, Any], now: dt.datetime) -> None:
+    """An outcome is recorded on the stop's service day or later (local), never before it."""
+    day = stop["service_date"]
+    if isinstance(day, str):  # SQLite hands some dates back as text
+        day = dt.date.fromisoformat(day)
+    if _local_day(now) < day:
+        raise DomainError("delivery_too_early", {"stop_id": int(stop["id"]), "service_date": day.isoformat()})
 
 
 async def stop_view(actor: Principal, stop_id: int) -> StopView:
@@ -885,10 +922,12 @@ async def deliver_stop(
     """Proof of delivery: the elder's card, scanned at the door, must be the stop's elder.
 
     The stop becomes delivered with the time and the card; the order becomes delivered.
-    Raises the card codes of ``resolve_card``, ``card_mismatch`` or ``stop_closed``.
+    Raises ``delivery_too_early`` before the stop's service day (local), the card codes of
+    ``resolve_card``, ``card_mismatch`` or ``stop_closed``.
     """
     now = now or utcnow()
     stop = await _stop(actor, stop_id)
+    _check_day(stop, now)
     hit = await resolve_card(card.strip())
     if hit.elder_id != int(stop["elder"]):
         raise DomainError("card_mismatch", {"stop_id": stop_id})
@@ -920,11 +959,13 @@ async def fail_stop(
     """Not home, refused or failed, with the reason; the order becomes not_delivered through its
     own transition (the meal voided: co-pay back, subsidy and the once-per-slot rule released;
     a card payment refunded after commit). The view returned carries the elder's emergency
-    contact for the courier to call."""
+    contact for the courier to call. Like a delivery, refused before the stop's service day
+    (``delivery_too_early``)."""
     now = now or utcnow()
     if outcome not in lifecycle.NOT_DELIVERED_OUTCOMES:
         raise DomainError("validation_failed", {"field": "outcome"})
     stop = await _stop(actor, stop_id)
+    _check_day(stop, now)
     async with write_transaction():
         changed = (
             await RoundStop.update(

@@ -9,12 +9,14 @@ import msgspec
 from litestar import Controller, Request, post
 from litestar.params import JSONBody
 
-from canteen.accounts.context import principal_of
+from canteen.accounts.context import count_request, principal_of
 from canteen.accounts.guards import login_required
+from canteen.core import ratelimit
 from canteen.core.apidocs import errors
 from canteen.core.errors import DomainError
 from canteen.core.schemas import Id, Input
 from canteen.meals import pricing
+from canteen.registry.cards import looks_like_token
 from canteen.subsidies.schemas import Quote
 
 Req = Request[Any, Any, Any]
@@ -35,6 +37,11 @@ class QuoteIn(Input, kw_only=True):
 
 
 class QuoteController(Controller):
+    """Staff at a site they may quote at. An elder the caller may not read (another district's)
+    is ``not_found`` exactly like an unknown id or card; the tier and the reason, which name the
+    elder's categories, reach only roles that may see categories (officials, operators and
+    cashiers of the elder's district), never kitchen or courier staff: see ``pricing.quote_for``."""
+
     path = "/api/v1/quotes"
     tags = ["subsidies"]
     guards = [login_required]
@@ -52,11 +59,15 @@ class QuoteController(Controller):
             "invalid_slot",
             "invalid_mode",
             "policy_not_in_force",
+            "too_many_attempts",
         ),
     )
     async def quote(self, request: Req, data: JSONBody[QuoteIn]) -> Quote:
         if data.elder_id is not None and data.card is not None:
             raise DomainError("validation_failed", {"reason": "give elder_id or card, not both"})
+        await count_request(request, ratelimit.QUOTES_PER_ACCOUNT, ratelimit.QUOTES_PER_ADDRESS)
+        if data.card is not None and not looks_like_token(data.card):  # a typed card number
+            await count_request(request, ratelimit.CARD_LOOKUP_PER_ACCOUNT, ratelimit.CARD_LOOKUP_PER_ADDRESS)
         return await pricing.quote_for(
             principal_of(request),
             elder_id=data.elder_id,

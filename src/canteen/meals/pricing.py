@@ -13,14 +13,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from canteen import i18n
 from canteen.accounts.roles import Principal
 from canteen.core.errors import DomainError
+from canteen.core.money import yuan
 from canteen.meals import usage as meal_usage
 from canteen.regions.lookup import SiteInfo, site_info
 from canteen.registry.card_services import resolve_card
 from canteen.registry.schemas import ElderBrief
-from canteen.registry.services import counter_view
+from canteen.registry.services import CATEGORY_GROUP, access_of, counter_view
 from canteen.subsidies import rules as subsidy_rules
 from canteen.subsidies.schemas import ElderFacts, Policy, Quote, Usage
 from canteen.subsidies.services import policy_for
@@ -165,18 +168,75 @@ async def quote_for(
     ``card``), or for a walk-in when neither is given — the same assembly the counter and
     ordering use.
 
-    Codes: ``not_found`` (site outside the actor's scope, or unknown elder), the card codes of
-    ``resolve_card``, ``policy_not_in_force``, and the rules' ``invalid_price`` /
+    Object scope follows the registry's personal-data rules (``registry.services.access_of``):
+    an elder the actor may not read is answered exactly like an unknown one — ``not_found``
+    with ``{"elder_id": …}`` by id, ``not_found`` with ``{"field": "card"}`` by card (an
+    unknown, an out-of-scope and a revoked out-of-scope card alike). The price split is
+    returned to everyone who may quote at the site; the applied tier (code, name) and the
+    reason text, which name the elder's categories, only to roles that may see categories
+    (officials, operators and cashiers of the elder's district): kitchen and courier get the
+    split with a neutral reason (see :func:`without_categories`).
+
+    Codes: ``not_found`` (site outside the actor's scope; unknown or unreadable elder or
+    card), ``invalid_card`` / ``invalid_card_number`` (malformed only), ``card_revoked`` (a
+    readable elder's), ``policy_not_in_force``, and the rules' ``invalid_price`` /
     ``invalid_slot`` / ``invalid_mode``.
     """
     site = await site_info(site_id)
     if not actor.can_site(site.id, site.district_id, *actor.roles):
         raise DomainError("not_found", {"site_id": site_id})
     if card is not None:
-        elder_id = (await resolve_card(card)).elder_id
+        elder_id = await _readable_card(actor, card)
+    facts: ElderFacts | None = None
+    access: frozenset[str] = frozenset()
+    if elder_id is not None:
+        brief, facts = await elder_for_pricing(elder_id, day)  # not_found {"elder_id"} when unknown
+        readable = access_of(actor, brief.district_id)
+        if readable is None:
+            raise DomainError("not_found", {"elder_id": elder_id})
+        access = readable
     priced = await price_meal(
-        site=site, elder_id=elder_id, day=day, slot=slot, mode=mode, list_price_fen=list_price_fen
+        site=site,
+        elder_id=elder_id,
+        day=day,
+        slot=slot,
+        mode=mode,
+        list_price_fen=list_price_fen,
+        facts=facts,
     )
     if not priced.policy_found:
         raise DomainError("policy_not_in_force", {"district_id": site.district_id, "date": day.isoformat()})
+    if elder_id is not None and CATEGORY_GROUP not in access:
+        return without_categories(priced.quote)
     return priced.quote
+
+
+# What an unknown card looks like from resolve_card; an out-of-scope card is made to look the same.
+_UNKNOWN_CARD = {
+    ("invalid_card", "unknown_card"),
+    ("invalid_card_number", "unknown"),
+    ("not_found", "other_district"),
+}
+
+
+async def _readable_card(actor: Principal, card: str) -> int:
+    """The elder a card names, if ``actor`` may read that elder; else ``not_found`` {"field": "card"}."""
+    visible = actor.visible_district_ids()
+    try:
+        hit = await resolve_card(card, districts=visible)
+    except DomainError as err:
+        if (err.code, err.detail.get("reason")) in _UNKNOWN_CARD:
+            raise DomainError("not_found", {"field": "card"}) from None
+        raise
+    return hit.elder_id
+
+
+def without_categories(q: Quote) -> Quote:
+    """``q`` for a reader who may not see the elder's categories: the same split (list price,
+    subsidy, co-pay, funding, delivery), no tier code or name, and a reason that names none."""
+    amounts = {"subsidy": yuan(q.subsidy_fen), "copay": yuan(q.copay_fen)}
+    zh = i18n.gettext("zh-CN", "meal.quote.categories_withheld", **amounts)
+    en = i18n.gettext("en", "meal.quote.categories_withheld", **amounts)
+    return msgspec.structs.replace(
+        q, tier_code=None, tier_codes=[], tier_name_zh=None, tier_name_en=None, reason_zh=zh, reason_en=en
+    )

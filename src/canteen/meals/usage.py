@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from canteen.meals.tables import Meal
+from canteen.regions.tables import Site
 from canteen.settings import get_settings
 
 # The partial unique index on (elder, service_date, slot) WHERE subsidised AND voided_at IS NULL:
@@ -58,3 +59,34 @@ def already_detail(row: dict[str, Any] | None) -> dict[str, Any]:
         "served_at": row["served_at"].astimezone(tz).isoformat(timespec="minutes"),
         "mode": row["mode"],
     }
+
+
+async def elder_meals(elder_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
+    """An elder's latest meals, newest first, voided ones included (the profile's meal history).
+
+    The caller has checked that the reader may see the elder (``registry.get_elder``).
+    """
+    rows = await (
+        Meal.select(
+            Meal.id,
+            Meal.service_date,
+            Meal.slot,
+            Meal.mode,
+            Meal.site,
+            Meal.copay_fen,
+            Meal.subsidy_fen,
+            Meal.payment,
+            Meal.served_at,
+            Meal.voided_at,
+        )
+        .where(Meal.elder == elder_id)
+        .order_by(Meal.service_date, Meal.id, ascending=False)
+        .limit(max(1, min(limit, 100)))
+    )
+    names = {
+        int(s["id"]): s["name"]
+        for s in await Site.select(Site.id, Site.name).where(Site.id.is_in([r["site"] for r in rows] or [0]))
+    }
+    for r in rows:
+        r["site_name"] = names.get(int(r["site"]), "")
+    return rows

@@ -42,7 +42,7 @@ from canteen.meals import services as meals
 from canteen.orders.actors import ElderPrincipal, OrderActor, ledger_actor
 from canteen.orders.tables import Order, PaymentIntentRecord
 from canteen.payments.ledger import reverse_in_txn
-from canteen.payments.providers.stripe_provider import get_provider
+from canteen.payments.providers.stripe_provider import get_provider, off_loop
 
 log = logging.getLogger("canteen.orders")
 
@@ -251,8 +251,11 @@ async def refund_card(refund: CardRefund | None, *, now: dt.datetime) -> str:
     # "refund_pending" for the next attempt (cancel again or the jobs' retry) and is logged.
 
     try:
-        result = get_provider().refund(
-            refund.provider_id, amount_fen=None, idempotency_key=f"refund-order-{refund.order_id}"
+        result = await off_loop(
+            get_provider().refund,
+            refund.provider_id,
+            amount_fen=None,
+            idempotency_key=f"refund-order-{refund.order_id}",
         )
         ok = result.status in ("succeeded", "pending")
         refund_id = result.provider_id

@@ -16,8 +16,9 @@ from typing import Any
 
 import msgspec
 
-from canteen.accounts.passwords import hash_password, verify_password
+from canteen.accounts.passwords import hash_password, verify_password_async
 from canteen.accounts.roles import ADMIN, COURIER, KITCHEN, OFFICIAL, OPERATOR, Principal
+from canteen.accounts.services import SignInLimits
 from canteen.core import audit
 from canteen.core.audit import SystemActor
 from canteen.core.clock import utcnow
@@ -25,6 +26,7 @@ from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.idempotency import check_key, run_once
 from canteen.core.kv import KV
+from canteen.core.ratelimit import Limit, Limiter
 from canteen.meals import services as meals
 from canteen.meals.pricing import elder_for_pricing, price_meal
 from canteen.meals.usage import already_detail, is_subsidy_refusal
@@ -41,15 +43,17 @@ from canteen.orders.tables import (
     StandingOrder,
 )
 from canteen.payments.ledger import post, reverse_in_txn
-from canteen.payments.providers.stripe_provider import get_provider
+from canteen.payments.providers.stripe_provider import get_provider, off_loop
 from canteen.payments.schemas import Movement
 from canteen.regions.lookup import SiteInfo, site_info
+from canteen.registry import pin_lockout
 from canteen.registry.card_services import resolve_card
 from canteen.registry.cards import looks_like_token, parse_card_number
 from canteen.registry.national_id import age_on
+from canteen.registry.pin_lockout import PIN_MAX_FAILURES
 from canteen.registry.services import category_rows, delivery_reasons, elder_row
 from canteen.registry.tables import Card, Elder
-from canteen.settings import get_settings
+from canteen.settings import Settings, get_settings
 from canteen.subsidies.schemas import Quote
 
 register("not_eligible_for_delivery", 403)
@@ -59,9 +63,12 @@ register("pin_locked", 429)
 register("card_not_configured", 503)
 register("card_payment_failed", 402)
 register("payment_not_pending", 409)
+register("order_site_not_assigned", 409)
 
-PIN_MAX_FAILURES = 5
-PIN_LOCK = dt.timedelta(minutes=15)
+# Elder sign-in limits beyond the durable per-elder lockout (canteen.registry.pin_lockout):
+# failed PINs per client address, and a lockout of its own for each unknown card number.
+ELDER_PIN_PER_ADDRESS = Limit("elder_pin:address", 30, 15 * 60)
+UNKNOWN_CARD_PIN = Limit("elder_pin:unknown_card", PIN_MAX_FAILURES, 15 * 60)
 ELDER_SESSION_PREFIX = "elder_session:"
 ELDER_SESSION_TTL = 30 * 86400  # no time limit that logs an elder out mid-order
 
@@ -80,6 +87,24 @@ def _check_elder_access(actor: OrderActor, elder_id: int, district_id: int) -> N
         if actor.has_role(ADMIN) or (actor.has_role(OFFICIAL) and actor.can_district(district_id)):
             return
         raise DomainError("not_found", {"elder_id": elder_id})
+
+
+def check_order_site(actor: OrderActor, site: SiteInfo, elder_district_id: int) -> None:
+    """Where an elder's meals may come from: a site of the elder's own district; staff may also
+    pick a site in their own scope (an official's other district; an admin any site).
+
+    A site outside a staff member's scope is ``not_found`` (as every out-of-scope id); an elder,
+    a family member or a standing order naming another district's site is refused with
+    ``order_site_not_assigned`` (409): the ordering page takes the site from the elder's own
+    assignment and never from the form, so only a forged or stale form gets here.
+    """
+    if site.district_id == elder_district_id:
+        return
+    if isinstance(actor, Principal):
+        if actor.can_site(site.id, site.district_id, OFFICIAL):
+            return
+        raise DomainError("not_found", {"site_id": site.id})
+    raise DomainError("order_site_not_assigned", {"site_id": site.id})
 
 
 def _digest(token: str) -> str:
@@ -119,69 +144,117 @@ async def close_elder_session(kv: KV, token: str) -> None:
     await kv.delete(ELDER_SESSION_PREFIX + _digest(token))
 
 
-async def elder_sign_in(card_number: str, pin: str, *, now: dt.datetime | None = None) -> ElderPrincipal:
-    """Card number + PIN. Five wrong PINs lock for 15 minutes (``pin_locked``, with the hotline)."""
+def _local_iso(moment: dt.datetime) -> str:
+    return moment.astimezone(get_settings().tz).isoformat()
+
+
+async def elder_sign_in(
+    card_number: str,
+    pin: str,
+    *,
+    limiter: Limiter | None = None,
+    ip: str = "-",
+    now: dt.datetime | None = None,
+) -> ElderPrincipal:
+    """Card number (or the card's QR code) + PIN.
+
+    Refusals: ``pin_wrong`` with ``{"tries_left": n}``; ``pin_locked`` with ``{"until": ISO
+    time in the service zone, "hotline"}`` (progressive: 15 minutes, 1 hour, then 24 hours,
+    see ``canteen.registry.pin_lockout``), the right PIN included while locked. The try is
+    taken in the database before the PIN is checked, so concurrent guesses cannot outrun
+    the lock. With a ``limiter`` the attempts are also counted per client address
+    (``too_many_attempts``), and unknown card numbers get a lockout of their own, so the
+    answers for an unknown card look like those for a real one.
+    """
     now = now or utcnow()
     hotline = get_settings().hotline
+    attempt = await limiter.attempt([(ELDER_PIN_PER_ADDRESS, ip)]) if limiter is not None else None
     card: dict[str, Any] | None
+    key = card_number.strip().upper()[:200]
     if looks_like_token(card_number):  # the phone camera read the card's QR code
         try:
             card = {"elder": (await resolve_card(card_number)).elder_id}
-        except DomainError as exc:
-            raise DomainError("pin_wrong", {}) from exc
+        except DomainError:
+            card = None
     else:
         try:
-            number = parse_card_number(card_number)
-        except DomainError as exc:
-            raise DomainError("pin_wrong", {}) from exc
-        card = (
-            await Card.select(Card.elder).where((Card.number == number) & Card.revoked_at.is_null()).first()
-        )
+            key = parse_card_number(card_number)
+        except DomainError:
+            card = None
+        else:
+            card = (
+                await Card.select(Card.elder).where((Card.number == key) & Card.revoked_at.is_null()).first()
+            )
     if card is None:
-        verify_password(None, pin)  # same work either way
-        raise DomainError("pin_wrong", {})
+        await verify_password_async(None, pin)  # same work either way
+        if limiter is None:
+            raise DomainError("pin_wrong", {"tries_left": PIN_MAX_FAILURES - 1})
+        try:
+            left = await limiter.hit(UNKNOWN_CARD_PIN, key)
+        except DomainError as exc:
+            if exc.code != "too_many_attempts":
+                raise
+            wait = await limiter.retry_after(UNKNOWN_CARD_PIN, key)
+            until = now + dt.timedelta(seconds=wait)
+            raise DomainError("pin_locked", {"hotline": hotline, "until": _local_iso(until)}) from exc
+        if left == 0:
+            until = now + dt.timedelta(seconds=await limiter.retry_after(UNKNOWN_CARD_PIN, key))
+            raise DomainError("pin_locked", {"hotline": hotline, "until": _local_iso(until)})
+        raise DomainError("pin_wrong", {"tries_left": left})
     elder_id = int(card["elder"])
-    async with write_transaction():
-        row = (
-            await Elder.select(Elder.pin_hash, Elder.pin_failures, Elder.pin_locked_until, Elder.status)
-            .where(Elder.id == elder_id)
-            .first()
-        )
-        assert row is not None
-        if row["pin_locked_until"] is not None and row["pin_locked_until"] > now:
-            raise DomainError(
-                "pin_locked", {"hotline": hotline, "until": row["pin_locked_until"].isoformat()}
-            )
-        ok = verify_password(row["pin_hash"], pin) and row["status"] == "active"
-        if ok:
-            await Elder.update({Elder.pin_failures: 0, Elder.pin_locked_until: None}).where(
-                Elder.id == elder_id
-            )
+    taken = await pin_lockout.reserve(elder_id, now=now)
+    if not taken.taken:
+        assert taken.locked_until is not None
+        raise DomainError("pin_locked", {"hotline": hotline, "until": _local_iso(taken.locked_until)})
+    ok = await verify_password_async(taken.pin_hash, pin) and taken.status == "active"
     if ok:
+        await pin_lockout.succeeded(elder_id)
+        if attempt is not None:
+            await attempt.succeeded()
         return ElderPrincipal("elder", elder_id, (elder_id,))
-    failures = int(row["pin_failures"] or 0) + 1
-    values: dict[Any, Any] = {Elder.pin_failures: failures}
-    if failures >= PIN_MAX_FAILURES:
-        values = {Elder.pin_failures: 0, Elder.pin_locked_until: now + PIN_LOCK}
-    async with write_transaction():
-        await Elder.update(values).where(Elder.id == elder_id)
-    if failures >= PIN_MAX_FAILURES:
-        raise DomainError("pin_locked", {"hotline": hotline, "until": (now + PIN_LOCK).isoformat()})
-    raise DomainError("pin_wrong", {"left": PIN_MAX_FAILURES - failures})
+    if taken.locked_until is not None:
+        raise DomainError("pin_locked", {"hotline": hotline, "until": _local_iso(taken.locked_until)})
+    raise DomainError("pin_wrong", {"tries_left": taken.tries_left})
 
 
-async def family_sign_in(phone: str, password: str) -> ElderPrincipal:
+def family_limits(settings: Settings | None = None) -> SignInLimits:
+    """Family sign-in: the staff login's figures (CANTEEN_LOGIN_*), per phone and per address."""
+    s = settings or get_settings()
+    return SignInLimits.of(
+        "family_login",
+        max_per_account=s.login_max_failures_per_user,
+        max_per_address=s.login_max_failures_per_ip,
+        window=s.login_window_seconds,
+    )
+
+
+async def family_sign_in(
+    phone: str,
+    password: str,
+    *,
+    limiter: Limiter | None = None,
+    ip: str = "-",
+    limits: SignInLimits | None = None,
+) -> ElderPrincipal:
+    """A family member's phone + password; counted per phone and per address before the
+    password is checked (``too_many_attempts``, progressive), like the staff login."""
+    phone = phone.strip()
+    attempt = None
+    if limiter is not None:
+        attempt = await (limits or family_limits()).attempt(limiter, phone, ip)
     row = (
         await FamilyAccount.select(FamilyAccount.id, FamilyAccount.password_hash, FamilyAccount.active)
-        .where(FamilyAccount.phone == phone.strip())
+        .where(FamilyAccount.phone == phone)
         .first()
     )
     if (
-        not verify_password(row["password_hash"] if row else None, password)
+        not await verify_password_async(row["password_hash"] if row else None, password)
         or row is None
         or not row["active"]
     ):
         raise DomainError("invalid_credentials")
+    if attempt is not None:
+        await attempt.succeeded()
     links = await FamilyLink.select(FamilyLink.elder).where(FamilyLink.family == row["id"])
     return ElderPrincipal("family", int(row["id"]), tuple(sorted(int(r["elder"]) for r in links)))
 
@@ -286,6 +359,7 @@ async def quote_order(
     if elder is None:
         raise DomainError("not_found", {"elder_id": elder_id})
     _check_elder_access(actor, elder_id, int(elder["district"]))
+    check_order_site(actor, site, int(elder["district"]))
     meal_set = await meal_set_for(site_id, day, slot, meal_set_id)
     return await _quote(elder_id, site, day, slot, meal_set.list_price_fen)
 
@@ -367,7 +441,11 @@ async def place_order(
 ) -> tuple[int, OrderOut]:
     """Place one delivery order: (201, order), or (200, the first answer) on a retry.
 
-    Refusals: ``not_found``, ``not_eligible_for_delivery``, ``site_not_open``, ``no_menu``,
+    The site must be one the elder may be served from (:func:`check_order_site`: the elder's
+    district, or for staff their own scope).
+
+    Refusals: ``not_found``, ``order_site_not_assigned``, ``not_eligible_for_delivery``,
+    ``site_not_open``, ``no_menu``,
     ``order_cutoff_passed``, ``already_served``, ``sold_out``, ``insufficient_balance``.
     """
     now = now or utcnow()
@@ -414,6 +492,7 @@ async def _place(
     if not eligible:
         raise DomainError("not_eligible_for_delivery", {"elder_id": elder_id})
     site = await site_info(site_id)
+    check_order_site(actor, site, int(elder["district"]))
     if not site.serves_meals:
         raise DomainError("site_not_open", {"site_id": site_id})
     menu = await menu_for(site_id, day, slot)
@@ -661,7 +740,8 @@ async def _card_intent(
         provider = get_provider()
     except RuntimeError as exc:
         raise DomainError("card_not_configured") from exc
-    intent = provider.create(
+    intent = await off_loop(
+        provider.create,
         amount_fen=amount_fen,
         currency="cny",
         metadata=metadata,
@@ -688,7 +768,7 @@ async def _card_intent(
             )
     if confirm:
         try:
-            intent = provider.confirm(intent.provider_id)
+            intent = await off_loop(provider.confirm, intent.provider_id)
         except Exception as exc:  # the provider's card errors: nothing is paid
             raise DomainError("card_payment_failed", {"reason": str(exc)[:200]}) from exc
     return {
@@ -826,6 +906,7 @@ async def create_standing_order(
     now = now or utcnow()
     eligible, elder = await delivery_eligible(data.elder_id, local_today(now))
     _check_elder_access(actor, data.elder_id, int(elder["district"]))
+    check_order_site(actor, await site_info(data.site_id), int(elder["district"]))
     if not eligible:
         raise DomainError("not_eligible_for_delivery", {"elder_id": data.elder_id})
     kind, by = placed_by(actor)

@@ -221,7 +221,7 @@ class ElderController(Controller):
         self, request: Req, district_id: RequiredQueryId, fmt: ExportFormat = "xlsx"
     ) -> Response[bytes]:
         body = await import_service.export_elders(principal_of(request), district_id, fmt)
-        media = XLSX if fmt == "xlsx" else "text/csv; charset=utf-8"
+        media = XLSX if fmt == "xlsx" else "text/csv"
         return Response(
             body,
             media_type=media,

@@ -13,13 +13,15 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter
 
-from canteen.accounts.context import principal_of
+from canteen.accounts.context import count_request, principal_of
 from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, OFFICIAL
+from canteen.core import ratelimit
 from canteen.core.apidocs import errors
 from canteen.core.schemas import Id, IdempotencyKeyHeader, Input
 from canteen.registry import card_services as services
 from canteen.registry.card_services import CardIssued, CardView, ElderIds
+from canteen.registry.cards import looks_like_token
 
 Req = Request[Any, Any, Any]
 PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
@@ -149,9 +151,11 @@ class CardController(Controller):
         guards=[login_required],
         status_code=200,
         summary="Resolve a scanned token or a typed card number",
-        responses=errors("invalid_card", "invalid_card_number", "card_revoked"),
+        responses=errors("invalid_card", "invalid_card_number", "card_revoked", "too_many_attempts"),
     )
-    async def verify(self, data: JSONBody[VerifyIn]) -> VerifyOut:
+    async def verify(self, request: Req, data: JSONBody[VerifyIn]) -> VerifyOut:
+        if not looks_like_token(data.card):  # a typed number can be guessed; a signed token cannot
+            await count_request(request, ratelimit.CARD_LOOKUP_PER_ACCOUNT, ratelimit.CARD_LOOKUP_PER_ADDRESS)
         hit = await services.resolve_card(data.card)
         return VerifyOut(
             elder_id=hit.elder_id,

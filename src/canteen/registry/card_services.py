@@ -347,7 +347,9 @@ def _revoked(row: dict[str, Any]) -> DomainError:
     )
 
 
-async def resolve_card(text: str, *, district_id: int | None = None) -> CardHit:
+async def resolve_card(
+    text: str, *, district_id: int | None = None, districts: Iterable[int] | None = None
+) -> CardHit:
     """Who a scan (QR token) or a typed card number names; THE counter call for every scan.
 
     A token is verified offline with the public key first (a forged or
@@ -362,7 +364,10 @@ async def resolve_card(text: str, *, district_id: int | None = None) -> CardHit:
     ``district_id``, when given, accepts only cards of elders registered in
     that district (``not_found`` otherwise), for callers that must not learn
     about other districts' elders. The counter leaves it out: elders may eat
-    at any point, and the policy decides what follows them.
+    at any point, and the policy decides what follows them. ``districts`` is the
+    same check against several districts (the quotes API passes the districts
+    whose elders the caller may read); both are checked before revocation, so a
+    revoked card of another district says nothing either.
     """
     if looks_like_token(text):
         claims = verify_token(card_keys(), text)
@@ -379,6 +384,8 @@ async def resolve_card(text: str, *, district_id: int | None = None) -> CardHit:
         if row is None:
             raise DomainError("invalid_card_number", {"reason": "unknown"})
     if district_id is not None and int(row["district"]) != district_id:
+        raise DomainError("not_found", {"reason": "other_district"})
+    if districts is not None and int(row["district"]) not in set(districts):
         raise DomainError("not_found", {"reason": "other_district"})
     if row["revoked_at"] is not None:
         raise _revoked(row)

@@ -10,16 +10,23 @@ leaves nothing half-imported. Only an admin or an official of the district impor
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
+
 from canteen.accounts.roles import Principal
 from canteen.core import audit
 from canteen.core.clock import utcnow
+from canteen.core.crypto import PiiDecryptError
 from canteen.core.db import write_transaction
 from canteen.core.errors import DomainError, register
+from canteen.core.kv import KV
 from canteen.regions.tables import Community
 from canteen.registry import services as svc
 from canteen.registry.importing import (
@@ -41,6 +48,54 @@ from canteen.registry.tables import Elder, ElderCategory, ElderStatusEvent
 
 register("import_mapping_invalid", 422)
 register("import_columns_missing", 422)
+register("import_upload_expired", 410)
+
+# An uploaded sheet waits in the shared store between its steps (columns, check, commit).
+# It holds ID numbers, so it is stored encrypted (the PII key, bound to this use), under a
+# hash of the page's token, and only for as long as a person needs to map and check it.
+UPLOAD_TTL = 15 * 60
+_UPLOAD_CONTEXT = "registry.import_upload"
+
+
+class PendingUpload(msgspec.Struct):
+    user_id: int
+    district_id: int
+    filename: str
+    data: bytes
+
+
+def _upload_key(token: str) -> str:
+    return "elder-import:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+async def stash_upload(kv: KV, upload: PendingUpload) -> str:
+    """Keep an uploaded sheet for the next steps (encrypted, ``UPLOAD_TTL``); its token."""
+    token = secrets.token_urlsafe(24)
+    sealed = svc.cipher().encrypt(
+        base64.b64encode(msgspec.msgpack.encode(upload)).decode("ascii"), context=_UPLOAD_CONTEXT
+    )
+    await kv.set(_upload_key(token), sealed.encode("ascii"), ttl=UPLOAD_TTL)
+    return token
+
+
+async def load_upload(kv: KV, actor: Principal, token: str) -> PendingUpload:
+    """The sheet stashed under ``token`` by this user; ``import_upload_expired`` (410) otherwise."""
+    raw = await kv.get(_upload_key(token))
+    upload = None
+    if raw is not None:
+        try:
+            plain = svc.cipher().decrypt(raw.decode("ascii"), context=_UPLOAD_CONTEXT)
+            upload = msgspec.msgpack.decode(base64.b64decode(plain), type=PendingUpload)
+        except (PiiDecryptError, ValueError, msgspec.DecodeError):
+            upload = None  # another key or an altered entry: as good as gone
+    if upload is None or upload.user_id != actor.user_id:
+        raise DomainError("import_upload_expired")
+    return upload
+
+
+async def drop_upload(kv: KV, token: str) -> None:
+    await kv.delete(_upload_key(token))
+
 
 _CHUNK = 200  # rows per multi-row INSERT: well under SQLite's bound-parameter limit
 

@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from canteen.accounts.passwords import hash_password
+from canteen.accounts.passwords import hash_password_async
 from canteen.accounts.roles import ADMIN, CASHIER, COURIER, KITCHEN, OFFICIAL, OPERATOR, Principal
 from canteen.core import audit
 from canteen.core.categories import (
@@ -649,13 +649,18 @@ async def set_pin(actor: Principal, elder_id: int, pin: str, *, now: dt.datetime
     row = await _writable(actor, elder_id)
     if pin_is_weak(pin, row["birth_date"]):
         raise DomainError("pin_too_weak", {"field": "pin"})
-    pin_hash = hash_password(pin)  # slow on purpose: outside the transaction
+    pin_hash = await hash_password_async(pin)  # slow on purpose: off the loop, outside the transaction
     async with write_transaction():
         row = await _writable(actor, elder_id)
         await _bump(
             elder_id,
             int(row["version"]),
-            {Elder.pin_hash: pin_hash, Elder.pin_failures: 0, Elder.pin_locked_until: None},
+            {
+                Elder.pin_hash: pin_hash,
+                Elder.pin_failures: 0,
+                Elder.pin_locked_until: None,
+                Elder.pin_lockouts: 0,
+            },
             now,
         )
         await audit.record(

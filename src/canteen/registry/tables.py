@@ -48,6 +48,8 @@ class Elder(Table, tablename="elder"):
     pin_hash = Varchar(length=200, null=True, default=None)
     pin_failures = Integer(default=0)
     pin_locked_until = Timestamptz(null=True, default=None)
+    # Lockouts in a row (the next one lasts longer); see canteen.registry.pin_lockout.
+    pin_lockouts = Integer(default=0)
     import_fingerprint = Varchar(length=64, default="")
     version = Integer(default=1)  # optimistic concurrency for edits
     created_at = Timestamptz()

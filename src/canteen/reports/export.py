@@ -12,7 +12,7 @@ from canteen.core.sheets import append_row, header_row, write_csv
 register("export_format", 422)
 
 MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Litestar adds "; charset=utf-8" to text/* itself (twice if we do too)
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 

@@ -14,7 +14,7 @@ from typing import Any
 from canteen.accounting import kpis
 from canteen.accounts.roles import Principal, require_district
 from canteen.core.errors import DomainError
-from canteen.core.periods import month_bounds, month_of
+from canteen.core.periods import last_complete_month, month_bounds
 from canteen.meals.tables import Meal
 from canteen.quality.tables import MealRating
 from canteen.regions.tables import Community, District, Site
@@ -151,7 +151,12 @@ def _satisfaction(scores: list[int]) -> Satisfaction:
     )
 
 
-async def _month_rows(district_id: int, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+async def _month_rows(
+    district_id: int, first: dt.date, last: dt.date, today: dt.date
+) -> list[dict[str, Any]]:
+    # A meal counts when served or delivered: a delivery meal is written when it is ordered,
+    # so service days after today (meals ordered for tomorrow) are not counted yet.
+    last = min(last, today)
     return await Meal.select(
         Meal.site,
         Meal.service_date,
@@ -214,11 +219,14 @@ async def spending(actor: Principal, district_id: int, year: int) -> Any | None:
 _GRADE_ORDER = {"A": 0, "B": 1, "C": 2, "D": 3, "N": 4}
 
 
-async def month_overview(actor: Principal, district_id: int, month: str) -> MonthOverview:
+async def month_overview(
+    actor: Principal, district_id: int, month: str, *, today: dt.date | None = None
+) -> MonthOverview:
     """Per point: meals, subsidies, satisfaction (and the viability grade with its reasons when
     the accounting package provides it), ranked by grade; daily series; subsidy by category and
-    by funding source."""
+    by funding source. Meals of days after ``today`` (ordered ahead) are not counted."""
     require_district(actor, district_id)
+    today = today or kpis.service_today()
     first, last = month_bounds(month)
     district = await District.select(District.name, District.code).where(District.id == district_id).first()
     if district is None:
@@ -228,7 +236,7 @@ async def month_overview(actor: Principal, district_id: int, month: str) -> Mont
         .where((Site.district == district_id) & (Site.kind == "meal_point"))
         .order_by(Site.id)
     )
-    rows = await _month_rows(district_id, first, last)
+    rows = await _month_rows(district_id, first, last, today)
     ratings = await _ratings(district_id, first, last)
     viability = await _viability(actor, district_id, month)
     per: dict[int, dict[str, Any]] = {
@@ -298,7 +306,7 @@ async def public_district(code: str, month: str | None, today: dt.date) -> Publi
     )
     if district is None:
         raise DomainError("not_found", {"code": code})
-    month = month or month_of(today)
+    month = month or last_complete_month(today)
     first, last = month_bounds(month)
     district_id = int(district["id"])
     sites = (
@@ -306,7 +314,7 @@ async def public_district(code: str, month: str | None, today: dt.date) -> Publi
         .where((Site.district == district_id) & (Site.kind == "meal_point") & (Site.status != "planned"))
         .order_by(Site.id)
     )
-    rows = await _month_rows(district_id, first, last)
+    rows = await _month_rows(district_id, first, last, today)
     ratings = await _ratings(district_id, first, last)
     per: dict[int, list[int]] = {int(s["id"]): [0, 0, 0] for s in sites}
     for r in rows:

@@ -3,7 +3,6 @@ buttons; the viability table of a district and month for officials."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -16,16 +15,19 @@ from litestar.params import Body, PathParameter, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 
 from canteen.accounting import costs, kpis, settlement
+from canteen.accounting.exports import report_category_label, source_label
 from canteen.accounting.schemas import CostIn, CostUploadResult
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import roles
 from canteen.accounts.roles import OFFICIAL, OPERATOR
-from canteen.core.clock import utcnow
+from canteen.core.clock import local_date, utcnow
 from canteen.core.errors import DomainError
-from canteen.core.periods import month_of, shift
+from canteen.core.periods import last_complete_month, month_bounds, month_of, shift
 from canteen.core.schemas import PathId
 from canteen.regions.tables import District, Operator, Site
 from canteen.settings import get_settings
+from canteen.subsidies import services as subsidies
+from canteen.subsidies.schemas import FUNDING_SOURCE_LABELS
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]
@@ -61,7 +63,8 @@ def _fen(text: str) -> int | None:
         value = Decimal(text)
     except InvalidOperation:
         return None
-    if value < 0 or value > MAX_YUAN or value != value.quantize(Decimal("0.01")):
+    # is_signed: "-0" or "-0.00" meant a negative amount, never a zero.
+    if value.is_signed() or value > MAX_YUAN or value != value.quantize(Decimal("0.01")):
         return None
     return int(value * 100)
 
@@ -172,6 +175,16 @@ async def costs_upload(
     return await _cost_page(request, None, _this_month(), upload=result)
 
 
+@get("/accounting/costs/template.xlsx", guards=[roles(OPERATOR)], include_in_schema=False)
+async def costs_template(request: Req) -> Response[bytes]:
+    # In yuan, like the form on the same page (the API's template is in fen, like the API).
+    return Response(
+        costs.cost_template_xlsx(unit="yuan"),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="costs-template.xlsx"'},
+    )
+
+
 @get("/accounting/settlements", guards=[roles(OPERATOR, OFFICIAL)], include_in_schema=False)
 async def settlements_page(request: Req, month: OptMonth = None) -> Template:
     actor = principal_of(request)
@@ -195,15 +208,34 @@ async def settlements_page(request: Req, month: OptMonth = None) -> Template:
         "accounting/settlements.html",
         rows=rows,
         operators=ops,
+        funders=await _funders([o["id"] for o in ops], lang_of(request)),
+        source_label=lambda code: source_label(code, lang_of(request)),
         month=shift(_this_month(), -1),
     )
+
+
+async def _funders(operator_ids: list[int], lang: str) -> list[tuple[str, str]]:
+    """The funding sources a statement can be drawn for: the payers of the policies in force in
+    the operators' districts and of their operating-subsidy rules, each with its label."""
+    districts = {
+        r["district"]
+        for r in await Site.select(Site.district).where(Site.operator.is_in(operator_ids or [0]))
+    }
+    today = local_date(utcnow(), get_settings().tz)
+    found: list[str] = []
+    for district_id in sorted(districts):
+        policy = await subsidies.policy_for(district_id, today)
+        found += [f.source for f in policy.funding] if policy is not None else []
+        found += [str(r["source"]) for r in await kpis.district_rules(district_id)]
+    codes = [c for c in FUNDING_SOURCE_LABELS if c in found] or list(FUNDING_SOURCE_LABELS)
+    return [(c, source_label(c, lang)) for c in codes]
 
 
 @post("/accounting/settlements", guards=[roles(OPERATOR, OFFICIAL)], include_in_schema=False)
 async def settlement_draft(request: Req, data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
     month = data.get("month", "")
     source = data.get("source", "").strip()
-    if not MONTH_RE.match(month) or not re.match(r"^[a-z0-9_]{1,40}$", source):
+    if not MONTH_RE.match(month) or source not in FUNDING_SOURCE_LABELS:
         raise DomainError("validation_failed", {"field": "month" if not MONTH_RE.match(month) else "source"})
     try:
         operator_id = int(data.get("operator_id", ""))
@@ -223,6 +255,7 @@ async def settlement_page(request: Req, settlement_id: PathId) -> Template:
         request,
         "accounting/settlement.html",
         s=view,
+        **await _statement_labels(view, lang_of(request)),
         can_submit=view.state == "draft" and (actor.is_admin or bool(actor.site_ids(OPERATOR))),
         can_decide=actor.can_district(view.district_id),
         error=request.query_params.get("error"),
@@ -259,11 +292,24 @@ async def settlement_action(
             "accounting/settlement.html",
             status_code=409 if err.code != "validation_failed" else 400,
             s=view,
+            **await _statement_labels(view, lang_of(request)),
             can_submit=view.state == "draft",
             can_decide=actor.can_district(view.district_id),
             error=err.message(lang_of(request)),
         )
     return Redirect(path=f"/accounting/settlements/{settlement_id}", status_code=303)
+
+
+async def _statement_labels(view: Any, lang: str) -> dict[str, Any]:
+    """Words for a statement's codes: its funder, each line's category and tier (the policy in
+    force at the start of the month names the tiers)."""
+    policy = await subsidies.policy_for(view.district_id, month_bounds(view.month)[0])
+    tiers = {t.code: (t.name_en if lang == "en" else t.name_zh) for t in (policy.tiers if policy else [])}
+    return {
+        "source_name": source_label(view.source, lang),
+        "category_label": lambda code: report_category_label(code, lang),
+        "tier_label": lambda code: tiers.get(code, code) if code else "",
+    }
 
 
 @get("/accounting/viability", guards=[roles(OFFICIAL)], include_in_schema=False)
@@ -277,7 +323,7 @@ async def viability_page(request: Req, district_id: OptId = None, month: OptMont
         if not ids:
             raise DomainError("not_found", {"district_id": None})
         district_id = ids[0]
-    m = _month(month) if month else shift(_this_month(), 0)
+    m = _month(month) if month else last_complete_month(local_date(utcnow(), get_settings().tz))
     report = await kpis.viability_report(actor, district_id, m, lang=lang_of(request))
     return page(
         request,
@@ -287,7 +333,7 @@ async def viability_page(request: Req, district_id: OptId = None, month: OptMont
         month=m,
         prev=shift(m, -1),
         next=shift(m, 1),
-        today=dt.date.today(),
+        today=local_date(utcnow(), get_settings().tz),
     )
 
 
@@ -295,6 +341,7 @@ PAGES = [
     costs_page,
     costs_submit,
     costs_upload,
+    costs_template,
     settlements_page,
     settlement_draft,
     settlement_page,

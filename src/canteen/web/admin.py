@@ -394,13 +394,18 @@ async def _users_page(
     done: str = "",
 ) -> Template:
     actor = principal_of(request)
+    districts = (await regions.list_districts(actor, limit=200)).items
+    sites = (await regions.list_sites(actor, limit=200)).items
     return page(
         request,
         "admin/users.html",
         status_code=status_code,
         users=await accounts.list_users(),
-        districts=(await regions.list_districts(actor, limit=200)).items,
-        sites=(await regions.list_sites(actor, limit=200)).items,
+        districts=districts,
+        sites=sites,
+        # Scopes by name, not by id ("卖鱼桥幸福食堂", not "站点 2").
+        district_names={d.id: d.name for d in districts},
+        site_names={s.id: s.name for s in sites},
         roles_list=list(ROLES),
         form=form or {},
         errors=errors or {},

@@ -9,7 +9,10 @@ routes that answer with HTML partials which ``static/js/counter.js`` swaps in:
 * ``POST …/confirm``  the check-in → green success panel or a red refusal with advice;
 * ``GET …/walk-in`` + ``POST …/walk-in``  a non-member's full-price cash sale;
 * ``GET …/lookup``    the manual path: elders by name, last 4 of the ID or card number;
-* ``GET/POST …/topup`` a cash top-up; ``POST …/void`` void a meal (reason required);
+* ``GET/POST …/topup`` a cash top-up, always for the elder on screen, named with the masked
+  card before the cash is taken (no elder on screen: refused in words);
+* ``GET …/void``      the site's last voidable meals (from the server, shared by every till)
+  and the chosen one's name, time, set and amount; ``POST …/void`` voids it (reason required);
 * ``GET …/tally``     today's tally (refreshed on each live event from the SSE endpoint);
 * ``GET /counter/receipt/{meal_id}``  a 58 mm receipt (never the elder's categories).
 
@@ -29,12 +32,21 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery, PathParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from canteen import i18n
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import roles
 from canteen.accounts.roles import CASHIER, OPERATOR, Principal
 from canteen.checkin import services
 from canteen.checkin.rules import pick_slot
-from canteen.checkin.services import meal_receipt, site_info, tally, void_meal
+from canteen.checkin.services import (
+    counter_elder,
+    counter_meal,
+    meal_receipt,
+    recent_meals,
+    site_info,
+    tally,
+    void_meal,
+)
 from canteen.core.categories import category_label, slot_label
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
@@ -82,6 +94,26 @@ ADVICE: dict[str, str] = {
 }
 # Codes after which Enter offers a next step (the panel carries the follow-up form).
 NEXT_STEP = {"already_served", "insufficient_balance"}
+
+
+def N_(msgid: str) -> str:
+    """Marks a msgid translated later (in the template) so the catalog test finds it."""
+    return msgid
+
+
+# How a meal was paid, in words (the meal's ``payment`` column is a code).
+PAYMENT_WORDS: dict[str, str] = {
+    "balance": N_("Paid from the balance"),
+    "cash": N_("Paid in cash"),
+    "card": N_("Paid by bank card"),
+    "none": N_("Nothing to pay"),
+}
+# Why the void tool cannot void a meal, in words (the codes a void would be refused with).
+VOID_WHY_NOT: dict[str, str] = {
+    "already_voided": N_("This meal is already void: nothing to do."),
+    "meal_is_delivery": N_("This is a delivery meal: cancel its order instead."),
+    "void_window_passed": N_("Too long ago for a cashier to void: ask the operator."),
+}
 
 
 # --------------------------------------------------------------------------- forms
@@ -162,7 +194,51 @@ def _render(request: Req, template: str, status_code: int = 200, **context: Any)
         yuan=yuan,
         slot_label=lambda code: slot_label(code, lang) if code else "",
         category_label=lambda code: category_label(code, lang),
+        payment_words=lambda code: PAYMENT_WORDS.get(code, N_("Paid")),
+        as_date=_as_date,
         **context,
+    )
+
+
+def _as_date(text: str | dt.date) -> dt.date | str:
+    """A tally's ``YYYY-MM-DD`` as a date, so the template formats it for people."""
+    if isinstance(text, dt.date):
+        return text
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return ""
+
+
+def _hm(text: str) -> dt.time | None:
+    try:
+        hh, mm = str(text).split(":")[:2]
+        return dt.time(int(hh), int(mm))
+    except ValueError:
+        return None
+
+
+def next_serving(slots: list[dict[str, Any]], local: dt.datetime, lang: str) -> str:
+    """When the counter opens next, in words: "下一餐：今天 午餐 11:00 开始"."""
+    starts = sorted(
+        (t, str(s["slot"])) for s in slots if s.get("end") and (t := _hm(str(s.get("start", "")))) is not None
+    )
+    if not starts:
+        return i18n.gettext(lang, "No serving hours are set for this site. Ask the operator.")
+    for start, slot in starts:
+        if start > local.time():
+            return i18n.gettext(
+                lang,
+                "Next serving: {slot} today from {time}.",
+                slot=slot_label(slot, lang),
+                time=start.strftime("%H:%M"),
+            )
+    start, slot = starts[0]
+    return i18n.gettext(
+        lang,
+        "Next serving: {slot} tomorrow from {time}.",
+        slot=slot_label(slot, lang),
+        time=start.strftime("%H:%M"),
     )
 
 
@@ -183,8 +259,15 @@ def _refusal(request: Req, site_id: int, err: DomainError, **context: Any) -> Te
         detail=err.detail,
         next_key=_key(),
         hours=_hours(err.detail.get("serving_hours") or [], lang),
+        next_serving=next_serving(err.detail.get("serving_hours") or [], _local_now(), lang)
+        if err.code == "slot_closed"
+        else "",
         **context,
     )
+
+
+def _local_now() -> dt.datetime:
+    return utcnow().astimezone(get_settings().tz)
 
 
 def _hours(items: list[dict[str, Any]], lang: str) -> str:
@@ -221,6 +304,8 @@ async def _counter_context(actor: Principal, site_id: int, lang: str) -> dict[st
         "site": site,
         "slot": slot,
         "hours": _hours(site.slots, lang),
+        # Out of hours the page says when the counter opens, and nothing about menus.
+        "next_serving": next_serving(site.slots, local, lang) if slot is None else "",
         "sets": menu.sets if menu else [],
         "tally": await tally(actor, site.id, local.date()),
         "today": local.date(),
@@ -276,7 +361,11 @@ async def preview(request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm])
         # The queue sees a red panel with where and when; Enter sells a second meal at full price.
         served = DomainError("already_served", dict(quote.already_served))
         return _refusal(request, site_id, served, form=form, quote=quote)
-    short = payment == "balance" and quote.balance_after_fen is not None and quote.balance_after_fen < 0
+    # A balance that cannot cover the co-pay: the panel says how much is missing and Enter takes
+    # cash instead (F2 back to the balance shows the same, F7 tops up first).
+    short_fen = quote.copay_fen - quote.balance_fen if payment == "balance" else 0
+    if short_fen > 0:
+        form = {**form, "payment": "cash"}
     return _render(
         request,
         "cashier/_result.html",
@@ -285,7 +374,7 @@ async def preview(request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm])
         quote=quote,
         form=form,
         key=_key(),
-        short=short,
+        short_fen=max(short_fen, 0),
     )
 
 
@@ -372,18 +461,16 @@ async def lookup(request: Req, site_id: SiteId, q: FromQuery[str] = "") -> Templ
 
 
 @get("/counter/{site_id:int}/topup", guards=GUARDS, include_in_schema=False)
-async def topup_form(
-    request: Req, site_id: SiteId, elder_id: FromQuery[str] = "", name: FromQuery[str] = ""
-) -> Template:
+async def topup_form(request: Req, site_id: SiteId, elder_id: FromQuery[str] = "") -> Template:
+    """The top-up form for the elder on screen, named (masked card, balance) by the server;
+    without one it says so in words and offers the look-up instead of guessing."""
+    chosen = _int(elder_id)
+    try:
+        who = await counter_elder(principal_of(request), site_id, chosen) if chosen else None
+    except DomainError as err:
+        return _refusal(request, site_id, err)
     return _render(
-        request,
-        "cashier/_topup.html",
-        site_id=site_id,
-        elder_id=_int(elder_id) or "",
-        name=name[:50],
-        amount="",
-        error=None,
-        key=_key(),
+        request, "cashier/_topup.html", site_id=site_id, who=who, amount="", error=None, key=_key()
     )
 
 
@@ -392,26 +479,27 @@ async def topup(
     request: Req, site_id: SiteId, data: URLEncodedBody[TopUpForm], idempotency_key: IdemKey = None
 ) -> Template:
     """Cash into the elder's balance (amount typed in yuan, kept in fen)."""
+    actor = principal_of(request)
     elder_id = _int(data.elder_id)
     amount_fen = yuan_to_fen(data.amount)
-    if elder_id is None or amount_fen is None or amount_fen <= 0:
-        error = "Choose the elder first (F6)." if elder_id is None else ADVICE["invalid_amount"]
-        return _render(
-            request,
-            "cashier/_topup.html",
-            status_code=422,
-            site_id=site_id,
-            elder_id=elder_id or "",
-            name="",
-            amount=data.amount[:20],
-            error=error,
-            key=_key(),
-        )
     try:
+        # Read first: the panel names whose balance it was, and a stranger is refused before cash.
+        who = await counter_elder(actor, site_id, elder_id) if elder_id else None
+        if who is None or amount_fen is None or amount_fen <= 0:
+            return _render(
+                request,
+                "cashier/_topup.html",
+                status_code=422,
+                site_id=site_id,
+                who=who,
+                amount=data.amount[:20],
+                error=ADVICE["invalid_amount"] if who else None,
+                key=_key(),
+            )
         receipt = await top_up_cash(
-            principal_of(request),
+            actor,
             site_id,
-            elder_id,
+            who.elder_id,
             amount_fen,
             idempotency_key=require_key(idempotency_key),
             now=utcnow(),
@@ -419,7 +507,45 @@ async def topup(
     except DomainError as err:
         return _refusal(request, site_id, err)
     return _render(
-        request, "cashier/_result.html", outcome="topup", site_id=site_id, receipt=receipt, form={}
+        request, "cashier/_result.html", outcome="topup", site_id=site_id, receipt=receipt, who=who, form={}
+    )
+
+
+@get("/counter/{site_id:int}/void", guards=GUARDS, include_in_schema=False)
+async def void_tool(request: Req, site_id: SiteId, meal_id: FromQuery[str] = "") -> Template:
+    """The void tool: the site's last voidable meals, and the chosen one (the newest by default)
+    with whose it is, when, which set and how much, before the cashier confirms."""
+    actor = principal_of(request)
+    typed = meal_id.strip().lstrip("#")
+    try:
+        recent = await recent_meals(actor, site_id)
+        chosen = None
+        error = None
+        if typed:
+            wanted = _int(typed)
+            if wanted is None:
+                error = N_("Type the meal number from the receipt.")
+            else:
+                try:
+                    chosen = await counter_meal(actor, site_id, wanted)
+                except DomainError as err:
+                    if err.code != "not_found":
+                        raise
+                    error = N_("No meal with this number at this site. Check the receipt.")
+        elif recent:
+            chosen = recent[0]
+    except DomainError as err:
+        return _refusal(request, site_id, err)
+    return _render(
+        request,
+        "cashier/_void.html",
+        site_id=site_id,
+        recent=recent,
+        meal=chosen,
+        typed=typed[:12],
+        error=error,
+        why_not=VOID_WHY_NOT,
+        window=(await site_info(site_id)).void_window_minutes,
     )
 
 
@@ -438,11 +564,16 @@ async def void(request: Req, site_id: SiteId, data: URLEncodedBody[VoidForm]) ->
             if meal_id is None
             else "Type why the meal is voided (at least 2 characters).",
         )
+    actor = principal_of(request)
     try:
-        out = await void_meal(principal_of(request), meal_id, reason)
+        # The meal must be of this counter's site: its number alone could name another site's.
+        whose = await counter_meal(actor, site_id, meal_id)
+        out = await void_meal(actor, meal_id, reason)
     except DomainError as err:
         return _refusal(request, site_id, err)
-    return _render(request, "cashier/_result.html", outcome="void", site_id=site_id, voided=out, form={})
+    return _render(
+        request, "cashier/_result.html", outcome="void", site_id=site_id, voided=out, whose=whose, form={}
+    )
 
 
 @post("/counter/{site_id:int}/rate", guards=GUARDS, include_in_schema=False, status_code=200)
@@ -483,6 +614,7 @@ PAGES = [
     lookup,
     topup_form,
     topup,
+    void_tool,
     void,
     tally_partial,
     receipt,

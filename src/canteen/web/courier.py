@@ -19,6 +19,7 @@ from canteen.core.errors import DomainError
 from canteen.delivery import services
 from canteen.regions.services import list_districts
 from canteen.settings import get_settings
+from canteen.web.delivery_words import words
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]
@@ -29,6 +30,20 @@ OFFICIAL_GUARDS = [roles(OFFICIAL)]
 
 def _today() -> dt.date:
     return utcnow().astimezone(get_settings().tz).date()
+
+
+def _page(request: Req, template: str, status_code: int = 200, **context: Any) -> Template:
+    """A courier or alert page with the delivery vocabulary in the reader's words and the
+    service day (a stop of a later day shows why it cannot be closed yet)."""
+    return page(
+        request,
+        template,
+        status_code,
+        **words(lang_of(request)),
+        today=_today(),
+        tomorrow=_today() + dt.timedelta(days=1),
+        **context,
+    )
 
 
 class CardForm(msgspec.Struct):
@@ -56,29 +71,30 @@ async def my_rounds(request: Req, date: FromQuery[dt.date | None] = None) -> Tem
     actor = principal_of(request)
     today = await services.list_rounds(actor, day)
     tomorrow = await services.list_rounds(actor, day + dt.timedelta(days=1))
-    return page(request, "courier/rounds.html", day=day, rounds=today.items + tomorrow.items)
+    return _page(request, "courier/rounds.html", day=day, rounds=today.items + tomorrow.items)
 
 
 @get("/courier/rounds/{round_id:int}", guards=VIEW_GUARDS, include_in_schema=False)
 async def manifest_page(request: Req, round_id: FromPath[int]) -> Template:
     data = await services.manifest(principal_of(request), round_id)
-    return page(request, "courier/manifest.html", m=data, tz=get_settings().tz)
+    return _page(request, "courier/manifest.html", m=data)
 
 
 @get("/courier/stops/{stop_id:int}", guards=VIEW_GUARDS, include_in_schema=False)
 async def stop_page(request: Req, stop_id: FromPath[int]) -> Template:
     stop = await services.stop_view(principal_of(request), stop_id)
-    return page(request, "courier/stop.html", stop=stop, error=None)
+    return _page(request, "courier/stop.html", stop=stop, error=None)
 
 
 async def _stop_error(request: Req, stop_id: int, err: DomainError) -> Template:
     stop = await services.stop_view(principal_of(request), stop_id)
-    return page(
+    return _page(
         request,
         "courier/stop.html",
         status_code=err.status,
         stop=stop,
         error=err.message(lang_of(request)),
+        error_code=err.code,
     )
 
 
@@ -134,13 +150,13 @@ async def alerts_choose(request: Req) -> Response[Any]:
 @get("/official/districts/{district_id:int}/alerts", guards=OFFICIAL_GUARDS, include_in_schema=False)
 async def alerts_page(request: Req, district_id: FromPath[int]) -> Template:
     data = await services.list_alerts(principal_of(request), district_id)
-    return page(request, "official/alerts.html", alerts=data)
+    return _page(request, "official/alerts.html", alerts=data)
 
 
 @get("/official/districts/{district_id:int}/alerts/table", guards=OFFICIAL_GUARDS, include_in_schema=False)
 async def alerts_table(request: Req, district_id: FromPath[int]) -> Template:
     data = await services.list_alerts(principal_of(request), district_id)
-    return page(request, "official/_alerts_table.html", alerts=data)
+    return _page(request, "official/_alerts_table.html", alerts=data)
 
 
 @post("/official/alerts/{alert_id:int}/acknowledge", guards=OFFICIAL_GUARDS, include_in_schema=False)

@@ -21,6 +21,7 @@ from canteen.accounts.roles import OFFICIAL
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.core.money import yuan
+from canteen.core.periods import last_complete_month
 from canteen.core.sheets import Money
 from canteen.quality import services as quality
 from canteen.regions.services import list_districts
@@ -44,6 +45,13 @@ KIND_LABELS = {
 
 
 STATUS_LABELS = {"open": "Not yet decided", "cleared": "Cleared", "upheld": "Upheld"}
+# What each viability grade means (accounting.kpis grades them); shown beside the ranking.
+GRADE_TEXT = {
+    "A": "covers its costs, uses at least half its capacity and at most 70% of its income is public money",
+    "B": "covers its costs, but uses under half its capacity or over 70% of its income is public money",
+    "C": "does not cover its costs, but more diners within its capacity would",
+    "D": "cannot cover its costs within its capacity: prices, costs or the location must change",
+}
 
 
 def _today() -> dt.date:
@@ -51,7 +59,8 @@ def _today() -> dt.date:
 
 
 def _month(month: str) -> str:
-    return month or reports.month_of(_today())
+    # The last complete month by default: the month under way is one day old on the 2nd.
+    return month or last_complete_month(_today())
 
 
 def _yuan(fen: int | None) -> str:
@@ -101,7 +110,7 @@ def _points_table(overview: Any, lang: str) -> tuple[list[str], list[list[Any]]]
     rows = [
         [
             p.name,
-            p.grade or "",
+            _grade(p.grade, lang),
             "; ".join(r.en if lang == "en" else r.zh for r in p.reasons),
             p.meals,
             p.subsidised,
@@ -140,11 +149,17 @@ def _spending_table(spend: Any, lang: str) -> tuple[list[str], list[list[Any]]]:
     return headers, rows
 
 
+def _grade(grade: str | None, lang: str) -> str:
+    # A–D are defined on the page (GRADE_TEXT); N means no costs or no meals: no grade is shown.
+    return grade if grade in GRADE_TEXT else i18n.gettext(lang, "Not graded")
+
+
 def _category_table(spend: Any, overview: Any, lang: str) -> tuple[list[str], list[list[Any]]]:
-    cells = getattr(spend, "cells", None)
+    # The chosen month only (the spending report holds the whole year).
+    cells = [c for c in getattr(spend, "cells", None) or [] if c.month == overview.month]
     if cells:
-        return ["Funding source", "Category", "Month", "Spent (yuan)"], [
-            [_source(c.source, lang), _category(c.category, lang), c.month, _money(c.fen)] for c in cells
+        return ["Funding source", "Category", "Spent (yuan)"], [
+            [_source(c.source, lang), _category(c.category, lang), _money(c.fen)] for c in cells
         ]
     return ["Category", "Subsidy (yuan)"], [
         [_category(k, lang), _money(v)] for k, v in overview.by_category.items()
@@ -180,7 +195,7 @@ async def dashboard_month(
         },
         "budget": {
             "type": "bar",
-            "labels": [s.source for s in getattr(spend, "sources", []) or []],
+            "labels": [_source(s.source, lang) for s in getattr(spend, "sources", []) or []],
             "series": [
                 {"label": t("Budget"), "data": [(s.budget_fen or 0) / 100 for s in spend.sources]},
                 {"label": t("Spent"), "data": [s.spent_fen / 100 for s in spend.sources]},
@@ -211,6 +226,7 @@ async def dashboard_month(
         spending_table=(sh, sr),
         category_table=(ch, cr),
         charts=charts,
+        grades=GRADE_TEXT,
         yuan=_yuan,
         score=_score,
     )
@@ -219,6 +235,13 @@ async def dashboard_month(
 @get("/official/districts/{district_id:int}/coverage", guards=GUARDS, include_in_schema=False)
 async def coverage_page(request: Request[Any, Any, Any], district_id: FromPath[int]) -> Template:
     view = await reports.coverage_report(principal_of(request), district_id, _today())
+    lang = lang_of(request)
+
+    def t(msgid: str, **params: Any) -> str:
+        return i18n.gettext(lang, msgid, **params)
+
+    near = view.suggestion.near_community if view.suggestion else ""
+    covers = view.suggestion.covers if view.suggestion else 0
     map_data = {
         "points": [
             {"name": p.name, "lat": p.lat, "lon": p.lon, "open": p.status == "open"}
@@ -232,6 +255,11 @@ async def coverage_page(request: Request[Any, Any, Any], district_id: FromPath[i
         ],
         "suggestion": msgspec.to_builtins(view.suggestion) if view.suggestion else None,
         "radius_m": view.walk_limit_m / view.detour_factor,
+        "words": {
+            "zoom_in": t("Zoom in"),
+            "zoom_out": t("Zoom out"),
+            "suggestion": t("Suggested point near {community}: +{n} elders", community=near, n=covers),
+        },
     }
     return page(
         request,
@@ -253,7 +281,7 @@ def _flags_table(flags: Any, lang: str) -> tuple[list[str], list[list[Any]]]:
     def t(labels: dict[str, str], code: str) -> str:
         return i18n.gettext(lang, labels[code]) if code in labels else code
 
-    return ["Flag", "Kind", "Meal point", "Meals", "Detail", "Status", "Reason"], [
+    return ["Flag", "Kind of check", "Meal point", "Meals", "Detail", "Status", "Reason"], [
         [
             f.id,
             t(KIND_LABELS, f.kind),

@@ -10,12 +10,13 @@ from litestar import Request, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
-from canteen.accounts.context import principal_of
+from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import roles
 from canteen.accounts.roles import KITCHEN, OFFICIAL, OPERATOR
 from canteen.core.clock import utcnow
 from canteen.delivery import services
 from canteen.settings import get_settings
+from canteen.web.delivery_words import words
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]
@@ -27,13 +28,19 @@ def _tomorrow() -> dt.date:
     return utcnow().astimezone(get_settings().tz).date() + dt.timedelta(days=1)
 
 
+def _page(request: Req, template: str, **context: Any) -> Template:
+    """A kitchen page with the delivery vocabulary in the reader's words (diets, slots, statuses)."""
+    return page(request, template, 200, **words(lang_of(request)), **context)
+
+
 @get("/kitchen", guards=GUARDS, include_in_schema=False)
 async def kitchen_choose(request: Req) -> Response[Any]:
     actor = principal_of(request)
     sites = sorted(actor.site_ids(KITCHEN, OPERATOR))
     if len(sites) == 1:
         return Redirect(path=f"/kitchen/{sites[0]}/plan")
-    return page(request, "kitchen/choose.html", sites=sites, day=_tomorrow())
+    names = await services.site_names(sites)
+    return _page(request, "kitchen/choose.html", sites=sites, names=names, day=_tomorrow())
 
 
 @get("/kitchen/{site_id:int}/plan", guards=GUARDS, include_in_schema=False)
@@ -46,8 +53,8 @@ async def plan_page(
     day = date or _tomorrow()
     actor = principal_of(request)
     plan = await services.production_plan(actor, site_id, day, slot)
-    rounds = await services.list_rounds(actor, day, site_id=site_id, slot=slot)
-    return page(request, "kitchen/plan.html", plan=plan, rounds=rounds.items)
+    rounds = await services.kitchen_rounds(actor, site_id, day, slot)
+    return _page(request, "kitchen/plan.html", plan=plan, rounds=rounds.items)
 
 
 @get("/kitchen/{site_id:int}/labels", guards=GUARDS, include_in_schema=False)
@@ -59,7 +66,7 @@ async def labels_page(
 ) -> Template:
     day = date or _tomorrow()
     items = await services.labels(principal_of(request), site_id, day, slot)
-    return page(request, "kitchen/labels.html", labels=items, day=day, slot=slot, site_id=site_id)
+    return _page(request, "kitchen/labels.html", labels=items, day=day, slot=slot, site_id=site_id)
 
 
 @get("/kitchen/{site_id:int}/packing", guards=GUARDS, include_in_schema=False)
@@ -71,7 +78,7 @@ async def packing_page(
 ) -> Template:
     day = date or _tomorrow()
     packs = await services.packing_lists(principal_of(request), site_id, day, slot)
-    return page(request, "kitchen/packing.html", packs=packs, day=day, slot=slot, site_id=site_id)
+    return _page(request, "kitchen/packing.html", packs=packs, day=day, slot=slot, site_id=site_id)
 
 
 PAGES = [kitchen_choose, plan_page, labels_page, packing_page]

@@ -13,6 +13,7 @@ import secrets
 import time
 from typing import Any
 
+from litestar import Litestar
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,6 +105,18 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             client_ip_var.reset(t_ip)
 
     return middleware
+
+
+def wrap_outermost(app: Litestar) -> Litestar:
+    """Put the request context (request id, security headers, access log) around the whole
+    app, outside Litestar's outermost exception handler.
+
+    As route middleware it sat inside that handler: a response made from an error raised in
+    middleware (a CSRF 403, a 503 from authentication) or before routing (404, 405) was sent
+    past it, so the access log said 500 and the response had no ``x-request-id``.
+    """
+    app.asgi_handler = request_context_middleware(app.asgi_handler)
+    return app
 
 
 def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:

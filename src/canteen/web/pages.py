@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 import msgspec
+from babel.dates import format_date, format_skeleton, format_time
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
@@ -16,11 +19,46 @@ from canteen.accounts.context import LANG_COOKIE, SESSION_COOKIE, lang_of, princ
 from canteen.accounts.guards import login_required
 from canteen.accounts.roles import ADMIN, CASHIER, COURIER, KITCHEN, OFFICIAL, OPERATOR, role_label, roles_of
 from canteen.core.errors import DomainError
+from canteen.settings import get_settings
 
 
 def lang_from_ctx(ctx: Any) -> str:
     request = ctx.get("request")
     return lang_of(request) if request is not None else i18n.DEFAULT_LANG
+
+
+# Date and time shapes for people; one filter so no page prints ISO text or UTC.
+_TIME_SHAPES = {"date": "yMMMEd", "day": "MMMEd", "datetime": "yMMMd"}
+
+
+def local_time(ctx: Any, value: dt.datetime | dt.date | str | None, shape: str = "datetime") -> str:
+    """Jinja filter ``localtime``: a timestamp in the service zone, in the reader's language.
+
+    ``shape`` is ``time`` (15:47), ``datetime`` (2026年12月2日 15:47), ``date``
+    (2026年12月2日周三) or ``day`` (12月2日周三). A plain date is never shifted.
+    """
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):  # a date or timestamp that reached the page as ISO text
+        value = (
+            dt.datetime.fromisoformat(value) if "T" in value or " " in value else dt.date.fromisoformat(value)
+        )
+    locale = "en" if i18n.normalise(ctx.get("lang") or lang_from_ctx(ctx)) == "en" else "zh_CN"
+    request = ctx.get("request")
+    settings = getattr(getattr(getattr(request, "app", None), "state", None), "settings", None)
+    zone = ZoneInfo((settings or get_settings()).timezone)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # our timestamps are UTC; a naive one came from SQLite
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(zone)
+        clock = format_time(value, "HH:mm", locale=locale)
+        if shape == "time":
+            return clock
+        day = format_skeleton(_TIME_SHAPES.get(shape, "yMMMd"), value, locale=locale)
+        return day if shape in ("date", "day") else f"{day} {clock}"
+    if shape in ("date", "day"):
+        return format_skeleton(_TIME_SHAPES[shape], value, locale=locale)
+    return format_date(value, "long", locale=locale)
 
 
 def page(request: Request[Any, Any, Any], template: str, status_code: int = 200, **context: Any) -> Template:

@@ -11,7 +11,6 @@ hour, bound to the user who uploaded it): upload → choose columns → dry run 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -25,9 +24,13 @@ from litestar.response import Redirect, Template
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, OFFICIAL
-from canteen.core.categories import CATEGORY_LABELS, DIET_LABELS
+from canteen.core.categories import CATEGORY_LABELS, DIET_LABELS, mode_label, slot_label
 from canteen.core.errors import DomainError, register
-from canteen.registry import import_service
+from canteen.core.money import yuan
+from canteen.meals import usage
+from canteen.orders import services as order_services
+from canteen.payments import ledger
+from canteen.registry import card_services, import_service, pin_lockout
 from canteen.registry import services as svc
 from canteen.registry.importing import FIELD_LABELS, MAX_IMPORT_BYTES
 from canteen.registry.schemas import (
@@ -48,9 +51,14 @@ INT4_MAX = 2_147_483_647
 PathId = Annotated[int, PathParameter(ge=1, le=INT4_MAX)]
 QStr = Annotated[str, QueryParameter(max_length=100)]
 Token = Annotated[str, PathParameter(pattern=r"^[A-Za-z0-9_\-]{16,64}$")]
-IMPORT_TTL = 3600
 
-STATUS_LABELS = {"active": "Active", "suspended": "Suspended", "moved": "Moved away", "deceased": "Deceased"}
+# An elder's status in words ("Active" alone is a site's 启用; an elder is 在册).
+STATUS_LABELS = {
+    "active": "Registered",
+    "suspended": "Suspended",
+    "moved": "Moved away",
+    "deceased": "Deceased",
+}
 LIVING_LABELS = {
     "alone": "Lives alone",
     "with_spouse": "With spouse",
@@ -99,6 +107,45 @@ def _label(labels: Any, code: str, lang: str) -> str:
     if found is None:
         return code
     return str(found.en if lang.startswith("en") else found.zh)
+
+
+# Order statuses as staff read them (the elder's pages word them for the elder).
+ORDER_STATUS_LABELS = {
+    "placed": "Placed",
+    "confirmed": "Confirmed",
+    "cooking": "Cooking",
+    "out_for_delivery": "On the way",
+    "delivered": "Delivered",
+    "not_delivered": "Not delivered",
+    "cancelled": "Cancelled",
+}
+
+
+async def _profile_extras(actor: Any, elder_id: int, lang: str) -> dict[str, Any]:
+    """The member card, the balance and the latest meals and orders of the profile. Each part
+    the reader may not see (a narrower role) is left out rather than failing the page."""
+
+    async def maybe(fn: Any) -> Any:
+        try:
+            return await fn()
+        except DomainError as err:
+            if err.code in ("forbidden", "not_found"):
+                return None
+            raise
+
+    cards = await maybe(lambda: card_services.elder_cards(actor, elder_id))
+    balance = await maybe(lambda: ledger.elder_balance(actor, elder_id, limit=1))
+    orders = await maybe(lambda: order_services.list_orders(actor, elder_id, limit=10))
+    return {
+        "card": cards.live if cards is not None else None,
+        "balance_fen": balance.balance_fen if balance is not None else None,
+        "meals": await usage.elder_meals(elder_id, limit=20),
+        "orders": orders or [],
+        "slot_label": lambda c: slot_label(c, lang),
+        "mode_label": lambda c: mode_label(c, lang),
+        "order_status": lambda c: ORDER_STATUS_LABELS.get(c, c),
+        "yuan": yuan,
+    }
 
 
 def _int(text: str) -> int | None:
@@ -284,6 +331,7 @@ class ElderPages(Controller):
             "registry/profile.html",
             status_code=status_code,
             elder=elder,
+            **await _profile_extras(actor, elder_id, lang),
             saved=saved,
             full_id=full_id,
             action_errors=action_errors or {},
@@ -343,6 +391,13 @@ class ElderPages(Controller):
         pin = str(raw.get("pin", "")).strip()[:12]
         return await self._action(request, elder_id, "pin", svc.set_pin(principal_of(request), elder_id, pin))
 
+    @post("/{elder_id:int}/pin-unlock", guards=[roles(ADMIN, OFFICIAL)])
+    async def pin_unlock(self, request: Req, elder_id: PathId) -> Response[Any]:
+        """Lift the elder's PIN lockout (audited; canteen.registry.pin_lockout)."""
+        return await self._action(
+            request, elder_id, "pin_unlock", pin_lockout.unlock(principal_of(request), elder_id)
+        )
+
     @get("/{elder_id:int}/edit", guards=[roles(ADMIN, OFFICIAL)])
     async def edit(self, request: Req, elder_id: PathId) -> Template:
         elder = await svc.get_elder(principal_of(request), elder_id)
@@ -384,23 +439,8 @@ class UploadForm:
     district_id: str = ""
 
 
-class _Upload(msgspec.Struct):
-    user_id: int
-    district_id: int
-    filename: str
-    data: bytes
-
-
-def _key(token: str) -> str:
-    return f"elder-import:{token}"
-
-
-async def _load_upload(request: Req, token: str) -> _Upload:
-    raw = await request.app.state.kv.get(_key(token))
-    upload = msgspec.msgpack.decode(raw, type=_Upload) if raw else None
-    if upload is None or upload.user_id != principal_of(request).user_id:
-        raise DomainError("import_upload_expired")
-    return upload
+async def _load_upload(request: Req, token: str) -> import_service.PendingUpload:
+    return await import_service.load_upload(request.app.state.kv, principal_of(request), token)
 
 
 def _mapping_from_form(raw: dict[str, Any], width: int) -> dict[str, int]:
@@ -449,9 +489,10 @@ class ImportPages(Controller):
                 raise
             return await self._upload_page(request, err.message(lang), status_code=err.status)
         assert district_id is not None
-        token = secrets.token_urlsafe(24)
-        upload = _Upload(actor.user_id, district_id, (data.file.filename or "")[:200], content)
-        await request.app.state.kv.set(_key(token), msgspec.msgpack.encode(upload), ttl=IMPORT_TTL)
+        upload = import_service.PendingUpload(
+            actor.user_id, district_id, (data.file.filename or "")[:200], content
+        )
+        token = await import_service.stash_upload(request.app.state.kv, upload)
         return Redirect(path=f"/elders/import/{token}/columns", status_code=303)
 
     @get("/{token:str}/columns")
@@ -504,7 +545,7 @@ class ImportPages(Controller):
         result = await import_service.commit_import(
             principal_of(request), upload.district_id, upload.filename, upload.data, mapping
         )
-        await request.app.state.kv.delete(_key(token))
+        await import_service.drop_upload(request.app.state.kv, token)
         return page(request, "registry/import_result.html", result=result, upload=upload)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from openpyxl import load_workbook
 
 from canteen.accounts.services import load_principal
+from canteen.core.clock import utcnow
 from canteen.delivery.services import fail_stop, raise_missed_meal_alerts
 from canteen.delivery.tables import Alert
 from canteen.meals.tables import Meal
@@ -22,6 +23,7 @@ from canteen.orders.services import create_standing_order
 from canteen.orders.tables import Order
 from canteen.payments.ledger import balance_of, cash_drawer, ledger_balanced, verify_balances
 from canteen.registry.card_services import issue_card
+from canteen.settings import get_settings
 from tests.factories import NOW, World, add_user
 from tests.integration.delivery.data import (
     BALANCE_FEN,
@@ -176,6 +178,13 @@ def _forty(w: World, run: Any) -> tuple[list[int], list[int], int]:
     return run(seed)
 
 
+def _door_day() -> dt.date:
+    """Today in the service zone: the courier at the door records outcomes on the stop's own
+    service day (a stop of a later day is refused, see test_early_delivery.py), and the
+    HTTP routes read the real clock."""
+    return utcnow().astimezone(get_settings().tz).date()
+
+
 @dataclass
 class Books:
     """Where DAY's orders stand, each with its meal, elder balance and month subsidy, and the
@@ -187,7 +196,7 @@ class Books:
     district_totals: dict[str, int]  # … with its delivery subsidy and the funders' shares
 
 
-def _books(run: Any, w: World) -> Books:
+def _books(run: Any, w: World, day: dt.date = DAY) -> Books:
     """Read the books after an outcome and check they agree with every order's status: a live
     order's meal stands and is paid (from the balance, or at the door once delivered for
     cash); a not-delivered one is voided with its money back; the drawer holds exactly the
@@ -196,7 +205,7 @@ def _books(run: Any, w: World) -> Books:
     DAY and was topped up BALANCE_FEN before ordering.)"""
 
     async def read() -> tuple[Books, list[Any], bool]:
-        rows = await Order.select(*Order.all_columns()).where(Order.service_date == DAY).order_by(Order.id)
+        rows = await Order.select(*Order.all_columns()).where(Order.service_date == day).order_by(Order.id)
         orders: dict[int, dict[str, Any]] = {}
         for o in rows:
             meal = await Meal.select(Meal.voided_at, Meal.subsidy_fen).where(Meal.id == o["meal"]).first()
@@ -205,13 +214,13 @@ def _books(run: Any, w: World) -> Books:
                 **o,
                 "voided": meal["voided_at"] is not None,
                 "balance": await balance_of(o["elder"]),
-                "month_subsidy": await month_subsidy(o["elder"], DAY),
+                "month_subsidy": await month_subsidy(o["elder"], day),
             }
         books = Books(
             orders=orders,
-            drawer_fen=(await cash_drawer(w.site_b, DAY)).cash_in_fen,
-            district_subsidy_fen=await district_month_subsidy(w.district_x, DAY),
-            district_totals=await district_month_totals(w.district_x, DAY),
+            drawer_fen=(await cash_drawer(w.site_b, day)).cash_in_fen,
+            district_subsidy_fen=await district_month_subsidy(w.district_x, day),
+            district_totals=await district_month_totals(w.district_x, day),
         )
         return books, await verify_balances(), await ledger_balanced()
 
@@ -312,10 +321,11 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
     client: Any, world: World, run: Any, login: Any
 ) -> None:
     w = world
+    day = _door_day()
 
     async def seed() -> tuple[list[int], list[str], int]:
         await publish_demo_policy(w.district_x)
-        await add_menu(w.kitchen_x, DAY)
+        await add_menu(w.kitchen_x, day)
         admin = await load_principal(w.users["admin"])
         assert admin is not None
         elders, cards = [], []
@@ -323,36 +333,36 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
             e = await add_located_elder(w.district_x, w.community_x, 200 + i)
             elders.append(e)
             cards.append((await issue_card(admin, e, reason="new")).token)
-            await add_order(elder=e, district=w.district_x, site=w.site_b)
+            await add_order(elder=e, district=w.district_x, site=w.site_b, day=day)
         courier = await add_user("courier_b", [("courier", None, w.site_b)])
         return elders, cards, courier
 
     elders, cards, courier = run(seed)
-    placed = _books(run, w)
+    placed = _books(run, w, day)
     assert all(o["subsidy_fen"] > 0 and o["payment_status"] == "paid" for o in placed.orders.values())
     r = client.post(
         f"/api/v1/sites/{w.kitchen_x}/rounds",
-        json={"service_date": DAY.isoformat(), "slot": "lunch", "couriers": [courier]},
+        json={"service_date": day.isoformat(), "slot": "lunch", "couriers": [courier]},
         headers=login("kitchen_k"),
     )
     rid = r.json()["rounds"][0]["id"]
     h = login("courier_b")
     assert client.post(f"/api/v1/rounds/{rid}/start", headers=h).status_code == 200
     stops = client.get(f"/api/v1/rounds/{rid}", headers=h).json()["stops"]
-    assert {o["status"] for o in _books(run, w).orders.values()} == {"out_for_delivery"}
+    assert {o["status"] for o in _books(run, w, day).orders.values()} == {"out_for_delivery"}
     card_of = dict(zip(elders, cards, strict=True))
     first, second, third = stops
     wrong = next(c for e, c in card_of.items() if e != first["elder_id"])
     bad = client.post(f"/api/v1/stops/{first['id']}/deliver", json={"card": wrong}, headers=h)
     assert bad.status_code == 409 and bad.json()["code"] == "card_mismatch"
-    assert _books(run, w).orders[first["order_id"]]["status"] == "out_for_delivery"
+    assert _books(run, w, day).orders[first["order_id"]]["status"] == "out_for_delivery"
     ok = client.post(
         f"/api/v1/stops/{first['id']}/deliver", json={"card": card_of[first["elder_id"]]}, headers=h
     )
     assert ok.status_code == 200, ok.text
     assert ok.json()["status"] == "delivered" and ok.json()["card_scanned"] and ok.json()["delivered_at"]
     # Delivered, paid from the balance when it was placed: the meal stands, its money stays taken.
-    books = _books(run, w)
+    books = _books(run, w, day)
     o = books.orders[first["order_id"]]
     assert (o["status"], o["payment_status"], o["voided"]) == ("delivered", "paid", False)
     assert o["balance"] == BALANCE_FEN - o["total_due_fen"] and o["month_subsidy"] == o["subsidy_fen"]
@@ -362,7 +372,7 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
         f"/api/v1/stops/{first['id']}/deliver", json={"card": card_of[first["elder_id"]]}, headers=h
     )
     assert twice.json()["code"] == "stop_closed"
-    assert _books(run, w) == books  # a refused second delivery moves nothing
+    assert _books(run, w, day) == books  # a refused second delivery moves nothing
     fine = client.post(f"/api/v1/stops/{first['id']}/welfare", json={"level": "fine"}, headers=h)
     assert fine.status_code == 201 and fine.json()["alert_id"] is None
     # Not home: the reason is kept and the emergency contact shown to the courier.
@@ -373,7 +383,7 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
     )
     assert nh.status_code == 200 and nh.json()["emergency_phone"] == "13900001111"
     # The meal is voided: the co-pay back on the balance, the subsidy out of the month's totals.
-    after = _books(run, w)
+    after = _books(run, w, day)
     o = after.orders[second["order_id"]]
     assert o["status"] == "not_delivered" and "敲门无人应答" in o["not_delivered_reason"]
     assert (o["payment_status"], o["voided"], o["balance"], o["month_subsidy"]) == (
@@ -417,11 +427,12 @@ def test_courier_outcomes_move_the_order_the_meal_and_the_money(
     the state machine, and after each the order, its meal, the balances, the drawer and the
     month's subsidy agree."""
     w = world
+    day = _door_day()
     kinds = {"cash_home": "cash", "refuses": "balance", "cash_away": "cash", "fails": "balance"}
 
     async def seed() -> tuple[dict[str, int], dict[int, str], int]:
         await publish_demo_policy(w.district_x)
-        await add_menu(w.kitchen_x, DAY)
+        await add_menu(w.kitchen_x, day)
         admin = await load_principal(w.users["admin"])
         assert admin is not None
         people, cards = {}, {}
@@ -429,17 +440,17 @@ def test_courier_outcomes_move_the_order_the_meal_and_the_money(
             e = await add_located_elder(w.district_x, w.community_x, 250 + i)
             people[who] = e
             cards[e] = (await issue_card(admin, e, reason="new")).token
-            await add_order(elder=e, district=w.district_x, site=w.site_b, payment=payment)
+            await add_order(elder=e, district=w.district_x, site=w.site_b, day=day, payment=payment)
         courier = await add_user("courier_b", [("courier", None, w.site_b)])
         return people, cards, courier
 
     people, cards, courier = run(seed)
-    placed = _books(run, w)
+    placed = _books(run, w, day)
     order_of = {o["elder"]: o["id"] for o in placed.orders.values()}
     assert placed.drawer_fen == 0 and all(o["subsidy_fen"] > 0 for o in placed.orders.values())
     r = client.post(
         f"/api/v1/sites/{w.kitchen_x}/rounds",
-        json={"service_date": DAY.isoformat(), "slot": "lunch", "couriers": [courier]},
+        json={"service_date": day.isoformat(), "slot": "lunch", "couriers": [courier]},
         headers=login("kitchen_k"),
     )
     assert r.status_code == 201, r.text
@@ -450,11 +461,11 @@ def test_courier_outcomes_move_the_order_the_meal_and_the_money(
     cash_home = order_of[people["cash_home"]]
     assert stop_of[people["cash_home"]]["to_collect_fen"] == placed.orders[cash_home]["total_due_fen"] > 0
 
-    # Delivered for cash: the co-pay collected at the door lands in site B's drawer for DAY.
+    # Delivered for cash: the co-pay collected at the door lands in site B's drawer for the day.
     e = people["cash_home"]
     ok = client.post(f"/api/v1/stops/{stop_of[e]['id']}/deliver", json={"card": cards[e]}, headers=h)
     assert ok.status_code == 200, ok.text
-    books = _books(run, w)
+    books = _books(run, w, day)
     o = books.orders[cash_home]
     assert (o["status"], o["payment_status"], o["voided"]) == ("delivered", "paid", False)
     assert books.drawer_fen == o["total_due_fen"] and o["balance"] == BALANCE_FEN
@@ -470,7 +481,7 @@ def test_courier_outcomes_move_the_order_the_meal_and_the_money(
         headers=h,
     )
     assert r.status_code == 200 and r.json()["status"] == "refused", r.text
-    before, books = books, _books(run, w)
+    before, books = books, _books(run, w, day)
     o = books.orders[order_of[e]]
     assert (o["status"], o["payment_status"], o["voided"]) == ("not_delivered", "refunded", True)
     assert o["not_delivered_reason"].startswith("refused")
@@ -486,7 +497,7 @@ def test_courier_outcomes_move_the_order_the_meal_and_the_money(
         headers=h,
     )
     assert r.status_code == 200, r.text
-    before, books = books, _books(run, w)
+    before, books = books, _books(run, w, day)
     o = books.orders[order_of[e]]
     assert (o["status"], o["payment_status"], o["voided"]) == ("not_delivered", "canceled", True)
     assert o["balance"] == BALANCE_FEN and books.drawer_fen == before.drawer_fen
@@ -497,7 +508,7 @@ def test_courier_outcomes_move_the_order_the_meal_and_the_money(
     who = run(lambda: load_principal(courier))
     view = run(lambda: fail_stop(who, stop_of[e]["id"], "failed", "车坏了"))
     assert view.status == "failed"
-    before, books = books, _books(run, w)
+    before, books = books, _books(run, w, day)
     o = books.orders[order_of[e]]
     assert (o["status"], o["payment_status"], o["voided"]) == ("not_delivered", "refunded", True)
     assert o["balance"] == BALANCE_FEN and o["month_subsidy"] == 0
@@ -509,7 +520,7 @@ def test_courier_outcomes_move_the_order_the_meal_and_the_money(
         f"/api/v1/stops/{stop_of[e]['id']}/fail", json={"outcome": "not_home", "reason": "再试"}, headers=h
     )
     assert again.status_code == 409 and again.json()["code"] == "stop_closed"
-    assert _books(run, w) == books
+    assert _books(run, w, day) == books
 
 
 def test_missed_meal_alert_for_a_regular_diner_who_did_not_come_and_none_for_one_who_came(

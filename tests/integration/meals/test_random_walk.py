@@ -25,6 +25,7 @@ CANCEL_REFUSALS = {"order_not_cancellable"}
 VOID_REFUSALS = {"already_voided", "meal_is_delivery", "void_window_passed"}
 CHECKIN_REFUSALS = {"already_served", "insufficient_balance", "sold_out"}
 STOP_REFUSALS = {"stop_closed"}
+EARLY = "delivery_too_early"  # a stop of tomorrow is refused until its day (issue #16)
 
 
 class Walk:
@@ -87,12 +88,17 @@ class Walk:
         for oid, sid in stops.items():
             self.stops[sid] = (oid, self.orders[oid]["elder"])
 
+    def _stop_refusals(self, oid: int) -> set[str]:
+        return STOP_REFUSALS | ({EARLY} if self.orders[oid]["day"] > self.mw.today else set())
+
     def deliver(self) -> None:
         if not self.stops:
             return
         sid = self.rng.choice(sorted(self.stops))
         oid, elder = self.stops.pop(sid)  # delivered now, or closed before
-        self._expect(f"deliver stop {sid} (order {oid})", self.api.deliver(sid, elder), {200}, STOP_REFUSALS)
+        self._expect(
+            f"deliver stop {sid} (order {oid})", self.api.deliver(sid, elder), {200}, self._stop_refusals(oid)
+        )
 
     def not_home(self) -> None:
         if not self.stops:
@@ -100,7 +106,12 @@ class Walk:
         sid = self.rng.choice(sorted(self.stops))
         oid, _ = self.stops.pop(sid)
         outcome = self.rng.choice(["not_home", "refused"])
-        self._expect(f"{outcome} stop {sid} (order {oid})", self.api.fail(sid, outcome), {200}, STOP_REFUSALS)
+        self._expect(
+            f"{outcome} stop {sid} (order {oid})",
+            self.api.fail(sid, outcome),
+            {200},
+            self._stop_refusals(oid),
+        )
 
     def void(self) -> None:
         meals = self.counter_meals + [o["meal"] for o in self.orders.values()]

@@ -76,7 +76,7 @@ def test_editor_previews_saves_and_publishes(client, run, world) -> None:
     assert r.status_code in (302, 303), r.text
     location = r.headers["location"]
     r = client.get(location)
-    assert r.status_code == 200 and "v1" in r.text
+    assert r.status_code == 200 and "第1版" in r.text  # the version in words, not "v1"
     r = _post(client, location + "/publish", {})
     assert r.status_code in (302, 303)
     assert run(lambda: SubsidyPolicy.select(SubsidyPolicy.status).first())["status"] == "published"

@@ -7,8 +7,11 @@ not dicts (use attributes / ``to_dict()``).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio.to_thread
 import stripe
 
 from canteen.payments.providers.base import Intent, ProviderEventData, Refund, WebhookRejected
@@ -118,6 +121,16 @@ class StripeProvider:
             metadata={str(k): str(v) for k, v in dict(meta).items()},
             raw={"id": event.id, "type": event.type, "object_id": obj.get("id")},
         )
+
+
+T = TypeVar("T")
+
+
+async def off_loop(call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run a provider call in a worker thread. The Stripe SDK is synchronous: each call waits
+    on the network (seconds when Stripe is slow), and on the event loop that wait stalled
+    every other request of the process, the counter's included."""
+    return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
 
 
 _override: Any = None

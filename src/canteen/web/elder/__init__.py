@@ -13,11 +13,13 @@ import uuid
 from typing import Any
 
 import msgspec
+from babel.dates import format_skeleton, format_time
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from canteen.accounts.context import lang_of
+from canteen import i18n
+from canteen.accounts.context import client_ip, lang_of, limiter_of
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.core.money import format_fen
@@ -99,18 +101,19 @@ async def _site_orderable(site_id: int) -> bool:
 
 
 async def _home_site(elder_id: int) -> int | None:
-    """The delivering meal point: the last order's while it is open, else the community's (or
-    district's) first open one."""
+    """The delivering meal point: the last order's while it is open (and in the elder's own
+    district: the only sites an elder may order from, see ``orders.services.check_order_site``),
+    else the community's (or district's) first open one."""
+    elder = await Elder.select(Elder.community, Elder.district).where(Elder.id == elder_id).first()
+    assert elder is not None
     last = (
         await Order.select(Order.site)
-        .where(Order.elder == elder_id)
+        .where((Order.elder == elder_id) & (Order.district == elder["district"]))
         .order_by(Order.id, ascending=False)
         .first()
     )
     if last and await _site_orderable(int(last["site"])):
         return int(last["site"])
-    elder = await Elder.select(Elder.community, Elder.district).where(Elder.id == elder_id).first()
-    assert elder is not None
     site = (
         await Site.select(Site.id)
         .where((Site.community == elder["community"]) & (Site.kind == "meal_point") & (Site.status == "open"))
@@ -207,24 +210,56 @@ def _with_session(target: str, token: str) -> Response[Any]:
     return response
 
 
+def _when(moment: dt.datetime, lang: str) -> str:
+    """A time for people, in the service zone: "15:42", or "11月25日 15:42" on another day."""
+    tz = get_settings().tz
+    local = moment.astimezone(tz)
+    locale = i18n.FOLDERS[i18n.normalise(lang)]
+    clock = format_time(local, "short", tzinfo=tz, locale=locale)
+    if local.date() == utcnow().astimezone(tz).date():
+        return clock
+    return f"{format_skeleton('MMMd', local, tzinfo=tz, locale=locale)} {clock}"
+
+
+def sign_in_refusal(err: DomainError, lang: str) -> str:
+    """A sign-in refusal in words: what went wrong, how many tries are left, when to try again."""
+    parts = [err.message(lang)]
+    detail = err.detail
+    if err.code == "pin_wrong" and isinstance(detail.get("tries_left"), int):
+        parts.append(i18n.gettext(lang, "elder.sign_in.tries_left", n=detail["tries_left"]))
+    until: dt.datetime | None = None
+    if err.code == "pin_locked" and isinstance(detail.get("until"), str):
+        until = dt.datetime.fromisoformat(detail["until"])
+    elif err.code == "too_many_attempts" and isinstance(detail.get("retry_after_seconds"), int):
+        until = utcnow() + dt.timedelta(seconds=detail["retry_after_seconds"])
+    if until is not None:
+        parts.append(i18n.gettext(lang, "elder.sign_in.try_after", time=_when(until, lang)))
+    if err.code == "pin_locked":
+        parts.append(i18n.gettext(lang, "elder.sign_in.call_hotline", hotline=get_settings().hotline))
+    return ("" if i18n.normalise(lang) == "zh-CN" else " ").join(parts)
+
+
 @post("/elder/sign-in", include_in_schema=False)
 async def sign_in_submit(request: Request[Any, Any, Any], data: URLEncodedBody[SignInForm]) -> Response[Any]:
     lang = lang_of(request)
     try:
         if not data.card_number.strip() or not data.pin.isdigit() or not 4 <= len(data.pin) <= 6:
             raise DomainError("pin_wrong", {})
-        who = await services.elder_sign_in(data.card_number[:40], data.pin, now=utcnow())
+        who = await services.elder_sign_in(
+            data.card_number[:40],
+            data.pin,
+            limiter=limiter_of(request),
+            ip=client_ip(request),
+            now=utcnow(),
+        )
     except DomainError as err:
         if err.status >= 500:
             raise
-        message = err.message(lang)
-        if err.code == "pin_locked":
-            message = f"{message} {get_settings().hotline}"
         return _page(
             request,
             "elder/sign_in.html",
             status_code=err.status,
-            error=message,
+            error=sign_in_refusal(err, lang),
             card_number=data.card_number[:40],
         )
     token = await services.open_elder_session(request.app.state.kv, who)
@@ -239,7 +274,13 @@ async def family_page(request: Request[Any, Any, Any]) -> Template:
 @post("/elder/family-sign-in", include_in_schema=False)
 async def family_submit(request: Request[Any, Any, Any], data: URLEncodedBody[FamilyForm]) -> Response[Any]:
     try:
-        who = await services.family_sign_in(data.phone[:30], data.password[:200])
+        who = await services.family_sign_in(
+            data.phone[:30],
+            data.password[:200],
+            limiter=limiter_of(request),
+            ip=client_ip(request),
+            limits=services.family_limits(request.app.state.settings),
+        )
     except DomainError as err:
         if err.status >= 500:
             raise
@@ -247,7 +288,7 @@ async def family_submit(request: Request[Any, Any, Any], data: URLEncodedBody[Fa
             request,
             "elder/family_sign_in.html",
             status_code=err.status,
-            error=err.message(lang_of(request)),
+            error=sign_in_refusal(err, lang_of(request)),
             phone=data.phone[:30],
         )
     token = await services.open_elder_session(request.app.state.kv, who)
@@ -358,6 +399,7 @@ async def confirm_page(
 
 
 class PlaceForm(msgspec.Struct):
+    # Only compared with the elder's own site (the confirm page's hidden field); 0: not given.
     site_id: int = 0
     payment: str = "balance"
     key: str = ""
@@ -377,10 +419,17 @@ async def place(
         return _signin_redirect()
     payment = data.payment if data.payment in PAY_NAMES else "balance"
     try:
+        # The site is the elder's own delivering point, never the form's: a posted site_id that
+        # is not it (a forged form, or a page left open while the point changed) is refused.
+        site_id = await _home_site(elder_id)
+        if site_id is None:
+            raise DomainError("no_menu", {"date": day.isoformat(), "slot": slot})
+        if data.site_id and data.site_id != site_id:
+            raise DomainError("order_site_not_assigned", {"site_id": data.site_id})
         _, order = await services.place_order(
             who,
             elder_id=elder_id,
-            site_id=data.site_id,
+            site_id=site_id,
             day=day,
             slot=slot,
             meal_set_id=set_id,
