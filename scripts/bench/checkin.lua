@@ -36,6 +36,7 @@ function init(args)
       i = i + 1
    end
    used = 0
+   sent = 0  -- every request made, also after a WRAP (``used`` restarts then)
    exhausted = 0
    statuses = {}
    samples = {}
@@ -44,6 +45,7 @@ end
 
 function request()
    used = used + 1
+   sent = sent + 1
    if used > #reqs then
       if wrap and #reqs > 0 then
          used = 1
@@ -74,8 +76,10 @@ end
 
 function done(summary, latency, requests)
    local status, used_lines, exhausted_threads, max_used, bodies = {}, 0, 0, 0, {}
+   local sent_total = 0
    for _, t in ipairs(threads) do
       local u = t:get("used") or 0
+      sent_total = sent_total + (t:get("sent") or 0)
       used_lines = used_lines + u
       if u > max_used then max_used = u end
       exhausted_threads = exhausted_threads + (t:get("exhausted") or 0)
@@ -93,10 +97,10 @@ function done(summary, latency, requests)
    local e = summary.errors
    io.write(string.format(
       'BENCH_JSON {"requests": %d, "duration_us": %d, "bytes": %d, "used_max_per_thread": %d, ' ..
-      '"used": %d, "exhausted_threads": %d, "errors": {"connect": %d, "read": %d, "write": %d, ' ..
+      '"used": %d, "sent": %d, "exhausted_threads": %d, "errors": {"connect": %d, "read": %d, "write": %d, ' ..
       '"status": %d, "timeout": %d}, "p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f, ' ..
       '"status_counts": {%s}, "samples": [%s]}\n',
-      summary.requests, summary.duration, summary.bytes, max_used, used_lines, exhausted_threads,
+      summary.requests, summary.duration, summary.bytes, max_used, used_lines, sent_total, exhausted_threads,
       e.connect, e.read, e.write, e.status, e.timeout,
       latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
       latency.max / 1000, table.concat(parts, ", "), table.concat(bodies, ", ")))

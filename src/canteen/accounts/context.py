@@ -6,6 +6,7 @@ importing each other (see the layers in .importlinter)."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -13,9 +14,12 @@ from litestar.connection import ASGIConnection
 from canteen import i18n
 from canteen.accounts import services as accounts
 from canteen.accounts.roles import Principal
+from canteen.core import ratelimit
 from canteen.core.errors import DomainError
 from canteen.core.ratelimit import Limit, Limiter
 from canteen.settings import IPNetwork
+
+log = logging.getLogger("canteen.ratelimit")
 
 LANG_COOKIE = "canteen_lang"
 SESSION_COOKIE = "canteen_session"
@@ -112,10 +116,39 @@ async def sign_in(
 
 
 async def count_request(
-    connection: ASGIConnection[Any, Any, Any, Any], per_account: Limit, per_address: Limit
+    connection: ASGIConnection[Any, Any, Any, Any],
+    per_account: Limit,
+    per_address: Limit,
+    *,
+    fail_open: bool = False,
 ) -> None:
     """Count this request against a volume limit per signed-in account and per client address
-    (``too_many_attempts`` when either is spent; 503 when the limiter's store is away)."""
+    (``too_many_attempts`` when either is spent).
+
+    When the limiter's store is away the answer is 503 — unless ``fail_open``: the counter's
+    card-number look-ups are made by a signed-in cashier in a lunch queue, and the database stays
+    the referee of every subsidy, so there a Redis outage must not stop service; the request
+    passes uncounted and the outage is logged (sign-in limits always fail closed)."""
     user = connection.scope.get("user")
     account = f"user:{user.user_id}" if isinstance(user, Principal) else "anonymous"
-    await limiter_of(connection).attempt([(per_account, account), (per_address, client_ip(connection))])
+    hits = [(per_account, account), (per_address, client_ip(connection))]
+    try:
+        await limiter_of(connection).attempt(hits)
+    except DomainError as err:
+        if not (fail_open and err.code == "service_unavailable"):
+            raise
+        log.warning(
+            "rate limiter store unreachable: %s passed uncounted",
+            per_account.name.split(":")[0],
+            extra={"code": "ratelimit_fail_open"},
+        )
+
+
+async def count_typed_lookup(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """A typed card number or a name search at the counter names an elder without the card in
+    hand: counted per account and per address against the ``card_lookup`` limits (a scanned,
+    signed token is not). Fails open while the limiter's store is away, so a Redis outage never
+    stops a lunch queue (see ``count_request``)."""
+    await count_request(
+        connection, ratelimit.CARD_LOOKUP_PER_ACCOUNT, ratelimit.CARD_LOOKUP_PER_ADDRESS, fail_open=True
+    )

@@ -1,9 +1,13 @@
 """Route guards: who may reach a handler at all. Object scope (which site, which district)
-is checked again in the service, where the object is known."""
+is checked again in the service, where the object is known.
+
+The guards are ``async def`` although they do no I/O: Litestar runs a plain ``def`` guard in
+a worker thread (``anyio.to_thread``) on every request, a thread hop that cost the counter more
+than the check itself; a coroutine runs inline on the event loop."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -12,7 +16,7 @@ from litestar.handlers.base import BaseRouteHandler
 from canteen.accounts.roles import Principal
 from canteen.core.errors import DomainError
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
 def _refuse_anonymous(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
@@ -22,7 +26,7 @@ def _refuse_anonymous(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     raise DomainError("not_authenticated")
 
 
-def login_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def login_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if not isinstance(connection.scope.get("user"), Principal):
         _refuse_anonymous(connection)
 
@@ -30,7 +34,7 @@ def login_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
 def roles(*allowed: str) -> Guard:
     """Allow principals holding any of ``allowed`` (admin always passes)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, Principal):
             _refuse_anonymous(connection)

@@ -14,7 +14,7 @@ from litestar.response import ServerSentEvent
 import canteen.menus.services
 import canteen.payments.ledger
 import canteen.registry.cards  # noqa: F401 - registers the card codes
-from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.context import count_typed_lookup, lang_of, principal_of
 from canteen.accounts.guards import roles
 from canteen.accounts.roles import CASHIER, OFFICIAL, OPERATOR
 from canteen.checkin import services
@@ -35,6 +35,7 @@ from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.core.idempotency import require_key
 from canteen.core.schemas import DeviceHeader, IdempotencyKeyHeader, PathId
+from canteen.registry.cards import looks_like_token
 from canteen.settings import get_settings
 
 IdemKey = IdempotencyKeyHeader
@@ -100,6 +101,8 @@ class CheckinController(Controller):
         idempotency_key: IdemKey = None,
         device: Device = None,
     ) -> Response[CheckinOut]:
+        if not looks_like_token(data.card):
+            await count_typed_lookup(request)  # a typed card number: counted, a signed scan is not
         return await _serve(request, data, idempotency_key, device, card=data.card)
 
     @post(
@@ -125,6 +128,8 @@ class CheckinController(Controller):
         responses=errors(*CHECKIN_CODES),
     )
     async def preview(self, request: Request[Any, Any, Any], data: JSONBody[CheckinIn]) -> PreviewOut:
+        if not looks_like_token(data.card):
+            await count_typed_lookup(request)
         return await services.preview(
             principal_of(request),
             site_id=data.site_id,

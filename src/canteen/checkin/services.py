@@ -1,10 +1,10 @@
 """The counter's one service: scan → quote → meal + payment, exactly once.
 
 Modelled on pretix's ``perform_checkin``: one plain function used by the API and
-the cashier page alike; one transaction; the database as referee (a partial
-unique index on (elder, service_date, slot) for subsidised meals); a retry with
-the same Idempotency-Key returns the first answer; every outcome, refusals
-included, is logged in CounterEvent with its stable code.
+the cashier page alike; one read and one atomic write (``canteen.meals.hotpath``);
+the database as referee (the subsidy counters, increment-then-check in the write); a
+retry with the same Idempotency-Key returns the first answer; every refusal is logged
+in CounterEvent with its stable code (a served meal is its own record).
 
 The counter decides; ``canteen.meals`` writes: the price comes from the one quote
 assembly (``meals.pricing.price_meal``), the meal, its money and its rollups from
@@ -13,6 +13,7 @@ assembly (``meals.pricing.price_meal``), the meal, its money and its rollups fro
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -37,9 +38,11 @@ from canteen.core import audit, events
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
-from canteen.core.idempotency import run_once
+from canteen.core.idempotency import fingerprint, run_once
+from canteen.meals import hotpath
 from canteen.meals import services as meals
-from canteen.meals.pricing import elder_for_pricing, price_meal
+from canteen.meals.hotpath import Limits
+from canteen.meals.pricing import assemble_quote, price_meal, without_categories
 from canteen.meals.tables import Meal
 from canteen.meals.usage import already_detail, is_subsidy_refusal, served_already
 from canteen.menus.services import meal_set_for
@@ -47,10 +50,13 @@ from canteen.payments.ledger import balance_of, elder_account, ledger_balance_of
 from canteen.payments.tables import LedgerEntry
 from canteen.regions.lookup import SiteInfo, site_info
 from canteen.regions.tables import Site
-from canteen.registry.card_services import resolve_card
-from canteen.registry.schemas import ElderBrief
+from canteen.registry.card_services import card_hit, card_key
+from canteen.registry.cards import mask_card_number
+from canteen.registry.schemas import ElderBrief, ElderFacts
+from canteen.registry.services import CATEGORY_GROUP, access_of, counter_view_of
 from canteen.settings import get_settings
-from canteen.subsidies.schemas import Quote
+from canteen.subsidies.schemas import Policy, Quote, Usage
+from canteen.subsidies.services import policy_for
 
 log = logging.getLogger("canteen.checkin")
 
@@ -89,7 +95,26 @@ class _Prepared:
     brief: ElderBrief
     meal_set: Any
     quote: Quote
-    already: dict[str, Any] | None
+    limits: Limits
+    limit_reached: bool
+    balance_fen: int
+    shows_categories: bool
+
+
+class _Replay(Exception):
+    """The request's Idempotency-Key was answered before: its stored (status, body)."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+        super().__init__("replay")
+
+
+def _replay(stored: tuple[str, int, Any] | None, fp: str) -> None:
+    if stored is None:
+        return
+    if stored[0] != fp:
+        raise DomainError("idempotency_key_reused")
+    raise _Replay(stored[2])
 
 
 async def _prepare(
@@ -100,40 +125,112 @@ async def _prepare(
     elder_id: int | None,
     slot: str | None,
     items: list[int] | None,
-    full_price_ok: bool,
     now: dt.datetime,
-    for_preview: bool = False,
+    idem: tuple[str, str, str] | None = None,
+    at_full_price: bool = False,
 ) -> _Prepared:
+    """The scan's one read (``meals.hotpath.read_counter``) and the pure quote.
+
+    ``idem`` is (scope, key, fingerprint): a request answered before raises ``_Replay``.
+    ``at_full_price`` prices the meal as if the policy's limits were reached (a sale agreed at
+    full price after another counter took the last subsidised meal)."""
     settings = get_settings()
-    site = await site_info(site_id)
-    _check_site(actor, site)
-    local = now.astimezone(settings.tz)
-    slot_name = pick_slot(site.slots, local.time(), slot)
+    try:
+        site = await site_info(site_id)
+        _check_site(actor, site)
+        local = now.astimezone(settings.tz)
+        slot_name = pick_slot(site.slots, local.time(), slot)
+    except DomainError:
+        if idem is not None:  # a retry after the slot closed still gets its first answer
+            _replay(await hotpath.stored_answer(idem[0], idem[1]), idem[2])
+        raise
     day = local.date()
-    if card is not None:
-        elder_id = (await resolve_card(card)).elder_id
-    assert elder_id is not None
-    brief, facts = await elder_for_pricing(elder_id, day)
+    key = card_key(card) if card is not None else None
+    read = await hotpath.read_counter(
+        day=day,
+        slot=slot_name,
+        card_elder=key.elder_id if key is not None and key.number is None else None,
+        card_serial=key.serial if key is not None and key.number is None else None,
+        card_number=key.number if key is not None else None,
+        elder_id=elder_id,
+        idem_scope=idem[0] if idem else "",
+        idem_key=idem[1] if idem else None,
+    )
+    if idem is not None:
+        _replay(read.stored, idem[2])
+    if key is not None:
+        card_hit(key, read.card)
+    if read.elder is None:
+        raise DomainError("not_found", {"elder_id": elder_id})
+    brief, facts = counter_view_of(read.elder, read.categories, today=day)
     if brief.status != "active":
         raise DomainError("elder_inactive", {"status": brief.status})
     meal_set = await meal_set_for(site.id, day, slot_name, items[0] if items else None)
-    # Without full_price_ok the partial unique index is the referee (check_in maps its refusal to
-    # already_served), so the hot path does not read first; a full-price sale or a preview must know.
-    priced = await price_meal(
-        site=site,
-        elder_id=elder_id,
-        day=day,
-        slot=slot_name,
-        mode=meals.DINE_IN,
-        list_price_fen=meal_set.list_price_fen,
-        facts=facts,
-        look_up_served=full_price_ok or for_preview,
+    policy = await policy_for(site.district_id, day)
+    limits = meals.limits_of(policy)
+    reached = policy is not None and (
+        at_full_price
+        or read.slot_meals >= limits.per_slot
+        or (limits.per_day is not None and read.day_meals >= limits.per_day)
     )
-    return _Prepared(site, slot_name, day, elder_id, brief, meal_set, priced.quote, priced.already)
+    usage = hotpath.usage_of(read)
+    if reached:
+        # The rules sell at full price once the slot's limit is taken (the day's limit joins them
+        # with issue #11's Usage.day_meals_today); either way the counters would refuse a subsidy.
+        usage = msgspec.structs.replace(usage, slot_meals_today=max(usage.slot_meals_today, limits.per_slot))
+    quote = _quote(site, facts, policy, usage, day, slot_name, meal_set.list_price_fen, meal_set.meal_type)
+    return _Prepared(
+        site=site,
+        slot=slot_name,
+        day=day,
+        elder_id=int(read.elder["id"]),
+        brief=brief,
+        meal_set=meal_set,
+        quote=quote,
+        limits=limits,
+        limit_reached=bool(reached)
+        and _quote(
+            site, facts, policy, Usage(), day, slot_name, meal_set.list_price_fen, meal_set.meal_type
+        ).subsidy_fen
+        > 0,
+        balance_fen=read.balance_fen,
+        shows_categories=CATEGORY_GROUP in (access_of(actor, brief.district_id) or frozenset()),
+    )
 
 
-def _ticket(brief: ElderBrief) -> ElderOnTicket:
-    return ElderOnTicket(brief.id, brief.display_name, brief.masked_id, list(brief.categories))
+def _quote(
+    site: SiteInfo,
+    facts: ElderFacts,
+    policy: Policy | None,
+    usage: Usage,
+    day: dt.date,
+    slot: str,
+    list_price_fen: int,
+    meal_type: str,
+) -> Quote:
+    return assemble_quote(
+        site_district_id=site.district_id,
+        site_street_id=site.street_id,
+        facts=facts,
+        policy=policy,
+        usage=usage,
+        day=day,
+        slot=slot,
+        mode=meals.DINE_IN,
+        list_price_fen=list_price_fen,
+        meal_type=meal_type,
+    )
+
+
+def _ticket(brief: ElderBrief, shows_categories: bool) -> ElderOnTicket:
+    """The elder as the counter shows them; the categories only to a reader who may see them
+    (a cashier of another district serving a visiting elder sees none, as in ``quote_for``)."""
+    cats = list(brief.categories) if shows_categories else []
+    return ElderOnTicket(brief.id, brief.display_name, brief.masked_id, cats)
+
+
+def _shown(p: _Prepared) -> Quote:
+    return p.quote if p.shows_categories else without_categories(p.quote)
 
 
 def _reason(q: Quote, lang: str) -> str:
@@ -211,37 +308,28 @@ async def preview(
 ) -> PreviewOut:
     """What a check-in would charge, for the cashier's confirm panel. Writes nothing."""
     now = now or utcnow()
-    p = await _prepare(
-        actor,
-        site_id=site_id,
-        card=card,
-        elder_id=elder_id,
-        slot=slot,
-        items=items,
-        full_price_ok=True,
-        now=now,
-        for_preview=True,
-    )
-    balance = await balance_of(p.elder_id)
-    after = balance - p.quote.copay_fen if payment == "balance" else None
+    p = await _prepare(actor, site_id=site_id, card=card, elder_id=elder_id, slot=slot, items=items, now=now)
+    already = await served_already(p.elder_id, p.day, p.slot) if p.limit_reached else None
+    q = _shown(p)
+    after = p.balance_fen - q.copay_fen if payment == "balance" else None
     return PreviewOut(
-        elder=_ticket(p.brief),
-        tier=p.quote.tier_code,
-        reason=_reason(p.quote, lang),
-        list_price_fen=p.quote.list_price_fen,
-        subsidy_fen=p.quote.subsidy_fen,
-        copay_fen=p.quote.copay_fen,
-        funding=[FundingPartOut(f.source, f.fen) for f in p.quote.funding],
-        balance_fen=balance,
+        elder=_ticket(p.brief, p.shows_categories),
+        tier=q.tier_code,
+        reason=_reason(q, lang),
+        list_price_fen=q.list_price_fen,
+        subsidy_fen=q.subsidy_fen,
+        copay_fen=q.copay_fen,
+        funding=[FundingPartOut(f.source, f.fen) for f in q.funding],
+        balance_fen=p.balance_fen,
         balance_after_fen=after,
         slot=p.slot,
         meal_set=p.meal_set.name,
-        already_served=already_detail(p.already) if p.already else None,
+        already_served=already_detail(already) if already else None,
     )
 
 
 class _AlreadyServed(Exception):
-    """check_in's own signal: the subsidy index refused this meal (never leaves the module)."""
+    """check_in's own signal: the subsidy limit refused this meal (never leaves the module)."""
 
 
 async def check_in(
@@ -262,7 +350,9 @@ async def check_in(
 ) -> tuple[int, CheckinOut]:
     """Serve one elder: returns (201, CheckinOut), or (200, the first answer) on a retry.
 
-    Refusals raise DomainError with their stable code (see the registered codes above).
+    One read and one write (``meals.hotpath``); the subsidy counters, the balance's conditional
+    update and the idempotency key's unique index are the referees. Refusals raise DomainError
+    with their stable code (see the registered codes above).
     """
     now = now or utcnow()
     manual = card is None
@@ -277,41 +367,52 @@ async def check_in(
         "payment": payment,
         "full_price_ok": full_price_ok,
     }
+    scope = f"checkin:{actor.user_id}"
+    idem = (scope, idempotency_key, fingerprint(request)) if idempotency_key else None
     seen: dict[str, Any] = {}
 
-    async def effect() -> tuple[int, Any]:
-        out = await _perform(
-            actor,
-            request,
-            manual_reason=manual_reason,
-            device=device,
-            key=idempotency_key,
-            lang=lang,
-            now=now,
-            seen=seen,
-        )
-        return 201, out
+    async def attempt(at_full_price: bool) -> CheckinOut:
+        try:
+            return await _perform(
+                actor,
+                request,
+                manual_reason=manual_reason,
+                device=device,
+                idem=idem,
+                lang=lang,
+                now=now,
+                seen=seen,
+                at_full_price=at_full_price,
+            )
+        except (DomainError, UniqueViolation) as exc:
+            if idem is not None and getattr(exc, "code", "") != "idempotency_key_reused":
+                # A twin with the same key may have committed between our read and our write (its
+                # meal took the subsidy, the portion or the money, or its key refused ours): then
+                # this request is a retry and gets the twin's answer, not a refusal.
+                _replay(await hotpath.stored_answer(idem[0], idem[1]), idem[2])
+            raise
 
-    scope = f"checkin:{actor.user_id}"
     try:
         try:
-            outcome = await run_once(scope, idempotency_key, request, effect, now=now)
-        except UniqueViolation as exc:
-            if not is_subsidy_refusal(exc.constraint) or "elder" not in seen:
-                raise
-            if not full_price_ok:
-                raise _AlreadyServed from exc
-            # Another counter served this elder a subsidised meal in the same instant, and this
-            # sale was agreed at full price anyway: price it once more (price_meal now sees that
-            # meal and quotes the list price) instead of refusing. The first try rolled back.
             try:
-                outcome = await run_once(scope, idempotency_key, request, effect, now=now)
-            except UniqueViolation as again:
-                if not is_subsidy_refusal(again.constraint):
+                body = await attempt(False)
+            except UniqueViolation as exc:
+                if not is_subsidy_refusal(exc.constraint) or "elder" not in seen:
                     raise
-                raise _AlreadyServed from again
+                if not full_price_ok:
+                    raise _AlreadyServed from exc
+                # Another counter took the last subsidised meal of this slot in the same instant,
+                # and this sale was agreed at full price anyway: price it once more at full price.
+                try:
+                    body = await attempt(True)
+                except UniqueViolation as again:
+                    if not is_subsidy_refusal(again.constraint):
+                        raise
+                    raise _AlreadyServed from again
+        except _Replay as replay:
+            return 200, msgspec.convert(replay.body, CheckinOut)
     except _AlreadyServed as exc:
-        # The index decided: another counter's subsidised meal came first.
+        # The counters decided: the policy's subsidised meals of this slot (or day) are taken.
         row = await served_already(seen["elder"], seen["day"], seen["slot"])
         err = DomainError("already_served", already_detail(row))
         await _log_refusal(actor, site_id, err, device=device, manual=manual, elder_id=seen["elder"], now=now)
@@ -321,9 +422,7 @@ async def check_in(
             actor, site_id, err, device=device, manual=manual, elder_id=seen.get("elder", elder_id), now=now
         )
         raise
-    if outcome.replayed:
-        return 200, msgspec.convert(outcome.body, CheckinOut)
-    body: CheckinOut = outcome.body
+    # Publishing only queues the message (the channels backend sends it from its own task).
     events.publish(
         [events.site_channel(site_id), events.district_channel(seen["district"])],
         {
@@ -344,10 +443,11 @@ async def _perform(
     *,
     manual_reason: str | None,
     device: str,
-    key: str | None,
+    idem: tuple[str, str, str] | None,
     lang: str,
     now: dt.datetime,
     seen: dict[str, Any],
+    at_full_price: bool,
 ) -> CheckinOut:
     p = await _prepare(
         actor,
@@ -356,73 +456,83 @@ async def _perform(
         elder_id=request["elder_id"],
         slot=request["slot"],
         items=request["items"],
-        full_price_ok=request["full_price_ok"],
         now=now,
+        idem=idem,
+        at_full_price=at_full_price,
     )
     seen.update(elder=p.elder_id, day=p.day, slot=p.slot, district=p.site.district_id)
+    if p.limit_reached and not request["full_price_ok"]:
+        raise _AlreadyServed
     q = p.quote
-    recorded = await meals.record_meal(
-        meals.MealDraft(
-            site=p.site,
-            elder_id=p.elder_id,
-            day=p.day,
-            slot=p.slot,
-            mode=meals.DINE_IN,
-            meal_set_id=p.meal_set.id,
-            meal_set_name=p.meal_set.name,
-            quote=q,
-            payment=request["payment"],
-            categories=list(p.brief.categories),
-            cashier_id=actor.user_id,
-            device=device,
-            manual_reason=manual_reason or "",
-            idempotency_key=key,
-        ),
-        actor=actor,
-        now=now,
-    )
-    balance_after = recorded.balance_after_fen
-    if balance_after is None:
-        balance_after = await balance_of(p.elder_id)
-    # A served meal is its own record of the outcome; refusals and manual look-ups get an event.
-    if manual_reason:
-        await log_event(
-            site_id=p.site.id,
-            outcome="ok",
-            elder_id=p.elder_id,
-            meal_id=recorded.meal_id,
-            actor=actor,
-            device=device,
-            manual=True,
-            now=now,
-            detail={"reason": manual_reason},
-        )
-        await audit.record(
-            actor,
-            "checkin.manual",
-            "meal",
-            recorded.meal_id,
-            district_id=p.site.district_id,
-            after={"elder_id": p.elder_id, "reason": manual_reason},
-            now=now,
-        )
-    return CheckinOut(
-        meal_id=recorded.meal_id,
-        elder=_ticket(p.brief),
-        tier=q.tier_code,
-        reason=_reason(q, lang),
-        reason_zh=q.reason_zh,
-        reason_en=q.reason_en,
+    shown = _shown(p)
+    out = CheckinOut(
+        meal_id=0,
+        elder=_ticket(p.brief, p.shows_categories),
+        tier=shown.tier_code,
+        reason=_reason(shown, lang),
+        reason_zh=shown.reason_zh,
+        reason_en=shown.reason_en,
         list_price_fen=q.list_price_fen,
         subsidy_fen=q.subsidy_fen,
         copay_fen=q.copay_fen,
         funding=[FundingPartOut(f.source, f.fen) for f in q.funding],
         payment=request["payment"],
-        balance_after_fen=balance_after,
+        balance_after_fen=p.balance_fen,
         slot=p.slot,
         service_date=p.day.isoformat(),
         site_id=p.site.id,
         meal_set=p.meal_set.name,
+    )
+    draft = meals.MealDraft(
+        site=p.site,
+        elder_id=p.elder_id,
+        day=p.day,
+        slot=p.slot,
+        mode=meals.DINE_IN,
+        meal_set_id=p.meal_set.id,
+        meal_set_name=p.meal_set.name,
+        quote=q,
+        payment=request["payment"],
+        categories=list(p.brief.categories),
+        cashier_id=actor.user_id,
+        device=device,
+        manual_reason=manual_reason or "",
+        idempotency_key=idem[1] if idem else None,
+        limits=p.limits,
+    )
+    idem_row = hotpath.IdemRow(idem[0], idem[1], idem[2], msgspec.to_builtins(out)) if idem else None
+    # A scanned card is the hot path: one write statement (PostgreSQL), no transaction held across
+    # round trips. A manual look-up is logged and audited with its meal, in one transaction.
+    async with write_transaction() if manual_reason else contextlib.nullcontext():
+        recorded = await meals.record_meal(
+            draft, actor=actor, now=now, idem=idem_row, balance_before_fen=p.balance_fen
+        )
+        if manual_reason:
+            await log_event(
+                site_id=p.site.id,
+                outcome="ok",
+                elder_id=p.elder_id,
+                meal_id=recorded.meal_id,
+                actor=actor,
+                device=device,
+                manual=True,
+                now=now,
+                detail={"reason": manual_reason},
+            )
+            await audit.record(
+                actor,
+                "checkin.manual",
+                "meal",
+                recorded.meal_id,
+                district_id=p.site.district_id,
+                after={"elder_id": p.elder_id, "reason": manual_reason},
+                now=now,
+            )
+    balance_after = recorded.balance_after_fen
+    return msgspec.structs.replace(
+        out,
+        meal_id=recorded.meal_id,
+        balance_after_fen=balance_after if balance_after is not None else p.balance_fen,
     )
 
 
@@ -716,11 +826,6 @@ class CounterMeal(msgspec.Struct):
     why_not: str  # "" when voidable, else the refusal code a void would give
 
 
-def _masked_card(number: str) -> str:
-    """``K7M4QXP9`` → ``***-**XP-9``: the printed shape, enough to match the card in hand."""
-    return f"***-**{number[5:7]}-{number[7:]}" if len(number) == 8 else "***"
-
-
 def _tool_site(actor: Principal, site: SiteInfo) -> None:
     if not actor.can_site(site.id, site.district_id, CASHIER, OPERATOR):
         raise DomainError("site_forbidden", {"site_id": site.id})
@@ -750,7 +855,7 @@ async def counter_elder(actor: Principal, site_id: int, elder_id: int) -> Counte
         elder_id=brief.id,
         name=brief.display_name,
         masked_id=brief.masked_id,
-        card=_masked_card(str(card["number"])) if card else "",
+        card=mask_card_number(str(card["number"])) if card else "",
         balance_fen=await balance_of(elder_id),
     )
 

@@ -9,20 +9,28 @@ a read lock; PostgreSQL relies on row locks and constraints.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from piccolo.columns.base import Column
+from piccolo.columns.combination import WhereRaw
 from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
-from canteen.core.errors import DomainError
+from canteen.core.errors import DomainError, register
+
+# A statement that would bind more parameters than the PostgreSQL protocol allows (32,767):
+# a list of ids passed as one parameter each. Our code binds id lists as one array
+# (``any_of``); if one slips through, the caller gets this code, not "database unavailable".
+register("too_many_ids", 413)
 
 try:  # asyncpg is a hard dependency, but keep the import local to this module.
     import asyncpg
@@ -134,16 +142,45 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno is not None and "connect" in str(exc).lower()
 
 
+_TOO_MANY_ARGS = re.compile(r"number of query arguments cannot exceed|too many SQL variables")
+
+
+def too_many_parameters(exc: BaseException) -> bool:
+    """asyncpg's refusal of a statement with more than 32,767 bind parameters (an
+    ``InterfaceError``, the class ``is_unavailable`` would otherwise read as an outage), or
+    SQLite's "too many SQL variables"."""
+    return bool(_TOO_MANY_ARGS.search(str(exc))) and (
+        (asyncpg is not None and isinstance(exc, asyncpg.exceptions.InterfaceError))
+        or isinstance(exc, sqlite3.OperationalError)
+    )
+
+
 def translate_db_error(exc: BaseException) -> BaseException | None:
-    """Map engine errors to what callers handle: UniqueViolation or a 503 DomainError."""
+    """Map engine errors to what callers handle: UniqueViolation, ``too_many_ids`` (413) or a
+    503 DomainError."""
     if isinstance(exc, DomainError | UniqueViolation):
         return None
     uv = unique_violation(exc)
     if uv is not None:
         return uv
+    if too_many_parameters(exc):
+        return DomainError("too_many_ids", {"reason": "parameters"})
     if is_unavailable(exc):
         return DomainError("service_unavailable", {"reason": "database"})
     return None
+
+
+def any_of(column: Column, values: Sequence[int | str]) -> WhereRaw:
+    """``column IN values`` bound as ONE parameter, however long the list: ``= ANY($1::int[])``
+    on PostgreSQL (whose protocol caps a statement at 32,767 parameters, which ``is_in`` binds
+    one per value), ``IN (SELECT value FROM json_each(?))`` on SQLite. Values are all ints or
+    all strings. An empty list matches nothing."""
+    name = column._meta.get_full_name(with_alias=False)
+    items = list(values)
+    text = bool(items) and isinstance(items[0], str)
+    if is_sqlite():
+        return WhereRaw(f"{name} IN (SELECT value FROM json_each({{}}))", json.dumps(items))  # noqa: S608
+    return WhereRaw(f"{name} = ANY({{}}::{'text' if text else 'bigint'}[])", items)
 
 
 async def ping() -> None:
@@ -158,10 +195,20 @@ async def configure_sqlite() -> None:
         await db.run_ddl("PRAGMA journal_mode=WAL")
 
 
+async def _keep_session(_connection: Any) -> None:
+    """The pool's reset on release, without its round trip.
+
+    asyncpg's default reset sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release: one more round trip per request. Canteen sets no session
+    state (no SET, LISTEN, advisory locks or held cursors outside a transaction), and asyncpg
+    still rolls back a transaction left open before calling this, so there is nothing to reset.
+    """
+
+
 async def open_pool(min_size: int, max_size: int) -> None:
     db = engine()
     if isinstance(db, PostgresEngine):
-        await db.start_connection_pool(min_size=min_size, max_size=max_size)
+        await db.start_connection_pool(min_size=min_size, max_size=max_size, reset=_keep_session)
 
 
 async def close_pool() -> None:

@@ -21,7 +21,7 @@ from canteen.accounts.tables import RoleGrant, StaffUser
 from canteen.core import audit, events
 from canteen.core.categories import Category, diet_label, slot_label
 from canteen.core.clock import utcnow
-from canteen.core.db import UniqueViolation, write_transaction
+from canteen.core.db import UniqueViolation, any_of, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.sheets import sheet_row
 from canteen.delivery import rules
@@ -1203,7 +1203,7 @@ async def _at_risk(district_id: int, day: dt.date) -> dict[int, dict[str, Any]]:
     if not by_id:
         return {}
     cats = await ElderCategory.select(ElderCategory.elder, ElderCategory.code).where(
-        ElderCategory.elder.is_in(list(by_id))
+        any_of(ElderCategory.elder, list(by_id))
         & ElderCategory.code.is_in(sorted(AT_RISK_CATEGORIES))
         & (ElderCategory.valid_from <= day)
         & (ElderCategory.valid_until.is_null() | (ElderCategory.valid_until >= day))
@@ -1239,7 +1239,9 @@ async def raise_missed_meal_alerts(
     regular: dict[int, str] = {}
     for so in (
         await StandingOrder.select(StandingOrder.elder, StandingOrder.weekdays, StandingOrder.until)
-        .where(StandingOrder.elder.is_in(ids) & (StandingOrder.slot == slot) & StandingOrder.active.eq(True))
+        .where(
+            any_of(StandingOrder.elder, ids) & (StandingOrder.slot == slot) & StandingOrder.active.eq(True)
+        )
         .output(load_json=True)
     ):
         weekdays = so["weekdays"] or []
@@ -1262,7 +1264,7 @@ async def raise_missed_meal_alerts(
         ate = (
             await Meal.select(Meal.elder, Meal.service_date)
             .where(
-                Meal.elder.is_in(ids)
+                any_of(Meal.elder, ids)
                 & Meal.service_date.is_in(served_days)
                 & (Meal.slot == slot)
                 & (Meal.mode == "dine_in")
@@ -1282,7 +1284,7 @@ async def raise_missed_meal_alerts(
     came = {
         int(m["elder"])
         for m in await Meal.select(Meal.elder).where(
-            Meal.elder.is_in(reg_ids)
+            any_of(Meal.elder, reg_ids)
             & (Meal.service_date == day)
             & (Meal.slot == slot)
             & (Meal.mode == "dine_in")
@@ -1291,13 +1293,13 @@ async def raise_missed_meal_alerts(
     }
     orders: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for o in await Order.select(Order.id, Order.elder, Order.status, Order.not_delivered_reason).where(
-        Order.elder.is_in(reg_ids) & (Order.service_date == day) & (Order.slot == slot)
+        any_of(Order.elder, reg_ids) & (Order.service_date == day) & (Order.slot == slot)
     ):
         orders[int(o["elder"])].append(o)
     existing = {
         int(a["elder"])
         for a in await Alert.select(Alert.elder).where(
-            Alert.elder.is_in(reg_ids)
+            any_of(Alert.elder, reg_ids)
             & (Alert.kind == "missed_meal")
             & (Alert.service_date == day)
             & (Alert.slot == slot)

@@ -17,15 +17,17 @@ import msgspec
 
 from canteen import i18n
 from canteen.accounts.roles import Principal
+from canteen.core.categories import SLOTS
 from canteen.core.errors import DomainError
 from canteen.core.money import yuan
 from canteen.meals import usage as meal_usage
+from canteen.menus.services import meal_set_for
 from canteen.regions.lookup import SiteInfo, site_info
 from canteen.registry.card_services import resolve_card
 from canteen.registry.schemas import ElderBrief
 from canteen.registry.services import CATEGORY_GROUP, access_of, counter_view
 from canteen.subsidies import rules as subsidy_rules
-from canteen.subsidies.schemas import ElderFacts, Policy, Quote, Usage
+from canteen.subsidies.schemas import DEFAULT_MEAL_TYPE, ElderFacts, Policy, Quote, Usage
 from canteen.subsidies.services import policy_for
 
 
@@ -91,12 +93,15 @@ async def price_meal(
     list_price_fen: int,
     facts: ElderFacts | None = None,
     look_up_served: bool = True,
+    meal_type: str = DEFAULT_MEAL_TYPE,
 ) -> Priced:
-    """Price one meal at ``site`` for ``elder_id`` (None: a walk-in).
+    """Price one meal (a set of ``meal_type``) at ``site`` for ``elder_id`` (None: a walk-in).
 
     ``look_up_served=False`` skips reading the subsidised meal already taken in this slot:
-    the counter's hot path leaves that to the partial unique index (its refusal becomes
-    ``already_served``). Everything else is looked up here and nowhere else.
+    the counter's hot path leaves that to the subsidy counters (their refusal becomes
+    ``already_served``). Everything else is looked up here and nowhere else: when the
+    policy has a per-day or monthly meal limit, or more than one meal per slot, the counts
+    come from ``meals.usage.usage_of``.
     """
     policy = await policy_for(site.district_id, day)
     already: dict[str, Any] | None = None
@@ -109,6 +114,12 @@ async def price_meal(
         already = await meal_usage.served_already(elder_id, day, slot) if look_up_served else None
         month_fen = await meal_usage.month_subsidy(elder_id, day) if policy and policy.monthly_cap_fen else 0
         usage = Usage(slot_meals_today=1 if already is not None else 0, month_subsidy_fen=month_fen)
+        if policy is not None and (
+            policy.per_day_limit or policy.monthly_cap_meals or policy.per_slot_daily_limit > 1
+        ):
+            counted = await meal_usage.usage_of(elder_id, day, slot)
+            slot_meals = counted.slot_meals_today if look_up_served else usage.slot_meals_today
+            usage = msgspec.structs.replace(counted, slot_meals_today=slot_meals)
     quote = assemble_quote(
         site_district_id=site.district_id,
         site_street_id=site.street_id,
@@ -119,6 +130,7 @@ async def price_meal(
         slot=slot,
         mode=mode,
         list_price_fen=list_price_fen,
+        meal_type=meal_type,
     )
     return Priced(quote, already, policy_found=policy is not None)
 
@@ -134,6 +146,7 @@ def assemble_quote(
     slot: str,
     mode: str,
     list_price_fen: int,
+    meal_type: str = DEFAULT_MEAL_TYPE,
 ) -> Quote:
     """The pure half of the assembly, for callers that hold the facts already (the demo's
     history, which prices months of meals in memory): no policy in force → the list price;
@@ -150,6 +163,7 @@ def assemble_quote(
         usage=usage,
         site_street_id=site_street_id or 0,
         site_district_id=site_district_id,
+        meal_type=meal_type,
     )
 
 
@@ -162,11 +176,14 @@ async def quote_for(
     slot: str,
     day: dt.date,
     mode: str,
-    list_price_fen: int,
+    list_price_fen: int | None,
+    meal_set_id: int | None = None,
+    meal_type: str = DEFAULT_MEAL_TYPE,
 ) -> Quote:
     """The quotes API: price one meal at ``site_id`` for an elder (by id or by a scanned/typed
     ``card``), or for a walk-in when neither is given — the same assembly the counter and
-    ordering use.
+    ordering use. The meal is a set on the menu the site serves (``meal_set_id``: its list
+    price and type) or a ``list_price_fen`` of ``meal_type``.
 
     Object scope follows the registry's personal-data rules (``registry.services.access_of``):
     an elder the actor may not read is answered exactly like an unknown one — ``not_found``
@@ -180,11 +197,18 @@ async def quote_for(
     Codes: ``not_found`` (site outside the actor's scope; unknown or unreadable elder or
     card), ``invalid_card`` / ``invalid_card_number`` (malformed only), ``card_revoked`` (a
     readable elder's), ``policy_not_in_force``, and the rules' ``invalid_price`` /
-    ``invalid_slot`` / ``invalid_mode``.
+    ``invalid_slot`` / ``invalid_mode`` / ``invalid_meal_type``; for a set, ``no_menu`` and
+    ``not_found`` {"meal_set_id"} (not on that menu).
     """
     site = await site_info(site_id)
     if not actor.can_site(site.id, site.district_id, *actor.roles):
         raise DomainError("not_found", {"site_id": site_id})
+    if meal_set_id is not None:
+        if slot not in SLOTS:
+            raise DomainError("invalid_slot", {"slot": slot})
+        meal_set = await meal_set_for(site.id, day, slot, meal_set_id)
+        list_price_fen, meal_type = meal_set.list_price_fen, meal_set.meal_type
+    assert list_price_fen is not None
     if card is not None:
         elder_id = await _readable_card(actor, card)
     facts: ElderFacts | None = None
@@ -203,6 +227,7 @@ async def quote_for(
         mode=mode,
         list_price_fen=list_price_fen,
         facts=facts,
+        meal_type=meal_type,
     )
     if not priced.policy_found:
         raise DomainError("policy_not_in_force", {"district_id": site.district_id, "date": day.isoformat()})

@@ -15,13 +15,19 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import msgspec
+
 from canteen.core.categories import Category
 from canteen.core.db import is_sqlite, write_transaction
 from canteen.core.periods import month_bounds, month_of
 from canteen.meals.tables import DailyRollup, Meal, MonthlyRollup
 
 _ORDER = {c.value: i for i, c in enumerate(Category)}
-KEY = ("site", "service_date", "slot", "mode", "category", "tier", "source", "operator")
+# Each key is split over SHARDS rows by the meal's elder (elder id % SHARDS, walk-ins 0), so the
+# check-ins of one busy site do not queue on one rollup row (its lock lasts until the commit's WAL
+# flush). A void lands on its meal's shard, a rebuild shards the same way, and every reader sums.
+SHARDS = 8
+KEY = ("site", "service_date", "slot", "mode", "category", "tier", "source", "operator", "shard")
 SUMS = (
     "meals",
     "subsidised",
@@ -37,6 +43,7 @@ MEAL_COLUMNS = (
     Meal.id,
     Meal.district,
     Meal.site,
+    Meal.elder,
     Meal.operator,
     Meal.service_date,
     Meal.slot,
@@ -78,6 +85,7 @@ def rows_for_meal(meal: Mapping[str, Any]) -> list[dict[str, Any]]:
         "mode": meal.get("mode") or "dine_in",
         "category": primary_category(meal.get("categories")),
         "tier": (meal.get("tier_code") or "")[:40],
+        "shard": int(meal.get("elder") or 0) % SHARDS,
     }
     out = [
         {
@@ -128,16 +136,18 @@ def aggregate(meals: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, ...], dict[
 
 
 # Column names are our constants; every value is a bound parameter.
-_COLUMNS = ("site", "district", "operator", "service_date", "slot", "mode", "category", "tier", "source")
+_COLUMNS = (
+    "site", "district", "operator", "service_date", "slot", "mode", "category", "tier", "source", "shard",
+)  # fmt: skip
 _ROW = "(" + ", ".join(["{}"] * (len(_COLUMNS) + 7)) + ")"
 
 
-_M_COLUMNS = ("site", "district", "operator", "month", "mode", "category", "tier", "source")
+_M_COLUMNS = ("site", "district", "operator", "month", "mode", "category", "tier", "source", "shard")
 _M_ROW = "(" + ", ".join(["{}"] * (len(_M_COLUMNS) + 7)) + ")"
 _DAILY_CONFLICT = (
-    " ON CONFLICT (site, service_date, slot, mode, category, tier, source, operator) DO UPDATE SET "
+    " ON CONFLICT (site, service_date, slot, mode, category, tier, source, operator, shard) DO UPDATE SET "
 )
-_MONTHLY_CONFLICT = " ON CONFLICT (site, month, mode, category, tier, source, operator) DO UPDATE SET "
+_MONTHLY_CONFLICT = " ON CONFLICT (site, month, mode, category, tier, source, operator, shard) DO UPDATE SET "
 
 
 def _insert(table: str, columns: tuple[str, ...], row: str, conflict: str, n_rows: int) -> str:
@@ -164,6 +174,35 @@ def _upsert_monthly(n_rows: int) -> str:
 def _upsert_both(n_rows: int) -> str:
     """PostgreSQL: daily and monthly rows of one meal in ONE statement (a data-modifying CTE)."""
     return f"WITH d AS ({_upsert(n_rows)} RETURNING 1) {_upsert_monthly(n_rows)}"
+
+
+def json_upsert_sql(kind: str, param: str) -> str:
+    """PostgreSQL: upsert the daily or monthly rows given as one JSON array parameter (``param``,
+    e.g. ``:daily``) — the form the hot path's one write statement embeds (``meals.hotpath``)."""
+    table, columns, conflict = (
+        ("daily_rollup", _COLUMNS, _DAILY_CONFLICT)
+        if kind == "daily"
+        else ("monthly_rollup", _M_COLUMNS, _MONTHLY_CONFLICT)
+    )
+    cols = ", ".join((*columns, *SUMS))
+    return (
+        f"INSERT INTO {table} ({cols}) SELECT {cols} "  # noqa: S608 - constants; values are parameters
+        f"FROM json_populate_recordset(NULL::{table}, CAST({param} AS json))"
+        + conflict
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUMS)
+    )
+
+
+def json_rows(meal: Mapping[str, Any], sign: int) -> tuple[str, str]:
+    """The daily and monthly rows of one meal as JSON arrays, for :func:`json_upsert_sql`."""
+    daily: list[dict[str, Any]] = []
+    monthly: list[dict[str, Any]] = []
+    for row in rows_for_meal(meal):
+        sums = {c: sign * row[c] for c in SUMS}
+        day = row["service_date"]
+        daily.append({**{c: row[c] for c in _COLUMNS}, "service_date": day.isoformat(), **sums})
+        monthly.append({**{c: row[c] for c in _M_COLUMNS if c != "month"}, "month": month_of(day), **sums})
+    return msgspec.json.encode(daily).decode(), msgspec.json.encode(monthly).decode()
 
 
 def _params(rows: list[dict[str, Any]], sign: int, monthly: bool) -> list[Any]:
@@ -249,9 +288,9 @@ async def rebuild_month(district_id: int, month: str) -> None:
     cols = ", ".join((*_M_COLUMNS, *SUMS))
     await MonthlyRollup.raw(
         f"INSERT INTO monthly_rollup ({cols}) "  # noqa: S608 - constants; values are parameters
-        f"SELECT site, district, operator, {{}}, mode, category, tier, source, {_SUM_SQL} "
+        f"SELECT site, district, operator, {{}}, mode, category, tier, source, shard, {_SUM_SQL} "
         "FROM daily_rollup WHERE district = {} AND service_date >= {} AND service_date <= {} "
-        "GROUP BY site, district, operator, mode, category, tier, source HAVING SUM(meals) > 0",
+        "GROUP BY site, district, operator, mode, category, tier, source, shard HAVING SUM(meals) > 0",
         month,
         district_id,
         first,

@@ -14,8 +14,8 @@ Money, per meal:
   balance; in cash at the counter into ``cash:site:<site>:<day>``; in cash at the door when
   the courier settles it; by card when the provider's webhook settles the order.
 A void posts the mirror of the meal's transaction (``kind=void``): the co-pay goes back to
-the balance, the receivables are released, and the partial unique index no longer counts
-the meal, so the elder may have a subsidised meal in that slot again.
+the balance, the receivables are released, and the subsidy counters are decremented, so the
+elder may have a subsidised meal in that slot again.
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ from canteen.accounts.roles import CASHIER, OPERATOR, Principal
 from canteen.core import audit
 from canteen.core.audit import SystemActor
 from canteen.core.errors import DomainError, register
+from canteen.meals import hotpath
 from canteen.meals.rollups import MEAL_COLUMNS, apply_meal
 from canteen.meals.tables import Meal
-from canteen.menus.services import release_portion, take_portion
 from canteen.payments.ledger import (
     Movement,
     cash_account,
-    charge_elder,
     new_txn,
     post,
     receivable_account,
@@ -43,7 +42,8 @@ from canteen.payments.ledger import (
     reverse_in_txn,
 )
 from canteen.regions.lookup import SiteInfo
-from canteen.subsidies.schemas import Quote
+from canteen.subsidies.schemas import Policy, Quote
+from canteen.subsidies.services import policy_for
 
 register("already_voided", 409)
 register("void_window_passed", 403)
@@ -72,6 +72,7 @@ class MealDraft:
     device: str = ""
     manual_reason: str = ""
     idempotency_key: str | None = None
+    limits: hotpath.Limits | None = None  # None: read from the policy in force when subsidised
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +98,20 @@ async def record_meal(
     actor: Actor,
     now: dt.datetime,
     ref: tuple[str, int] | None = None,
+    idem: hotpath.IdemRow | None = None,
+    balance_before_fen: int = 0,
 ) -> Recorded:
-    """Record one meal: take its portion, write the row, post its money, count it in the rollups.
+    """Record one meal: take its portion, write the row, post its money, count it in the rollups
+    and the subsidy counters — one write (``meals.hotpath.write_meal``).
 
     ``ref`` is what the ledger rows point at (an order for a delivery; the meal itself by
-    default). Refuses ``sold_out`` and ``insufficient_balance``; a second subsidised meal in
-    the same slot surfaces as the partial unique index's ``UniqueViolation`` for the caller
-    to turn into ``already_served``.
+    default); ``idem`` is the idempotency record written with it (the counter's check-in).
+    Refuses ``sold_out`` and ``insufficient_balance``; a subsidised meal beyond the policy's
+    limits (per slot, per day) surfaces as a ``UniqueViolation`` that
+    ``meals.usage.is_subsidy_refusal`` recognises, for the caller to turn into ``already_served``.
     """
     q = draft.quote
     site = draft.site
-    await take_portion(draft.meal_set_id)
     movements = _subsidy_movements(site, q)
     due = q.total_due_fen
     by_balance = draft.payment == "balance" and due > 0 and draft.elder_id is not None
@@ -153,47 +157,38 @@ async def record_meal(
         "idempotency_key": draft.idempotency_key,
         "ledger_txn": txn,
     }
-    rows = await Meal.insert(Meal(**row)).returning(Meal.id)
-    meal_id = int(rows[0]["id"])
-    await apply_meal({**row, "id": meal_id, "voided_at": None}, +1)
-    ref_type, ref_id = ref or ("meal", meal_id)
-    kind = "meal" if draft.mode == DINE_IN else "delivery"
-    balance_after: int | None = None
-    if by_balance:
-        assert draft.elder_id is not None
-        _, balance_after = await charge_elder(
-            draft.elder_id,
-            due,
-            revenue_account(site.id),
-            kind=kind,
-            ref_type=ref_type,
-            ref_id=ref_id,
-            site_id=site.id,
+    limits = draft.limits
+    if row["subsidised"] and draft.elder_id is not None and limits is None:
+        limits = limits_of(await policy_for(site.district_id, draft.day))
+    done = await hotpath.write_meal(
+        hotpath.MealWrite(
+            row=row,
+            kind="meal" if draft.mode == DINE_IN else "delivery",
+            movements=movements,
+            charge_fen=due if by_balance else 0,
+            limits=limits if row["subsidised"] else None,
             actor=actor,
-            now=now,
-            extra=movements,
-            txn=txn,
+            ref=ref,
+            idem=idem,
+            balance_before_fen=balance_before_fen,
         )
-    elif movements:
-        await post(
-            kind,
-            movements,
-            ref_type=ref_type,
-            ref_id=ref_id,
-            site_id=site.id,
-            elder_id=draft.elder_id,
-            actor=actor,
-            now=now,
-            txn=txn,
-        )
-    return Recorded(meal_id=meal_id, txn=txn, balance_after_fen=balance_after)
+    )
+    return Recorded(meal_id=done.meal_id, txn=txn, balance_after_fen=done.balance_after_fen)
+
+
+def limits_of(policy: Policy | None) -> hotpath.Limits:
+    """The subsidy limits a policy sets: per elder per slot per day, and per day across slots."""
+    if policy is None:
+        return hotpath.Limits()
+    # per_day_limit arrives with issue #11 (subsidies.schemas.Policy); read it when it is there.
+    per_day = getattr(policy, "per_day_limit", None)
+    return hotpath.Limits(per_slot=policy.per_slot_daily_limit, per_day=per_day)
 
 
 async def _live_meal(meal_id: int) -> dict[str, Any] | None:
     row: dict[str, Any] | None = (
         await Meal.select(
             *MEAL_COLUMNS,
-            Meal.elder,
             Meal.served_at,
             Meal.ledger_txn,
             Meal.meal_set,
@@ -213,8 +208,7 @@ async def _void(row: dict[str, Any], *, by: int | None, reason: str, actor: Acto
     void_txn = ""
     if row["ledger_txn"]:
         void_txn = await reverse_in_txn(row["ledger_txn"], kind="void", actor=actor, now=now, note=reason)
-    if row["meal_set"]:
-        await release_portion(row["meal_set"])
+    await hotpath.give_back(row)
     await apply_meal(row, -1)
     await Meal.update(
         {Meal.voided_at: now, Meal.voided_by: by, Meal.void_reason: reason[:200], Meal.void_txn: void_txn}
@@ -309,4 +303,5 @@ async def load_history(rows: Sequence[dict[str, Any]], *, chunk: int = 500) -> l
         got = await Meal.insert(*(Meal(**r) for r in part)).returning(Meal.id, Meal.served_at)
         by_at = {r["served_at"]: int(r["id"]) for r in got}
         ids.extend(by_at[r["served_at"]] for r in part)
+        await hotpath.count_usage(part)
     return ids

@@ -15,10 +15,10 @@ from canteen.registry.tables import Elder
 class Meal(Table, tablename="meal"):
     """One served or delivered meal, with the price split it was sold at.
 
-    The one-subsidised-meal rule is a partial unique index on
-    (elder, service_date, slot) WHERE subsidised AND voided_at IS NULL, so the
-    database, not the application, is the referee when two counters scan the
-    same card at once. A void frees the subsidy by setting voided_at.
+    How many subsidised meals an elder may have per slot and per day is refereed by the
+    ``SubsidyUsage`` counters, written in the same statement or transaction as the meal
+    (see ``canteen.meals.hotpath``), so the database, not the application, decides when two
+    counters scan the same card at once. A void gives the subsidy back (counter − 1).
     """
 
     id: Serial
@@ -84,6 +84,7 @@ class DailyRollup(Table, tablename="daily_rollup"):
     category = Varchar(length=30)
     tier = Varchar(length=40, default="")
     source = Varchar(length=40, default="")
+    shard = Integer(default=0)  # the meal's elder id % rollups.SHARDS: see canteen.meals.rollups
     meals = Integer(default=0)
     subsidised = Integer(default=0)
     list_fen = Integer(default=0)
@@ -110,6 +111,7 @@ class MonthlyRollup(Table, tablename="monthly_rollup"):
     category = Varchar(length=30)
     tier = Varchar(length=40, default="")
     source = Varchar(length=40, default="")
+    shard = Integer(default=0)  # the meal's elder id % rollups.SHARDS: see canteen.meals.rollups
     meals = Integer(default=0)
     subsidised = Integer(default=0)
     list_fen = Integer(default=0)
@@ -117,3 +119,21 @@ class MonthlyRollup(Table, tablename="monthly_rollup"):
     copay_fen = Integer(default=0)
     delivery_fee_fen = Integer(default=0)
     delivery_subsidy_fen = Integer(default=0)
+
+
+class SubsidyUsage(Table, tablename="subsidy_usage"):
+    """The referee of the policy's limits: live subsidised meals per elder and service day,
+    one row per slot (``slot`` = ``lunch`` …) and one for the whole day (``slot`` = ``*``).
+
+    (elder, service_date, slot) is unique (a raw index in the migration). A subsidised meal
+    increments both rows with ``INSERT … ON CONFLICT … DO UPDATE SET n = n + 1 WHERE n < limit``
+    — increment-then-check in one statement, inside the meal's write — and a void decrements
+    them. The meals stay the truth (the migration back-filled the counters from them; the tests
+    compare the two).
+    """
+
+    id: Serial
+    elder = Integer()
+    service_date = Date()
+    slot = Varchar(length=10)
+    n = Integer(default=0)

@@ -8,14 +8,16 @@ from typing import Any
 from canteen.meals.tables import Meal
 from canteen.regions.tables import Site
 from canteen.settings import get_settings
+from canteen.subsidies.schemas import Usage
 
-# The partial unique index on (elder, service_date, slot) WHERE subsidised AND voided_at IS NULL:
-# PostgreSQL names it, SQLite names its columns.
-SUBSIDY_INDEX_MARKERS = ("meal_one_subsidy", "meal.elder, meal.service_date, meal.slot")
+# The subsidy counters' refusal (canteen.meals.hotpath raises it as a UniqueViolation naming the
+# counters' unique index, as the partial unique index meal_one_subsidy it replaced did).
+SUBSIDY_REFUSAL = "subsidy_usage_key"
+SUBSIDY_INDEX_MARKERS = (SUBSIDY_REFUSAL, "meal_one_subsidy", "meal.elder, meal.service_date, meal.slot")
 
 
 def is_subsidy_refusal(constraint: str) -> bool:
-    """Whether a unique violation came from the once-per-slot subsidy index."""
+    """Whether a unique violation came from the subsidy limit's referee (the usage counters)."""
     return any(m in constraint for m in SUBSIDY_INDEX_MARKERS)
 
 
@@ -45,6 +47,27 @@ async def month_subsidy(elder_id: int, day: dt.date) -> int:
         & Meal.voided_at.is_null()
     )
     return sum(r["subsidy_fen"] for r in rows)
+
+
+async def usage_of(elder_id: int, day: dt.date, slot: str) -> Usage:
+    """Everything the limits count, from the elder's live meals of ``day``'s month up to ``day``
+    (one read): subsidised meals in ``slot`` today, today in any slot and this month, and the
+    month's meal subsidy (fen). A meal is subsidised when its quote had ``subsidy_fen > 0``."""
+    first = day.replace(day=1)
+    rows = await Meal.select(Meal.service_date, Meal.slot, Meal.subsidy_fen, Meal.subsidised).where(
+        (Meal.elder == elder_id)
+        & (Meal.service_date >= first)
+        & (Meal.service_date <= day)
+        & Meal.voided_at.is_null()
+    )
+    subsidised = [r for r in rows if r["subsidised"]]
+    today = [r for r in subsidised if r["service_date"] == day]
+    return Usage(
+        slot_meals_today=min(1000, sum(1 for r in today if r["slot"] == slot)),
+        month_subsidy_fen=sum(r["subsidy_fen"] for r in rows),
+        day_meals_today=min(1000, len(today)),
+        month_meals=min(1000, len(subsidised)),
+    )
 
 
 def already_detail(row: dict[str, Any] | None) -> dict[str, Any]:

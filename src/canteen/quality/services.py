@@ -32,7 +32,7 @@ from canteen.accounts.roles import CASHIER, COURIER, OFFICIAL, OPERATOR, Princip
 from canteen.checkin.rules import slot_open_at
 from canteen.core import audit
 from canteen.core.clock import local_time, utcnow
-from canteen.core.db import UniqueViolation, write_transaction
+from canteen.core.db import UniqueViolation, any_of, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.periods import month_bounds
 from canteen.meals.tables import Meal
@@ -342,14 +342,14 @@ async def _findings(district_id: int, first: dt.date, last: dt.date) -> list[Fin
             await ElderStatusEvent.select(
                 ElderStatusEvent.elder, ElderStatusEvent.status, ElderStatusEvent.at
             )
-            .where(ElderStatusEvent.elder.is_in(elder_ids))
+            .where(any_of(ElderStatusEvent.elder, elder_ids))
             .order_by(ElderStatusEvent.at)
         ):
             events[int(e["elder"])].append(e)
         cats: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for c in await ElderCategory.select(
             ElderCategory.elder, ElderCategory.code, ElderCategory.valid_from, ElderCategory.valid_until
-        ).where(ElderCategory.elder.is_in(elder_ids)):
+        ).where(any_of(ElderCategory.elder, elder_ids)):
             cats[int(c["elder"])].append(c)
         after: dict[int, list[dict[str, Any]]] = defaultdict(list)
         expired: dict[int, list[dict[str, Any]]] = defaultdict(list)

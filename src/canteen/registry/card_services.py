@@ -27,7 +27,7 @@ from canteen.accounts.roles import ADMIN, OFFICIAL, Principal
 from canteen.core import audit
 from canteen.core.audit import Actor
 from canteen.core.clock import utcnow
-from canteen.core.db import UniqueViolation, write_transaction
+from canteen.core.db import UniqueViolation, any_of, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.idempotency import check_key, run_once
 from canteen.regions.tables import Community
@@ -190,7 +190,7 @@ async def _fresh_numbers(count: int) -> list[str]:
             return chosen
         taken = set(chosen)
         draw = [n for n in {new_card_number() for _ in range(wanted)} if n not in taken]
-        clash = {r["number"] for r in await Card.select(Card.number).where(Card.number.is_in(draw))}
+        clash = {r["number"] for r in await Card.select(Card.number).where(any_of(Card.number, draw))}
         chosen.extend(n for n in draw if n not in clash)
     if len(chosen) < count:  # pragma: no cover - 31**7 numbers; needs a near-full space
         raise DomainError("conflict", {"reason": "card_number_space"})
@@ -369,20 +369,49 @@ async def resolve_card(
     whose elders the caller may read); both are checked before revocation, so a
     revoked card of another district says nothing either.
     """
-    if looks_like_token(text):
-        claims = verify_token(card_keys(), text)
-        row = (
-            await Card.select(*_HIT_COLUMNS)
-            .where((Card.elder == claims.elder_id) & (Card.serial == claims.serial))
+    key = card_key(text)
+    if key.number is None:
+        row = await (
+            Card.select(*_HIT_COLUMNS)
+            .where((Card.elder == key.elder_id) & (Card.serial == key.serial))
             .first()
         )
-        if row is None:
-            raise DomainError("invalid_card", {"reason": "unknown_card"})
     else:
-        number = parse_card_number(text)
-        row = await Card.select(*_HIT_COLUMNS).where(Card.number == number).first()
-        if row is None:
-            raise DomainError("invalid_card_number", {"reason": "unknown"})
+        row = await Card.select(*_HIT_COLUMNS).where(Card.number == key.number).first()
+    return card_hit(key, row, district_id=district_id, districts=districts)
+
+
+class CardKey(msgspec.Struct, frozen=True):
+    """What a scan names before the database is asked: a verified token's (elder, serial),
+    or a well-formed card number."""
+
+    elder_id: int = 0
+    serial: int = 0
+    number: str | None = None
+
+
+def card_key(text: str) -> CardKey:
+    """Verify a token offline (``invalid_card``) or parse a typed number (``invalid_card_number``)."""
+    if looks_like_token(text):
+        claims = verify_token(card_keys(), text)
+        return CardKey(elder_id=claims.elder_id, serial=claims.serial)
+    return CardKey(number=parse_card_number(text))
+
+
+def card_hit(
+    key: CardKey,
+    row: dict[str, Any] | None,
+    *,
+    district_id: int | None = None,
+    districts: Iterable[int] | None = None,
+) -> CardHit:
+    """Judge the card row ``key`` found (``_HIT_COLUMNS``' names; None: no such card), as
+    :func:`resolve_card` documents; callers that read the row themselves (the counter's one
+    read) call this so the verdicts stay the same."""
+    if row is None:
+        if key.number is None:
+            raise DomainError("invalid_card", {"reason": "unknown_card"})
+        raise DomainError("invalid_card_number", {"reason": "unknown"})
     if district_id is not None and int(row["district"]) != district_id:
         raise DomainError("not_found", {"reason": "other_district"})
     if districts is not None and int(row["district"]) not in set(districts):
@@ -461,7 +490,7 @@ async def _issue_missing(actor: Actor, elders: Sequence[dict[str, Any]], now: dt
         return 0
     live = {
         int(r["elder"])
-        for r in await Card.select(Card.elder).where(Card.elder.is_in(ids) & Card.revoked_at.is_null())
+        for r in await Card.select(Card.elder).where(any_of(Card.elder, ids) & Card.revoked_at.is_null())
     }
     missing = [e for e in elders if int(e["id"]) not in live]
     if not missing:
@@ -470,7 +499,7 @@ async def _issue_missing(actor: Actor, elders: Sequence[dict[str, Any]], now: dt
     tops = {
         int(r["elder"]): int(r["top"] or 0)
         for r in await Card.select(Card.elder, Max(Card.serial).as_alias("top"))
-        .where(Card.elder.is_in(missing_ids))
+        .where(any_of(Card.elder, missing_ids))
         .group_by(Card.elder)
     }
     numbers = await _fresh_numbers(len(missing))
@@ -502,7 +531,7 @@ async def issue_missing_cards(actor: Actor, elder_ids: Iterable[int], *, now: dt
     and the CLI). Returns how many cards were issued."""
     ids = sorted(set(elder_ids))
     async with write_transaction():
-        elders = await Elder.select(Elder.id, Elder.district).where(Elder.id.is_in(ids)) if ids else []
+        elders = await Elder.select(Elder.id, Elder.district).where(any_of(Elder.id, ids)) if ids else []
         return await _issue_missing(actor, elders, now, note)
 
 
@@ -544,7 +573,7 @@ async def cards_sheet_pdf(
             )
         elif elder_ids:
             wanted = sorted(set(elder_ids))[:MAX_SHEET_ELDERS]
-            elders = await Elder.select(*cols).where(Elder.id.is_in(wanted))
+            elders = await Elder.select(*cols).where(any_of(Elder.id, wanted))
             found = {int(e["id"]): e for e in elders}
             for eid in wanted:
                 e = found.get(eid)
@@ -558,7 +587,7 @@ async def cards_sheet_pdf(
         live = {
             int(r["elder"]): r
             for r in await Card.select(Card.elder, Card.serial, Card.number).where(
-                Card.elder.is_in([int(e["id"]) for e in elders]) & Card.revoked_at.is_null()
+                any_of(Card.elder, [int(e["id"]) for e in elders]) & Card.revoked_at.is_null()
             )
         }
     keys = card_keys()

@@ -423,6 +423,13 @@ def is_valid_card_number(text: str) -> bool:
     return True
 
 
+def mask_card_number(number: str) -> str:
+    """``K7M4QXP9`` → ``***-**XP-9``: the printed shape with the last three characters, enough to
+    match the card in hand or tell two cards apart, never enough to type one in."""
+    n = number.replace("-", "")
+    return f"***-**{n[5:7]}-{n[7:]}" if len(n) == CARD_NUMBER_LENGTH else "***"
+
+
 def format_card_number(number: str) -> str:
     """The printed form ``K7M-4QXP-9`` (3-4-1: short groups, check character on its own).
 

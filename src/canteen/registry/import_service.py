@@ -320,6 +320,7 @@ async def _create(
             Elder(
                 district=district_id,
                 national_id_enc=svc.encrypt_id(p.draft.national_id),
+                national_id_masked=svc.mask_national_id(p.draft.national_id),
                 national_id_hash=p.id_hash,
                 id_last4=p.draft.national_id[-4:],
                 import_fingerprint=p.fingerprint,

@@ -47,7 +47,7 @@ from canteen.core.categories import (
 )
 from canteen.core.clock import local_date, utcnow
 from canteen.core.crypto import PiiCipher
-from canteen.core.db import UniqueViolation, write_transaction
+from canteen.core.db import UniqueViolation, any_of, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.idempotency import check_key, run_once
 from canteen.core.tables import AuditEntry
@@ -158,6 +158,12 @@ def decrypt_id(token: str) -> str:
 
 def masked_id(token: str) -> str:
     return mask_national_id(decrypt_id(token))
+
+
+def shown_id(row: dict[str, Any]) -> str:
+    """The masked ID of an elder row: the stored mask (no decryption), else computed from
+    ``national_id_enc`` for a row written before the mask was stored."""
+    return str(row.get("national_id_masked") or "") or masked_id(row["national_id_enc"])
 
 
 def _valid_id(value: int | None) -> bool:
@@ -286,7 +292,7 @@ async def category_rows(elder_ids: Sequence[int]) -> list[dict[str, Any]]:
             ElderCategory.valid_until,
             ElderCategory.note,
         )
-        .where(ElderCategory.elder.is_in(list(elder_ids)))
+        .where(any_of(ElderCategory.elder, list(elder_ids)))
         .order_by(ElderCategory.code)
     )
     return rows
@@ -362,6 +368,7 @@ async def register_elder(
             "gender": parsed.gender,
             "birth_date": parsed.birth_date,
             "national_id_enc": encrypt_id(parsed.number),
+            "national_id_masked": mask_national_id(parsed.number),
             "national_id_hash": number_hash,
             "id_last4": parsed.number[-4:],
             "phone": data.phone.strip(),
@@ -490,6 +497,7 @@ async def update_elder(
             if parsed.number != decrypt_id(row["national_id_enc"]):
                 new.update(
                     national_id_enc=encrypt_id(parsed.number),
+                    national_id_masked=mask_national_id(parsed.number),
                     national_id_hash=id_hash(parsed.number),
                     id_last4=parsed.number[-4:],
                     birth_date=parsed.birth_date,
@@ -512,6 +520,7 @@ async def update_elder(
                     "gender",
                     "birth_date",
                     "national_id_enc",
+                    "national_id_masked",
                     "national_id_hash",
                     "id_last4",
                     "community",
@@ -913,6 +922,7 @@ async def _counter_rows(elder_id: int) -> tuple[dict[str, Any], list[dict[str, A
                 Elder.id,
                 Elder.name,
                 Elder.national_id_enc,
+                Elder.national_id_masked,
                 Elder.status,
                 Elder.district,
                 Elder.diet,
@@ -945,7 +955,7 @@ def _brief(row: dict[str, Any], cats: list[dict[str, Any]], today: dt.date) -> E
     return ElderBrief(
         id=int(row["id"]),
         display_name=row["name"],
-        masked_id=masked_id(row["national_id_enc"]),
+        masked_id=shown_id(row),
         categories=[c["code"] for c in cats if category_valid(c, today)],
         status=row["status"],
         district_id=int(row["district"]),
@@ -970,6 +980,14 @@ async def elder_brief(elder_id: int, *, today: dt.date | None = None) -> ElderBr
 async def counter_view(elder_id: int, *, today: dt.date) -> tuple[ElderBrief, ElderFacts]:
     """Both views the counter needs, from one read of the elder and one of its categories."""
     row, cats = await _counter_rows(elder_id)
+    return _brief(row, cats, today), _facts(row, cats)
+
+
+def counter_view_of(
+    row: dict[str, Any], cats: list[dict[str, Any]], *, today: dt.date
+) -> tuple[ElderBrief, ElderFacts]:
+    """:func:`counter_view` from rows the caller read itself (the counter's one read): the elder
+    row with ``_counter_rows``' columns and its categories (code, valid_from, valid_until)."""
     return _brief(row, cats, today), _facts(row, cats)
 
 

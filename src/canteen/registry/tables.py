@@ -27,6 +27,9 @@ class Elder(Table, tablename="elder"):
     gender = Varchar(length=8)  # male | female
     birth_date = Date()
     national_id_enc = Text()  # canteen.core.crypto.PiiCipher.encrypt(..., context="elder.national_id")
+    # The ID as the counter shows it (mask_national_id), stored at registration so a scan
+    # never decrypts; "" for a row written before the column existed (read falls back).
+    national_id_masked = Varchar(length=24, default="")
     national_id_hash = Varchar(length=64)  # lookup_hash(number, scope="national_id"); unique per district
     id_last4 = Varchar(length=4, index=True)
     phone = Varchar(length=30, default="", index=True)
