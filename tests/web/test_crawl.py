@@ -10,7 +10,9 @@ few URLs per page shape so 300 elder profiles do not crowd out the rest) and fai
   addresses aside;
 - ISO timestamps or UTC times (``2026-12-02T01:00``, ``+00:00``, ``UTC``);
 - a linked page that answers with an error;
-- a serious or critical axe-core violation.
+- a serious or critical axe-core violation;
+- on elder pages (the elder's and the family member's crawl, at 360×740): a link or button
+  under 60 px high, a radio or checkbox under 48 px.
 
 Pages of other audiences' work still under way are listed once, in ``KNOWN_PENDING``, with the
 issue text; their findings are printed, not failed. Keep that list short.
@@ -54,14 +56,75 @@ def _staff_sign_in(username: str) -> Callable[[Any], None]:
     return go
 
 
+# The demo elder the elder and family crawls sign in as (found once the demo is loaded): the
+# elder the demo family account orders for, with a card and the demo PIN.
+DEMO_ELDER: dict[str, str] = {}
+
+
+def _elder_form_sign_in(path: str, fields: Callable[[], dict[str, str]]) -> Callable[[Any], None]:
+    """Sign in on an elder page's form (the fields are read when the crawl starts: the demo
+    elder is only known once the demo is loaded)."""
+
+    def go(page: Any) -> None:
+        page.goto(path)
+        for selector, value in fields().items():
+            page.fill(selector, value)
+        page.press(selector, "Enter")
+        page.wait_for_url(re.compile(r"/elder$"))
+
+    return go
+
+
+def _elder_fields() -> dict[str, str]:
+    from canteen.demo.elders import DEMO_PIN
+
+    return {"#card_number": DEMO_ELDER["card_number"], "#pin": DEMO_PIN}
+
+
+def _family_fields() -> dict[str, str]:
+    from canteen.demo.orders import DEMO_FAMILY, DEMO_FAMILY_PASSWORD
+
+    return {"#phone": DEMO_FAMILY["phone"], "#password": DEMO_FAMILY_PASSWORD}
+
+
+_elder_sign_in = _elder_form_sign_in("/elder/sign-in", _elder_fields)
+_family_sign_in = _elder_form_sign_in("/elder/family-sign-in", _family_fields)
+
+
+async def _find_demo_elder() -> None:
+    from canteen.demo.orders import DEMO_FAMILY
+    from canteen.orders.tables import FamilyLink
+    from canteen.registry.tables import Card
+
+    link = (
+        await FamilyLink.select(FamilyLink.elder)
+        .where(FamilyLink.family.phone == DEMO_FAMILY["phone"])
+        .first()
+    )
+    assert link is not None, "the demo has no family account"
+    card = (
+        await Card.select(Card.number)
+        .where((Card.elder == link["elder"]) & Card.revoked_at.is_null())
+        .first()
+    )
+    assert card is not None, "the demo family's elder has no card"
+    DEMO_ELDER["card_number"] = str(card["number"])
+
+
 @dataclass(frozen=True)
 class Crawl:
     role: str
     sign_in: Callable[[Any], None]
     home: str = "/"
+    # Elder pages: a 360×740 phone, and the tap-target rule (see ``tap_target_findings``).
+    elder: bool = False
+
+    @property
+    def viewport(self) -> dict[str, int]:
+        return {"width": 360, "height": 740} if self.elder else {"width": 1440, "height": 900}
 
 
-# One line per audience. The elder and the family member are added by their own work (#16).
+# One line per audience.
 CRAWLS: list[Crawl] = [
     Crawl("admin", _staff_sign_in("admin")),
     Crawl("official", _staff_sign_in("official")),
@@ -69,6 +132,9 @@ CRAWLS: list[Crawl] = [
     Crawl("cashier", _staff_sign_in("cashier")),
     Crawl("kitchen", _staff_sign_in("kitchen")),
     Crawl("courier", _staff_sign_in("courier")),
+    Crawl("city official", _staff_sign_in("city")),
+    Crawl("elder", _elder_sign_in, home="/elder", elder=True),
+    Crawl("family", _family_sign_in, home="/elder", elder=True),
 ]
 
 # Pages whose fixes are in another engineer's hands at the time of writing (issue #16): their
@@ -172,6 +238,43 @@ VISIBLE_TEXT_JS = """() => {
 }"""
 
 
+# Elder pages (the elder's and the family member's): every link and button at least 60 px high,
+# radio and checkbox targets at least 48 px (DESIGN.md, "Elder pages"). Only what is on screen
+# counts: the skip link parked off-screen and screen-reader-only text are not tap targets.
+ELDER_TAP_PX = 60
+ELDER_CHOICE_PX = 48
+TAP_TARGETS_JS = """([tap, choice]) => {
+  const out = [];
+  const shown = (el) => {
+    const r = el.getBoundingClientRect();
+    const st = getComputedStyle(el);
+    return r.width > 1 && r.height > 1 && r.right > 0 && st.visibility !== 'hidden';
+  };
+  const name = (el) => (el.innerText || el.value || el.getAttribute('aria-label') || el.id || '')
+    .trim().slice(0, 40);
+  const taps = 'a[href], button, input[type=submit], input[type=button], select, summary';
+  for (const el of document.querySelectorAll(taps)) {
+    if (!shown(el)) continue;
+    const h = Math.round(el.getBoundingClientRect().height);
+    const what = `${el.tagName.toLowerCase()} ${JSON.stringify(name(el))}`;
+    if (h < tap) out.push(`${what} is ${h} px high (< ${tap})`);
+  }
+  for (const el of document.querySelectorAll('input[type=radio], input[type=checkbox]')) {
+    if (!shown(el)) continue;
+    const r = el.getBoundingClientRect();
+    const side = Math.round(Math.min(r.width, r.height));
+    if (side < choice) out.push(`${el.type} ${JSON.stringify(el.value)} is ${side} px (< ${choice})`);
+  }
+  return out;
+}"""
+
+
+def tap_target_findings(page: Any) -> list[str]:
+    """The elder-page tap-target rule: one line per target that is too small."""
+    found: list[str] = page.evaluate(TAP_TARGETS_JS, [ELDER_TAP_PX, ELDER_CHOICE_PX])
+    return found
+
+
 def raw_text_findings(texts: Iterable[str], vocabulary: set[str]) -> list[str]:
     """What in these visible texts is a code or a machine time rather than words for people:
     one line per offending token, with how often it occurs and the first text it is in."""
@@ -239,6 +342,7 @@ def demo_server(schema: None) -> Iterator[LiveServer]:
     clear_all()
     started = time.monotonic()
     _in_thread(load_demo)  # before the server starts: no pool of its loop is needed yet
+    _in_thread(_find_demo_elder)
     print(f"\ndemo loaded in {time.monotonic() - started:.1f} s")
     clear_all()
     with serving() as server:
@@ -254,9 +358,7 @@ def vocabulary() -> set[str]:
 
 def crawl(browser: Any, server: LiveServer, spec: Crawl, vocabulary: set[str]) -> tuple[list[str], list[str]]:
     """Visit the role's pages; return (failures, pending findings)."""
-    context = browser.new_context(
-        base_url=server.url, viewport={"width": 1440, "height": 900}, locale="zh-CN"
-    )
+    context = browser.new_context(base_url=server.url, viewport=spec.viewport, locale="zh-CN")
     context.set_default_timeout(15_000)
     failures: list[str] = []
     pending: list[str] = []
@@ -294,6 +396,8 @@ def crawl(browser: Any, server: LiveServer, spec: Crawl, vocabulary: set[str]) -
                         for line in describe(serious(axe_violations(page))).splitlines()
                         if "(none)" not in line
                     ]
+                    if spec.elder and urlsplit(page.url).path.startswith("/elder"):
+                        found += [f"tap target: {line}" for line in tap_target_findings(page)]
                     for href in page.eval_on_selector_all(
                         "a[href]", "els => els.map(e => e.getAttribute('href'))"
                     ):
@@ -367,5 +471,26 @@ def test_official_screenshot_for_the_readme(browser: Any, demo_server: LiveServe
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "official.png"))
         assert (SCREENSHOTS / "official.png").stat().st_size < 150_000
+    finally:
+        context.close()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CANTEEN_SCREENSHOTS"), reason="set CANTEEN_SCREENSHOTS=1 to refresh docs/"
+)
+def test_elder_screenshot_for_the_readme(browser: Any, demo_server: LiveServer) -> None:
+    """The README's elder screenshot: a demo elder's home at 360×740 (what is ordered, when it
+    comes, the balance, what can still be ordered), viewport only."""
+    context = browser.new_context(
+        base_url=demo_server.url, viewport={"width": 360, "height": 740}, locale="zh-CN"
+    )
+    try:
+        page = context.new_page()
+        _elder_sign_in(page)
+        playwright_api.expect(page.locator("#balance")).to_be_visible()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "elder.png"))
+        assert (SCREENSHOTS / "elder.png").stat().st_size < 150_000
+        assert not tap_target_findings(page)
     finally:
         context.close()

@@ -1,5 +1,5 @@
-"""Demo courier rounds: tomorrow's delivery orders of the demo district, planned for the
-couriers who work at the delivering points (run after ``demo.orders.load_orders``)."""
+"""Demo courier rounds: today's and tomorrow's delivery orders of the demo district, planned
+for the couriers who work at the delivering points (run after ``demo.orders.load_orders``)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,42 @@ from collections import defaultdict
 
 from canteen.accounts.roles import ADMIN, Grant, Principal
 from canteen.accounts.tables import RoleGrant
+from canteen.core.clock import utcnow
 from canteen.delivery.services import plan_rounds
+from canteen.orders.services import confirm_at_cutoff
 from canteen.orders.tables import Order
 
 
 async def load_rounds(
     district_id: int, *, today: dt.date, now: dt.datetime | None = None, slot: str = "lunch"
 ) -> dict[str, int]:
-    """Plan tomorrow's ``slot`` rounds at every point of the district with orders and a courier.
+    """Plan today's and tomorrow's ``slot`` rounds (see :func:`load_rounds_for`): the courier
+    has today's round to deliver and tomorrow's to look at. Returns the counts added up."""
+    now = now or utcnow()
+    # Today's orders are past their cut-off by the time most demos are looked at: confirm
+    # them as the cut-off job would, so today's round is what a courier really gets.
+    placed = await Order.select(Order.site).where(
+        (Order.district == district_id)
+        & (Order.service_date == today)
+        & (Order.slot == slot)
+        & (Order.status == "placed")
+    )
+    for site in sorted({int(o["site"]) for o in placed}):
+        await confirm_at_cutoff(site, today, slot, now=now)
+    counts = await load_rounds_for(district_id, day=today, now=now, slot=slot)
+    later = await load_rounds_for(district_id, day=today + dt.timedelta(days=1), now=now, slot=slot)
+    return {k: counts[k] + later[k] for k in counts}
+
+
+async def load_rounds_for(
+    district_id: int, *, day: dt.date, now: dt.datetime | None = None, slot: str = "lunch"
+) -> dict[str, int]:
+    """Plan ``day``'s ``slot`` rounds at every point of the district with orders and a courier.
 
     Idempotent: planning again replaces rounds that have not left. Orders still ``placed``
     (before the cut-off) are routed too, so the demo shows rounds the evening before.
     Returns counts: rounds, stops and unassigned orders.
     """
-    day = today + dt.timedelta(days=1)
     orders = await Order.select(Order.site).where(
         (Order.district == district_id)
         & (Order.service_date == day)

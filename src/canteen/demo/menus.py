@@ -62,10 +62,12 @@ def _sets(slot: str, weekday: int, ids: dict[str, int]) -> list[MealSetIn]:
             dish_ids=[ids["肉末蒸蛋"], ids["软烂面条"] if dinner else ids["南瓜小米饭"], ids["冬瓜排骨汤"]],
             portions_available=60,
         ),
+        # Greens and mixed grains only: low in salt and sugar, so a low-sugar (or low-salt)
+        # elder has a set that fits, shown first on the ordering page.
         MealSetIn(
             name="套餐C 素食",
             list_price_fen=1200,
-            dish_ids=[ids["香菇青菜"], ids["麻婆豆腐"], ids["杂粮饭"]],
+            dish_ids=[ids["香菇青菜"], ids["清炒西兰花"], ids["杂粮饭"]],
         ),
     ]
 

@@ -12,13 +12,14 @@ import datetime as dt
 from typing import Any
 
 from canteen.accounts.passwords import hash_password
+from canteen.accounts.roles import ADMIN, Grant, Principal
 from canteen.core.audit import SystemActor
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.menus.services import menu_for
 from canteen.orders import services
 from canteen.orders.schemas import StandingOrderIn
-from canteen.orders.tables import StandingOrder
+from canteen.orders.tables import FamilyAccount, StandingOrder
 from canteen.regions.tables import Site
 from canteen.registry.tables import Elder
 
@@ -26,6 +27,10 @@ DEMO_PIN = "2580"
 MAX_ORDERS = 48
 STANDING = 10
 PIN_ELDERS = 5
+TODAY_ORDERS = 8  # today's lunch for the first few: the courier's round of today has stops
+# A family member who orders for the first eligible elder (the family pages have someone to show).
+DEMO_FAMILY = {"name": "王志明", "phone": "13957100001"}
+DEMO_FAMILY_PASSWORD = "jiashu2580demo"  # noqa: S105 - demo data only, like the staff users' password
 
 
 async def _site_for(elder: dict[str, Any], points: list[dict[str, Any]]) -> int | None:
@@ -73,6 +78,8 @@ async def load_orders(district: Any, *, today: dt.date, now: dt.datetime | None 
             )
             counts["standing"] += 1
 
+        if i < TODAY_ORDERS:
+            await _today_order(actor, int(e["id"]), site_id, today, i, now, counts)
         menu = await menu_for(site_id, tomorrow, "lunch")
         if menu is None or not menu.sets:
             counts["no_menu"] = counts.get("no_menu", 0) + 1
@@ -93,4 +100,49 @@ async def load_orders(district: Any, *, today: dt.date, now: dt.datetime | None 
             counts["placed"] = counts.get("placed", 0) + 1
         except DomainError as err:
             counts[err.code] = counts.get(err.code, 0) + 1
+    if eligible:
+        await _demo_family(int(eligible[0]["id"]), now)
     return counts
+
+
+async def _today_order(
+    actor: SystemActor,
+    elder_id: int,
+    site_id: int,
+    today: dt.date,
+    i: int,
+    now: dt.datetime,
+    counts: dict[str, int],
+) -> None:
+    """Today's lunch, ordered early this morning (before the cut-off, whatever the hour the demo
+    is loaded), so today's courier round has stops to deliver."""
+    menu = await menu_for(site_id, today, "lunch")
+    if menu is None or not menu.sets:
+        return
+    placed_at = min(now, menu.cutoff_at - dt.timedelta(hours=2))
+    try:
+        await services.place_order(
+            actor,
+            elder_id=elder_id,
+            site_id=site_id,
+            day=today,
+            slot="lunch",
+            meal_set_id=menu.sets[i % len(menu.sets)].id,
+            payment="cash",
+            now=placed_at,
+            idempotency_key=f"demo-order-{elder_id}-{today.isoformat()}",
+        )
+        counts["placed_today"] = counts.get("placed_today", 0) + 1
+    except DomainError as err:
+        counts[f"today_{err.code}"] = counts.get(f"today_{err.code}", 0) + 1
+
+
+async def _demo_family(elder_id: int, now: dt.datetime) -> None:
+    """The demo family account, linked to ``elder_id`` with the consent recorded (once)."""
+    if await FamilyAccount.exists().where(FamilyAccount.phone == DEMO_FAMILY["phone"]):
+        return
+    admin = Principal(user_id=0, username="demo", display_name="demo", grants=(Grant(ADMIN),))
+    family_id = await services.create_family_account(
+        admin, phone=DEMO_FAMILY["phone"], password=DEMO_FAMILY_PASSWORD, name=DEMO_FAMILY["name"], now=now
+    )
+    await services.link_family(admin, family_id, elder_id, consent_note="本人当面同意（演示数据）", now=now)

@@ -120,6 +120,38 @@ class FamilyLinkIn(Input):
     consent_note: Annotated[str, msgspec.Meta(min_length=2, max_length=300)]
 
 
+class FamilyLinkOut(msgspec.Struct, kw_only=True):
+    family_id: int
+    name: str
+    phone: str
+    active: bool
+    consent_note: str
+    linked_by: str  # the staff member who recorded the consent ("" when not known)
+    linked_at: dt.datetime
+
+
+class DeliveryWindow(msgspec.Struct):
+    start: str  # "10:30", the service zone's clock
+    end: str
+
+
+class SlotDay(msgspec.Struct):
+    day: dt.date
+    slot: str
+
+
+class ElderOverview(msgspec.Struct, kw_only=True):
+    elder_id: int
+    name: str
+    balance_fen: int
+    delivery_eligible: bool
+    upcoming: list[OrderOut]  # from today on, not cancelled, in serving order
+    windows: dict[str, DeliveryWindow]  # order id → when it comes
+    eaten: list[SlotDay]  # meals from today on already eaten at a counter (no delivery for those)
+    site_name: str
+    site_phone: str  # the delivering point's phone, else the community hotline
+
+
 class CreatedId(msgspec.Struct):
     id: int
 

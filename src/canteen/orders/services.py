@@ -16,9 +16,10 @@ from typing import Any
 
 import msgspec
 
-from canteen.accounts.passwords import hash_password, verify_password_async
+from canteen.accounts.passwords import check_policy, hash_password_async, verify_password_async
 from canteen.accounts.roles import ADMIN, COURIER, KITCHEN, OFFICIAL, OPERATOR, Principal
 from canteen.accounts.services import SignInLimits
+from canteen.accounts.tables import StaffUser
 from canteen.core import audit
 from canteen.core.audit import SystemActor
 from canteen.core.clock import utcnow
@@ -29,11 +30,20 @@ from canteen.core.kv import KV
 from canteen.core.ratelimit import Limit, Limiter
 from canteen.meals import services as meals
 from canteen.meals.pricing import elder_for_pricing, price_meal
-from canteen.meals.usage import already_detail, is_subsidy_refusal
+from canteen.meals.usage import already_detail, elder_meals, is_subsidy_refusal
+from canteen.menus.schemas import MealSetView
 from canteen.menus.services import meal_set_for, menu_for
 from canteen.orders import lifecycle
 from canteen.orders.actors import ElderPrincipal, OrderActor, ledger_actor, placed_by
-from canteen.orders.schemas import OrderOut, StandingOrderIn, StandingOrderOut
+from canteen.orders.schemas import (
+    DeliveryWindow,
+    ElderOverview,
+    FamilyLinkOut,
+    OrderOut,
+    SlotDay,
+    StandingOrderIn,
+    StandingOrderOut,
+)
 from canteen.orders.tables import (
     FamilyAccount,
     FamilyLink,
@@ -42,10 +52,11 @@ from canteen.orders.tables import (
     ProviderEvent,
     StandingOrder,
 )
-from canteen.payments.ledger import post, reverse_in_txn
+from canteen.payments.ledger import balance_of, post, reverse_in_txn
 from canteen.payments.providers.stripe_provider import get_provider, off_loop
 from canteen.payments.schemas import Movement
 from canteen.regions.lookup import SiteInfo, site_info
+from canteen.regions.tables import Site
 from canteen.registry import pin_lockout
 from canteen.registry.card_services import resolve_card
 from canteen.registry.cards import looks_like_token, parse_card_number
@@ -73,6 +84,7 @@ ELDER_SESSION_PREFIX = "elder_session:"
 ELDER_SESSION_TTL = 30 * 86400  # no time limit that logs an elder out mid-order
 
 __all__ = ["ElderPrincipal", "OrderActor"]
+SLOT_ORDER = {"breakfast": 0, "lunch": 1, "dinner": 2}
 
 
 # --- who orders ---------------------------------------------------------------------------
@@ -266,11 +278,10 @@ async def create_family_account(
     now = now or utcnow()
     if not actor.has_role(ADMIN, OFFICIAL):
         raise DomainError("forbidden")
+    password_hash = await hash_password_async(password)  # slow on purpose: off the loop, before the lock
     async with write_transaction():
         rows = await FamilyAccount.insert(
-            FamilyAccount(
-                phone=phone.strip(), password_hash=hash_password(password), name=name, created_at=now
-            )
+            FamilyAccount(phone=phone.strip(), password_hash=password_hash, name=name, created_at=now)
         ).returning(FamilyAccount.id)
         family_id = int(rows[0]["id"])
         await audit.record(actor, "family.create", "family_account", family_id, after={"name": name}, now=now)
@@ -315,6 +326,127 @@ async def link_family(
     return int(rows[0]["id"])
 
 
+async def family_name(family_id: int) -> str:
+    """A family account's own name (the ordering page greets the family member by it)."""
+    row = await FamilyAccount.select(FamilyAccount.name).where(FamilyAccount.id == family_id).first()
+    return str(row["name"]) if row else ""
+
+
+def _check_family_scope(actor: Principal, district_id: int) -> None:
+    if not (actor.has_role(ADMIN) or (actor.has_role(OFFICIAL) and actor.can_district(district_id))):
+        raise DomainError("forbidden")
+
+
+async def family_links(actor: Principal, elder_id: int) -> list[FamilyLinkOut]:
+    """The family accounts linked to an elder, with the consent as recorded (who, when)."""
+    elder = await Elder.select(Elder.district).where(Elder.id == elder_id).first()
+    if elder is None:
+        raise DomainError("not_found", {"elder_id": elder_id})
+    _check_family_scope(actor, int(elder["district"]))
+    rows = (
+        await FamilyLink.select(
+            FamilyLink.family,
+            FamilyLink.family.name.as_alias("name"),
+            FamilyLink.family.phone.as_alias("phone"),
+            FamilyLink.family.active.as_alias("active"),
+            FamilyLink.consent_note,
+            FamilyLink.linked_by,
+            FamilyLink.linked_at,
+        )
+        .where(FamilyLink.elder == elder_id)
+        .order_by(FamilyLink.id)
+    )
+    by_ids = {int(r["linked_by"]) for r in rows if r["linked_by"] is not None}
+    names: dict[int, str] = {}
+    if by_ids:
+        staff = await StaffUser.select(StaffUser.id, StaffUser.display_name).where(
+            StaffUser.id.is_in(sorted(by_ids))
+        )
+        names = {int(u["id"]): str(u["display_name"]) for u in staff}
+    return [
+        FamilyLinkOut(
+            family_id=int(r["family"]),
+            name=r["name"],
+            phone=r["phone"],
+            active=bool(r["active"]),
+            consent_note=r["consent_note"],
+            linked_by=names.get(int(r["linked_by"]), "") if r["linked_by"] is not None else "",
+            linked_at=r["linked_at"],
+        )
+        for r in rows
+    ]
+
+
+async def open_family_account(
+    actor: Principal,
+    elder_id: int,
+    *,
+    phone: str,
+    password: str,
+    name: str,
+    consent_note: str,
+    now: dt.datetime | None = None,
+) -> int:
+    """The staff page's one step: a family account for this phone (created, or the existing
+    one) linked to the elder with the consent recorded. Scope and consent are checked before
+    anything is written; creating and linking commit together."""
+    now = now or utcnow()
+    elder = await Elder.select(Elder.district).where(Elder.id == elder_id).first()
+    if elder is None:
+        raise DomainError("not_found", {"elder_id": elder_id})
+    _check_family_scope(actor, int(elder["district"]))
+    if len(consent_note.strip()) < 2:
+        raise DomainError("validation_failed", {"field": "consent_note", "reason": "required"})
+    phone = phone.strip()
+    # One transaction (the two services join it): the account is never left without its link.
+    async with write_transaction():
+        found = await FamilyAccount.select(FamilyAccount.id).where(FamilyAccount.phone == phone).first()
+        if found is not None:
+            family_id = int(found["id"])
+            linked = FamilyLink.exists().where(
+                (FamilyLink.family == family_id) & (FamilyLink.elder == elder_id)
+            )
+            if await linked:
+                raise DomainError("duplicate", {"field": "phone"})
+        else:
+            check_policy(password, phone)
+            family_id = await create_family_account(actor, phone=phone, password=password, name=name, now=now)
+        await link_family(actor, family_id, elder_id, consent_note=consent_note, now=now)
+    return family_id
+
+
+async def reset_family_password(
+    actor: Principal, family_id: int, password: str, *, now: dt.datetime | None = None
+) -> None:
+    """A new password for a family account, by staff in scope of one of its elders (audited).
+
+    Failed sign-ins counted against the phone are the limiter's and expire on their own."""
+    now = now or utcnow()
+    links = await FamilyLink.select(FamilyLink.elder.district.as_alias("district")).where(
+        FamilyLink.family == family_id
+    )
+    account = await FamilyAccount.select(FamilyAccount.phone).where(FamilyAccount.id == family_id).first()
+    if account is None:
+        raise DomainError("not_found", {"family_id": family_id})
+    districts = sorted({int(r["district"]) for r in links})
+    if not actor.has_role(ADMIN) and not any(actor.can_district(d) for d in districts):
+        raise DomainError("not_found", {"family_id": family_id})
+    check_policy(password, str(account["phone"]))
+    password_hash = await hash_password_async(password)
+    async with write_transaction():
+        await FamilyAccount.update({FamilyAccount.password_hash: password_hash}).where(
+            FamilyAccount.id == family_id
+        )
+        await audit.record(
+            actor,
+            "family.password_reset",
+            "family_account",
+            family_id,
+            district_id=districts[0] if districts else None,
+            now=now,
+        )
+
+
 # --- eligibility, menus, quotes -----------------------------------------------------------
 
 
@@ -333,17 +465,86 @@ def local_today(now: dt.datetime) -> dt.date:
 
 
 def sort_sets_for_diet(sets: list[Any], diet: list[str]) -> list[tuple[Any, bool]]:
-    """Meal sets with a flag "suits the elder's diet"; suitable ones first."""
+    """Meal sets with a flag "suits the elder's diet" (every need met); suitable ones first,
+    then the others by how many of the needs they meet, then in menu order."""
     need = set(diet)
-    marked = [(s, need.issubset(set(s.diet_tags))) for s in sets]
-    return sorted(marked, key=lambda p: (not p[1], p[0].sort_order, p[0].id))
+    marked = [(s, need.issubset(set(s.diet_tags)), len(need & set(s.diet_tags))) for s in sets]
+    ranked = sorted(marked, key=lambda p: (not p[1], -p[2], p[0].sort_order, p[0].id))
+    return [(s, suits) for s, suits, _ in ranked]
 
 
-async def _quote(elder_id: int, site: SiteInfo, day: dt.date, slot: str, list_price_fen: int) -> Quote:
-    """The one quote assembly for a delivery; a second meal in a slot is refused (an elder is
-    never sent two lunches), where the counter would sell it at full price."""
+def delivery_window(site: SiteInfo, slot: str) -> DeliveryWindow | None:
+    """When a delivery of ``slot`` comes: the delivering point's serving hours for it."""
+    for s in site.slots:
+        if s.get("slot") == slot and s.get("start") and s.get("end"):
+            return DeliveryWindow(start=str(s["start"]), end=str(s["end"]))
+    return None
+
+
+ENDED = (lifecycle.CANCELLED,)
+
+
+async def elder_overview(
+    actor: OrderActor, elder_id: int, site_id: int | None, *, now: dt.datetime | None = None
+) -> ElderOverview:
+    """What the ordering page says before any tap: the meals already ordered from today on
+    (with when each comes), the balance, whether delivery may be ordered at all, and the
+    delivering point's name and phone."""
+    now = now or utcnow()
+    today = local_today(now)
+    eligible, row = await delivery_eligible(elder_id, today)
+    _check_elder_access(actor, elder_id, int(row["district"]))
+    orders = [
+        o
+        for o in await list_orders(actor, elder_id, limit=30)
+        if o.service_date >= today and o.status not in ENDED
+    ]
+    orders.sort(key=lambda o: (o.service_date, SLOT_ORDER.get(o.slot, 9), o.id))
+    # A meal eaten at a counter takes the slot too: a delivery for it would be refused.
+    eaten = sorted(
+        {
+            (m["service_date"], str(m["slot"]))
+            for m in await elder_meals(elder_id, limit=10)
+            if m["voided_at"] is None and m["mode"] != meals.DELIVERY and m["service_date"] >= today
+        },
+        key=lambda p: (p[0], SLOT_ORDER.get(p[1], 9)),
+    )
+    site = await site_info(site_id) if site_id else None
+    windows: dict[str, DeliveryWindow] = {}
+    for o in orders:
+        info = site if site is not None and site.id == o.site_id else await site_info(o.site_id)
+        window = delivery_window(info, o.slot)
+        if window is not None:
+            windows[str(o.id)] = window
+    phone = ""
+    if site is not None:
+        found = await Site.select(Site.phone).where(Site.id == site.id).first()
+        phone = str(found["phone"]) if found else ""
+    return ElderOverview(
+        elder_id=elder_id,
+        name=str(row["name"]),
+        balance_fen=await balance_of(elder_id),
+        delivery_eligible=eligible,
+        upcoming=orders,
+        windows=windows,
+        eaten=[SlotDay(day, slot) for day, slot in eaten],
+        site_name=site.name if site else "",
+        site_phone=phone or get_settings().hotline,
+    )
+
+
+async def _quote(elder_id: int, site: SiteInfo, day: dt.date, slot: str, meal_set: MealSetView) -> Quote:
+    """The one quote assembly for a delivery (the set's price and its type: a therapeutic or soft
+    set gets its tier's own subsidy); a second meal in a slot is refused (an elder is never sent
+    two lunches), where the counter would sell it at full price."""
     priced = await price_meal(
-        site=site, elder_id=elder_id, day=day, slot=slot, mode=meals.DELIVERY, list_price_fen=list_price_fen
+        site=site,
+        elder_id=elder_id,
+        day=day,
+        slot=slot,
+        mode=meals.DELIVERY,
+        list_price_fen=meal_set.list_price_fen,
+        meal_type=meal_set.meal_type,
     )
     if priced.already is not None:
         raise DomainError("already_served", already_detail(priced.already))
@@ -361,7 +562,7 @@ async def quote_order(
     _check_elder_access(actor, elder_id, int(elder["district"]))
     check_order_site(actor, site, int(elder["district"]))
     meal_set = await meal_set_for(site_id, day, slot, meal_set_id)
-    return await _quote(elder_id, site, day, slot, meal_set.list_price_fen)
+    return await _quote(elder_id, site, day, slot, meal_set)
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -503,7 +704,7 @@ async def _place(
     meal_set = next((s for s in menu.sets if s.id == request["meal_set_id"]), None)
     if meal_set is None:
         raise DomainError("not_found", {"meal_set_id": request["meal_set_id"]})
-    q = await _quote(elder_id, site, day, slot, meal_set.list_price_fen)
+    q = await _quote(elder_id, site, day, slot, meal_set)
     brief, _ = await elder_for_pricing(elder_id, day)
     kind, placed_by_id = placed_by(actor)
     # The order is written first so the meal's ledger rows can point at it.

@@ -27,11 +27,14 @@ from canteen.accounts.roles import ADMIN, OFFICIAL
 from canteen.core.categories import CATEGORY_LABELS, DIET_LABELS, mode_label, slot_label
 from canteen.core.errors import DomainError, register
 from canteen.core.money import yuan
+from canteen.i18n import gettext
 from canteen.meals import usage
 from canteen.orders import services as order_services
+from canteen.orders.schemas import FamilyAccountIn
 from canteen.payments import ledger
 from canteen.registry import card_services, import_service, pin_lockout
 from canteen.registry import services as svc
+from canteen.registry.cards import mask_card_number
 from canteen.registry.importing import FIELD_LABELS, MAX_IMPORT_BYTES
 from canteen.registry.schemas import (
     ELDER_STATUSES,
@@ -134,10 +137,13 @@ async def _profile_extras(actor: Any, elder_id: int, lang: str) -> dict[str, Any
             raise
 
     cards = await maybe(lambda: card_services.elder_cards(actor, elder_id))
+    family = await maybe(lambda: order_services.family_links(actor, elder_id))
     balance = await maybe(lambda: ledger.elder_balance(actor, elder_id, limit=1))
     orders = await maybe(lambda: order_services.list_orders(actor, elder_id, limit=10))
     return {
         "card": cards.live if cards is not None else None,
+        "masked_card": mask_card_number,
+        "family": family,
         "balance_fen": balance.balance_fen if balance is not None else None,
         "meals": await usage.elder_meals(elder_id, limit=20),
         "orders": orders or [],
@@ -146,6 +152,22 @@ async def _profile_extras(actor: Any, elder_id: int, lang: str) -> dict[str, Any
         "order_status": lambda c: ORDER_STATUS_LABELS.get(c, c),
         "yuan": yuan,
     }
+
+
+_FAMILY_TYPES = {f.name: f.type for f in msgspec.structs.fields(FamilyAccountIn)}
+FAMILY_HINTS = {
+    "name": "Enter the family member's name (1 to 50 characters).",
+    "phone": "Enter an 11-digit mobile number.",
+    "password": "At least 10 characters, with letters and digits.",
+    "consent": "Tick the box once the elder has agreed.",
+    "consent_note": "Say how the elder agreed (at least 2 characters).",
+}
+
+
+def _field_word(name: str, lang: str) -> str:
+    """A recorded field's name in words (the catalog's ``field.<name>``), else as recorded."""
+    label = gettext(lang, f"field.{name}")
+    return name if label == f"field.{name}" else label
 
 
 def _int(text: str) -> int | None:
@@ -303,6 +325,7 @@ class ElderPages(Controller):
             errors=errors,
             form_error=form_error,
             history=history,
+            history_key=lambda k: _field_word(str(k), lang_of(request)),
             communities=await svc.community_choices(actor, writable=True),
             category_label=lambda c: _label(CATEGORY_LABELS, c, lang_of(request)),
             diet_label=lambda c: _label(DIET_LABELS, c, lang_of(request)),
@@ -321,6 +344,7 @@ class ElderPages(Controller):
         saved: str = "",
         full_id: str | None = None,
         action_errors: dict[str, str] | None = None,
+        family_form: dict[str, Any] | None = None,
         status_code: int = 200,
     ) -> Template:
         actor = principal_of(request)
@@ -335,6 +359,7 @@ class ElderPages(Controller):
             saved=saved,
             full_id=full_id,
             action_errors=action_errors or {},
+            family_form=family_form or {},
             category_label=lambda c: _label(CATEGORY_LABELS, c, lang),
             diet_label=lambda c: _label(DIET_LABELS, c, lang),
             **_labels(),
@@ -397,6 +422,70 @@ class ElderPages(Controller):
         return await self._action(
             request, elder_id, "pin_unlock", pin_lockout.unlock(principal_of(request), elder_id)
         )
+
+    @post("/{elder_id:int}/family", guards=[roles(ADMIN, OFFICIAL)])
+    async def family(self, request: Req, elder_id: PathId) -> Response[Any]:
+        """Open a family account for the elder (or link the phone's existing one), with the
+        elder's consent recorded: a ticked box and how they agreed; who and when are the
+        signed-in staff member and now (``orders.services.open_family_account``, audited)."""
+        raw = await _form(request)
+        lang = lang_of(request)
+        errors: dict[str, str] = {}
+        values: dict[str, str] = {}
+        for name in ("name", "phone"):
+            text = str(raw.get(name, "")).strip()
+            try:
+                values[name] = msgspec.convert(text, _FAMILY_TYPES[name])
+            except msgspec.ValidationError:
+                errors[f"family_{name}"] = gettext(lang, FAMILY_HINTS[name])
+        if raw.get("consent") != "yes":
+            errors["family_consent"] = gettext(lang, FAMILY_HINTS["consent"])
+        note = str(raw.get("consent_note", "")).strip()[:300]
+        if len(note) < 2:
+            errors["family_consent_note"] = gettext(lang, FAMILY_HINTS["consent_note"])
+        if errors:
+            return await self._render_profile(
+                request, elder_id, action_errors=errors, family_form=raw, status_code=422
+            )
+        try:
+            await order_services.open_family_account(
+                principal_of(request),
+                elder_id,
+                phone=values["phone"],
+                password=str(raw.get("password", ""))[:200],
+                name=values["name"],
+                consent_note=note,
+            )
+        except DomainError as err:
+            if err.status >= 500 or err.code in ("forbidden", "not_found"):
+                raise
+            field = "family_password" if err.code == "password_too_weak" else "family_phone"
+            return await self._render_profile(
+                request,
+                elder_id,
+                action_errors={field: err.message(lang_of(request))},
+                family_form=raw,
+                status_code=err.status,
+            )
+        return Redirect(path=f"/elders/{elder_id}?saved=family#family-h", status_code=303)
+
+    @post("/{elder_id:int}/family/{family_id:int}/password", guards=[roles(ADMIN, OFFICIAL)])
+    async def family_password(self, request: Req, elder_id: PathId, family_id: PathId) -> Response[Any]:
+        """A new password for a linked family account (audited)."""
+        raw = await _form(request)
+        password = str(raw.get("password", ""))[:200]
+        try:
+            await order_services.reset_family_password(principal_of(request), family_id, password)
+        except DomainError as err:
+            if err.status >= 500 or err.code in ("forbidden", "not_found"):
+                raise
+            return await self._render_profile(
+                request,
+                elder_id,
+                action_errors={f"family_reset_{family_id}": err.message(lang_of(request))},
+                status_code=err.status,
+            )
+        return Redirect(path=f"/elders/{elder_id}?saved=family_password#family-h", status_code=303)
 
     @get("/{elder_id:int}/edit", guards=[roles(ADMIN, OFFICIAL)])
     async def edit(self, request: Req, elder_id: PathId) -> Template:

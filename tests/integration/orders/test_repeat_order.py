@@ -71,7 +71,8 @@ def test_repeat_is_offered_while_the_site_is_open_and_never_once_it_closes(
     _sign_in(client, d, elder)
     assert _offer(client) == "套餐A"
     target = _repeat(client, elder)
-    assert target == f"/elder/{elder}/order/{d.today.isoformat()}/lunch/{d.sets_today['套餐A']}"
+    # today's lunch is the one already ordered: the offer is the next one, tomorrow's (issue #16)
+    assert target == f"/elder/{elder}/order/{d.tomorrow.isoformat()}/lunch/{d.sets_tomorrow['套餐A']}"
     assert client.get(target).status_code == 200
 
     run(lambda: Site.update({Site.status: "closed"}).where(Site.id == d.site))

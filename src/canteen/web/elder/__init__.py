@@ -9,6 +9,7 @@ untouched. Sessions last 30 days: nobody is logged out mid-order.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -32,10 +33,13 @@ from canteen.payments.ledger import balance_of
 from canteen.regions.tables import Site
 from canteen.registry.tables import Elder
 from canteen.settings import get_settings
+from canteen.web import delivery_words
 from canteen.web.pages import page
 
 ELDER_COOKIE = "canteen_elder"
 TEXT_COOKIE = "canteen_text"
+CODE_SHAPE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+DONE_COOKIE = "canteen_elder_done"  # the order just cancelled, for the refund words on "my orders"
 SLOT_NAMES = {"breakfast": "Breakfast", "lunch": "Lunch", "dinner": "Dinner"}
 STATUS_NAMES = {
     "placed": "Placed",
@@ -48,6 +52,67 @@ STATUS_NAMES = {
 }
 PAY_NAMES = {"balance": "From my balance", "cash": "Cash on delivery", "card": "Bank card"}
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+# A refusal worded for the elder (the API's messages are for staff: "按原价收费" is the
+# cashier's instruction). Codes not listed keep the catalog's own message.
+ELDER_REFUSALS = {
+    "already_served": "This meal is already ordered (or eaten at the canteen): no need to order it again.",
+    "insufficient_balance": "Your balance is not enough for this meal. You can pay in cash when it arrives.",
+    "not_eligible_for_delivery": "Meal delivery is not open for you yet. Please call your community worker.",
+    "order_cutoff_passed": "It is too late to order or change this meal. Please choose another meal.",
+    "sold_out": "This meal is sold out. Please choose another one.",
+    "no_menu": "There is no menu for this meal. Please choose another day.",
+    "not_found": "This page is not there any more. Please start again from the home page.",
+    "order_not_cancellable": "This order is being cooked and cannot be cancelled. Call the meal point.",
+    "site_not_open": "Your meal point is not taking orders now. Please call the community hotline.",
+    "csrf_failed": "This page was open too long and has expired. Please sign in again and order once more.",
+    "card_not_configured": "Paying by bank card is not available. Please choose another way to pay.",
+    "payment_not_pending": "This order needs no card payment.",
+}
+
+
+def refusal_words(err: DomainError, lang: str) -> str:
+    """An elder page's refusal in the elder's words (see ``ELDER_REFUSALS``)."""
+    msgid = ELDER_REFUSALS.get(err.code)
+    return i18n.gettext(lang, msgid) if msgid else err.message(lang)
+
+
+def refund_words(order: Any, lang: str, *, done: bool = False) -> str:
+    """What cancelling gives back, in words: to the balance, to the bank card, or nothing to
+    pay; said before the cancel (``done=False``) and after it."""
+    amount = format_fen(order.total_due_fen, lang)
+    if order.total_due_fen == 0:
+        msgid = "This meal is free: there is nothing to pay back."
+    elif order.payment == "balance":
+        msgid = "{amount} is back in your balance." if done else "{amount} will go back to your balance."
+    elif order.payment == "card" and order.payment_status in ("paid", "refunded", "refund_pending"):
+        msgid = "{amount} will go back to your bank card."
+        if done:
+            msgid = "{amount} goes back to your bank card."
+    elif order.payment == "card":
+        msgid = "Nothing was charged to your card."
+    else:
+        msgid = "You pay cash at the door, so there is nothing to pay back."
+    words = i18n.gettext(lang, msgid, amount=amount)
+    if done:
+        sep = "" if i18n.normalise(lang) == "zh-CN" else " "
+        return i18n.gettext(lang, "The order is cancelled.") + sep + words
+    return words
+
+
+def not_delivered_words(reason: str, lang: str) -> str:
+    """ "not_home: 敲门无人" in words: the courier's outcome from the shared delivery words,
+    then the courier's own note."""
+    code, _, note = reason.partition(":")
+    code = code.strip()
+    if code in delivery_words.STOP_STATUS or CODE_SHAPE.fullmatch(code):
+        # a known outcome, or one retired from the vocabulary (never shown as the code)
+        word = i18n.gettext(lang, delivery_words.STOP_STATUS.get(code, delivery_words.STOP_STATUS["failed"]))
+        note = note.strip()
+    else:
+        word, note = i18n.gettext(lang, delivery_words.STOP_STATUS["failed"]), reason.strip()
+    if not note:
+        return word
+    return f"{word}（{note}）" if i18n.normalise(lang) == "zh-CN" else f"{word} ({note})"
 
 
 def _large(request: Request[Any, Any, Any]) -> bool:
@@ -64,8 +129,42 @@ def _page(request: Request[Any, Any, Any], template: str, status_code: int = 200
         slot_name=lambda s: SLOT_NAMES.get(s, s),
         status_name=lambda s: STATUS_NAMES.get(s, s),
         pay_name=lambda s: PAY_NAMES.get(s, s),
+        day_words=lambda d: _day_words(d, lang_of(request)),
         hotline=get_settings().hotline,
         **ctx,
+    )
+
+
+def _day_words(day: dt.date, lang: str) -> str:
+    """ "今天 12月2日" / "明天 12月3日" / "12月4日 周五": the service zone's today."""
+    locale = i18n.FOLDERS[i18n.normalise(lang)]
+    today = services.local_today(utcnow())
+    date = format_skeleton("MMMd", day, locale=locale)
+    if day == today:
+        return f"{i18n.gettext(lang, 'Today')} {date}"
+    if day == today + dt.timedelta(days=1):
+        return f"{i18n.gettext(lang, 'Tomorrow')} {date}"
+    return f"{date} {format_skeleton('EEE', day, locale=locale)}"
+
+
+async def _who_name(who: ElderPrincipal) -> str:
+    """The signed-in person's own name: a family member is greeted as themselves."""
+    if who.kind == "family":
+        return await services.family_name(who.account_id)
+    return str((await _elder_info(who.account_id))["name"])
+
+
+def elder_error_page(request: Request[Any, Any, Any], err: DomainError) -> Template:
+    """An error on an elder page (an expired form, an unknown id) in the elder's words, with
+    the way back to the elder's own pages, never the staff login. Used by ``web.errors``."""
+    lang = lang_of(request)
+    return _page(
+        request,
+        "elder/problem.html",
+        status_code=err.status,
+        elder=None,
+        error=refusal_words(err, lang),
+        expired=err.code == "csrf_failed",
     )
 
 
@@ -146,19 +245,22 @@ async def _choices(site_id: int, now: dt.datetime) -> list[dict[str, Any]]:
     return out
 
 
-async def _repeat_offer(who: ElderPrincipal, elder_id: int, now: dt.datetime) -> dict[str, Any] | None:
+async def _repeat_offer(
+    who: ElderPrincipal, elder_id: int, now: dt.datetime, skip: frozenset[tuple[dt.date, str]] = frozenset()
+) -> dict[str, Any] | None:
     """The "same as last time" offer (day, slot, set), or None when it cannot be ordered.
 
     Offered only while the last order's site is still the elder's open home site, and only for
     the next offered day (before its cut-off) whose menu in the last order's slot has the same
     set (by id, else by name: each day's menu has its own sets) with portions left. Never a
-    closed site, never a set that is no longer on the menu.
+    closed site, never a set that is no longer on the menu, never a meal already ordered
+    (``skip``: the (day, slot) pairs ordered), so it never ends in a refusal.
     """
     last = await services.last_order(who, elder_id)
     if last is None or await _home_site(elder_id) != last.site_id:
         return None
     for c in await _choices(last.site_id, now):
-        if c["slot"] != last.slot:
+        if c["slot"] != last.slot or (c["day"], c["slot"]) in skip:
             continue
         menu = await menu_for(last.site_id, c["day"], c["slot"])
         sets = [
@@ -318,22 +420,60 @@ async def text_size(request: Request[Any, Any, Any], next: FromQuery[str] = "/el
 # --- home, order in three taps ---------------------------------------------------------------
 
 
+async def _overview(who: ElderPrincipal, elder_id: int, site_id: int | None) -> Any:
+    return await services.elder_overview(who, elder_id, site_id, now=utcnow())
+
+
+def _taken(overview: Any) -> frozenset[tuple[dt.date, str]]:
+    """The (day, slot) pairs that cannot be ordered again: ordered, or eaten at a counter."""
+    return frozenset(
+        [(o.service_date, o.slot) for o in overview.upcoming] + [(e.day, e.slot) for e in overview.eaten]
+    )
+
+
 @get("/elder", include_in_schema=False)
 async def home(request: Request[Any, Any, Any], elder: FromQuery[int | None] = None) -> Response[Any]:
+    """Home: what is already ordered (when it comes, what it costs), the balance, whether
+    delivery is open to this elder at all, and only the meals that can still be ordered."""
     who = await _who(request)
     if who is None:
         return _signin_redirect()
     elder_id = await _elder_for(request, who, elder)
+    greeting = await _who_name(who)
     if elder_id is None:
         people = [await _elder_info(e) for e in who.elder_ids]
-        return _page(request, "elder/choose.html", people=people)
+        return _page(request, "elder/choose.html", people=people, greeting=greeting)
     info = await _elder_info(elder_id)
     site_id = await _home_site(elder_id)
     now = utcnow()
-    choices = await _choices(site_id, now) if site_id else []
-    repeat_offer = await _repeat_offer(who, elder_id, now)
+    overview = await _overview(who, elder_id, site_id)
+    ordered = _taken(overview)
+    choices: list[dict[str, Any]] = []
+    repeat_offer = None
+    if overview.delivery_eligible and site_id:
+        choices = [c for c in await _choices(site_id, now) if (c["day"], c["slot"]) not in ordered]
+        repeat_offer = await _repeat_offer(who, elder_id, now, skip=ordered)
     return _page(
-        request, "elder/home.html", elder=info, site_id=site_id, choices=choices, repeat=repeat_offer, who=who
+        request,
+        "elder/home.html",
+        elder=info,
+        site_id=site_id,
+        choices=choices,
+        repeat=repeat_offer,
+        who=who,
+        greeting=greeting,
+        overview=overview,
+    )
+
+
+def _problem(request: Request[Any, Any, Any], elder: dict[str, Any] | None, err: DomainError) -> Template:
+    return _page(
+        request,
+        "elder/problem.html",
+        status_code=err.status,
+        elder=elder,
+        error=refusal_words(err, lang_of(request)),
+        expired=False,
     )
 
 
@@ -344,13 +484,79 @@ async def choose_set(
     who = await _who(request)
     if who is None or elder_id not in who.elder_ids:
         return _signin_redirect()
+    info = await _elder_info(elder_id)
     site_id = await _home_site(elder_id)
+    overview = await _overview(who, elder_id, site_id)
+    if not overview.delivery_eligible:
+        return _problem(request, info, DomainError("not_eligible_for_delivery", {"elder_id": elder_id}))
+    if (day, slot) in _taken(overview):
+        return _problem(request, info, DomainError("already_served", {"date": day.isoformat()}))
     menu = await menu_for(site_id, day, slot) if site_id and slot in SLOT_NAMES else None
     if menu is None:
-        raise DomainError("no_menu", {"date": day.isoformat(), "slot": slot})
-    info = await _elder_info(elder_id)
+        return _problem(request, info, DomainError("no_menu", {"date": day.isoformat(), "slot": slot}))
     sets = services.sort_sets_for_diet(list(menu.sets), list(info["diet"] or []))
-    return _page(request, "elder/choose_set.html", elder=info, day=day, slot=slot, sets=sets)
+    return _page(
+        request,
+        "elder/choose_set.html",
+        elder=info,
+        day=day,
+        slot=slot,
+        sets=sets,
+        has_diet=bool(info["diet"]),
+        diet_text=delivery_words.words(lang_of(request))["diet_words"](info["diet"] or []),
+    )
+
+
+async def _confirm(
+    request: Request[Any, Any, Any],
+    who: ElderPrincipal,
+    elder_id: int,
+    day: dt.date,
+    slot: str,
+    set_id: int,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response[Any]:
+    """The confirm page: the price split, and only the ways to pay that work (the balance
+    disabled, with why, when it does not cover the meal; cash at the door always)."""
+    site_id = await _home_site(elder_id)
+    info = await _elder_info(elder_id)
+    if site_id is None:
+        return _problem(request, info, DomainError("no_menu", {}))
+    refusal = None
+    quote = None
+    try:
+        quote = await services.quote_order(
+            who, elder_id=elder_id, site_id=site_id, day=day, slot=slot, meal_set_id=set_id
+        )
+    except DomainError as err:
+        if err.status >= 500:
+            raise
+        refusal = err
+    if refusal is not None:
+        return _problem(request, info, refusal)
+    assert quote is not None
+    meal_set = await meal_set_for(site_id, day, slot, set_id)
+    balance = await balance_of(elder_id)
+    balance_covers = balance >= quote.total_due_fen
+    return _page(
+        request,
+        "elder/confirm.html",
+        status_code=status_code,
+        elder=info,
+        day=day,
+        slot=slot,
+        meal_set=meal_set,
+        quote=quote,
+        balance=balance,
+        balance_covers=balance_covers,
+        default_pay="balance" if balance_covers and error is None else "cash",
+        site_id=site_id,
+        error=error,
+        key=uuid.uuid4().hex,
+        card_enabled=bool(get_settings().stripe_api_key),
+    )
 
 
 @get("/elder/{elder_id:int}/order/{day:date}/{slot:str}/{set_id:int}", include_in_schema=False)
@@ -364,38 +570,7 @@ async def confirm_page(
     who = await _who(request)
     if who is None or elder_id not in who.elder_ids:
         return _signin_redirect()
-    site_id = await _home_site(elder_id)
-    if site_id is None:
-        raise DomainError("no_menu", {})
-    info = await _elder_info(elder_id)
-    error = None
-    quote = None
-    try:
-        quote = await services.quote_order(
-            who, elder_id=elder_id, site_id=site_id, day=day, slot=slot, meal_set_id=set_id
-        )
-    except DomainError as err:
-        if err.status >= 500:
-            raise
-        error = err.message(lang_of(request))
-    meal_set = await meal_set_for(site_id, day, slot, set_id)
-    balance = await balance_of(elder_id)
-    default_pay = "balance" if quote is None or balance >= quote.total_due_fen else "cash"
-    return _page(
-        request,
-        "elder/confirm.html",
-        elder=info,
-        day=day,
-        slot=slot,
-        meal_set=meal_set,
-        quote=quote,
-        balance=balance,
-        default_pay=default_pay,
-        site_id=site_id,
-        error=error,
-        key=uuid.uuid4().hex,
-        card_enabled=bool(get_settings().stripe_api_key),
-    )
+    return await _confirm(request, who, elder_id, day, slot, set_id)
 
 
 class PlaceForm(msgspec.Struct):
@@ -440,24 +615,38 @@ async def place(
     except DomainError as err:
         if err.status >= 500:
             raise
-        info = await _elder_info(elder_id)
-        return _page(
-            request,
-            "elder/problem.html",
-            status_code=err.status,
-            elder=info,
-            error=err.message(lang_of(request)),
-        )
+        if err.code == "insufficient_balance":
+            # The order is kept on screen, cash at the door chosen: one more tap places it.
+            return await _confirm(
+                request,
+                who,
+                elder_id,
+                day,
+                slot,
+                set_id,
+                error=refusal_words(err, lang_of(request)),
+                status_code=err.status,
+            )
+        return _problem(request, await _elder_info(elder_id), err)
     return Redirect(path=f"/elder/orders/{order.id}/placed")
 
 
 @get("/elder/orders/{order_id:int}/placed", include_in_schema=False)
 async def placed(request: Request[Any, Any, Any], order_id: FromPath[int]) -> Response[Any]:
+    """Placed: when it comes, what it cost and the balance after, and whom to call."""
     who = await _who(request)
     if who is None:
         return _signin_redirect()
     order = await services.get_order(who, order_id)
-    return _page(request, "elder/placed.html", order=order, elder=await _elder_info(order.elder_id))
+    overview = await _overview(who, order.elder_id, order.site_id)
+    return _page(
+        request,
+        "elder/placed.html",
+        order=order,
+        elder=await _elder_info(order.elder_id),
+        overview=overview,
+        window=overview.windows.get(str(order.id)),
+    )
 
 
 @post("/elder/{elder_id:int}/repeat", include_in_schema=False)
@@ -466,7 +655,9 @@ async def repeat(request: Request[Any, Any, Any], elder_id: FromPath[int]) -> Re
     who = await _who(request)
     if who is None or elder_id not in who.elder_ids:
         return _signin_redirect()
-    offer = await _repeat_offer(who, elder_id, utcnow())
+    overview = await _overview(who, elder_id, await _home_site(elder_id))
+    ordered = _taken(overview)
+    offer = await _repeat_offer(who, elder_id, utcnow(), skip=ordered) if overview.delivery_eligible else None
     if offer is None:
         return Redirect(path="/elder")
     return Redirect(
@@ -482,8 +673,36 @@ async def my_orders(request: Request[Any, Any, Any], elder_id: FromPath[int]) ->
     who = await _who(request)
     if who is None or elder_id not in who.elder_ids:
         return _signin_redirect()
+    lang = lang_of(request)
     orders = await services.list_orders(who, elder_id)
-    return _page(request, "elder/orders.html", elder=await _elder_info(elder_id), orders=orders)
+    cancelled = request.cookies.get(DONE_COOKIE, "")
+    done = next((o for o in orders if str(o.id) == cancelled and o.status == "cancelled"), None)
+    shown = _page(
+        request,
+        "elder/orders.html",
+        elder=await _elder_info(elder_id),
+        orders=orders,
+        cancelled_words=refund_words(done, lang, done=True) if done else None,
+        not_delivered=lambda reason: not_delivered_words(reason, lang),
+    )
+    if cancelled:
+        shown.delete_cookie(DONE_COOKIE, path="/elder")
+    return shown
+
+
+@get("/elder/orders/{order_id:int}/cancel", include_in_schema=False)
+async def cancel_page(request: Request[Any, Any, Any], order_id: FromPath[int]) -> Response[Any]:
+    """Cancel, step one: which meal, and what comes back, in words; then one big confirm."""
+    who = await _who(request)
+    if who is None:
+        return _signin_redirect()
+    order = await services.get_order(who, order_id)
+    info = await _elder_info(order.elder_id)
+    if order.status != "placed":
+        return _problem(request, info, DomainError("order_not_cancellable", {"status": order.status}))
+    return _page(
+        request, "elder/cancel.html", elder=info, order=order, refund=refund_words(order, lang_of(request))
+    )
 
 
 @post("/elder/orders/{order_id:int}/cancel", include_in_schema=False)
@@ -497,15 +716,11 @@ async def cancel(request: Request[Any, Any, Any], order_id: FromPath[int]) -> Re
     except DomainError as err:
         if err.status >= 500:
             raise
-        info = await _elder_info(order.elder_id)
-        return _page(
-            request,
-            "elder/problem.html",
-            status_code=err.status,
-            elder=info,
-            error=err.message(lang_of(request)),
-        )
-    return Redirect(path=f"/elder/{order.elder_id}/orders")
+        return _problem(request, await _elder_info(order.elder_id), err)
+    # What came back is said once on "my orders" (a one-minute cookie, read and dropped there).
+    response: Response[Any] = Redirect(path=f"/elder/{order.elder_id}/orders")
+    response.set_cookie(DONE_COOKIE, str(order_id), max_age=60, httponly=True, samesite="lax", path="/elder")
+    return response
 
 
 @post("/elder/orders/{order_id:int}/pay-card", include_in_schema=False)
@@ -521,13 +736,7 @@ async def pay_card(request: Request[Any, Any, Any], order_id: FromPath[int]) -> 
     except DomainError as err:
         if err.status >= 500 and err.code != "card_not_configured":
             raise
-        return _page(
-            request,
-            "elder/problem.html",
-            status_code=err.status,
-            elder=info,
-            error=err.message(lang_of(request)),
-        )
+        return _problem(request, info, err)
     return _page(request, "elder/pay_card.html", elder=info, order=order, intent=intent)
 
 
@@ -584,7 +793,7 @@ async def weekly_submit(
     except DomainError as err:
         if err.status >= 500:
             raise
-        error = err.message(lang_of(request))
+        error = refusal_words(err, lang_of(request))
     if error is None:
         return Redirect(path=f"/elder/{elder_id}/weekly")
     items = await services.list_standing_orders(who, elder_id)
@@ -622,6 +831,7 @@ PAGES = [
     placed,
     repeat,
     my_orders,
+    cancel_page,
     cancel,
     pay_card,
     weekly,
