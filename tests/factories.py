@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from canteen.accounts.passwords import hash_password
 from canteen.accounts.tables import RoleGrant, StaffUser
-from canteen.regions.tables import Community, District, Operator, Site, Street
+from canteen.regions.tables import City, Community, District, Operator, Site, Street
 
 PASSWORD = "Canteen-test-2026"
 NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)  # 11:00 in Shanghai
@@ -26,6 +26,7 @@ def password_hash() -> str:
 
 @dataclass
 class World:
+    city: int = 0  # 杭州市, the city of both districts
     district_x: int = 0
     district_y: int = 0
     street_x: int = 0
@@ -81,7 +82,9 @@ async def add_site(
     )
 
 
-async def add_user(username: str, grants: list[tuple[str, int | None, int | None]]) -> int:
+async def add_user(
+    username: str, grants: list[tuple[str, int | None, int | None]], *, city: int | None = None
+) -> int:
     uid = await _id(
         StaffUser.insert(
             StaffUser(
@@ -94,17 +97,23 @@ async def add_user(username: str, grants: list[tuple[str, int | None, int | None
         )
     )
     for role, district, site in grants:
-        await RoleGrant.insert(RoleGrant(user=uid, role=role, district=district, site=site))
+        grant_city = city if role == "city_official" else None
+        await RoleGrant.insert(RoleGrant(user=uid, role=role, district=district, site=site, city=grant_city))
     return uid
 
 
 async def make_world() -> World:
     w = World()
+    w.city = await _id(City.insert(City(name="杭州市", code="330100")))
     w.district_x = await _id(
-        District.insert(District(name="拱墅区", code="330105", city="杭州市", lat=30.3193, lon=120.1419))
+        District.insert(
+            District(name="拱墅区", code="330105", city="杭州市", city_id=w.city, lat=30.3193, lon=120.1419)
+        )
     )
     w.district_y = await _id(
-        District.insert(District(name="西湖区", code="330106", city="杭州市", lat=30.2595, lon=120.1300))
+        District.insert(
+            District(name="西湖区", code="330106", city="杭州市", city_id=w.city, lat=30.2595, lon=120.1300)
+        )
     )
     w.street_x = await _id(Street.insert(Street(district=w.district_x, name="米市巷街道")))
     street_y = await _id(Street.insert(Street(district=w.district_y, name="北山街道")))
@@ -144,7 +153,8 @@ async def make_world() -> World:
         "cashier_c": [("cashier", None, w.site_c)],
         "kitchen_k": [("kitchen", None, w.kitchen_x)],
         "courier_a": [("courier", None, w.site_a)],
+        "city_official_h": [("city_official", None, None)],
     }
     for name, grants in spec.items():
-        w.users[name] = await add_user(name, grants)
+        w.users[name] = await add_user(name, grants, city=w.city)
     return w

@@ -40,11 +40,13 @@ from canteen.quality import api as quality_api
 from canteen.regions import api as regions_api
 from canteen.registry import api as registry_api
 from canteen.registry import card_api
+from canteen.reports import api as reports_api
 from canteen.settings import Settings, get_settings
 from canteen.subsidies import api as subsidies_api
 from canteen.web import accounting as accounting_pages
 from canteen.web import cards as card_pages
 from canteen.web import cashier as cashier_pages
+from canteen.web import city as city_pages
 from canteen.web import courier as courier_pages
 from canteen.web import dashboard as dashboard_pages
 from canteen.web import errors as web_errors
@@ -118,6 +120,8 @@ def route_handlers() -> list[Any]:
         *official_pages.PAGES,
         *quality_api.CONTROLLERS,
         *dashboard_pages.PAGES,
+        *city_pages.PAGES,
+        *reports_api.CONTROLLERS,
         *public_pages.PAGES,
         *delivery_api.CONTROLLERS,
         *courier_pages.PAGES,

@@ -97,13 +97,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
         "Canteen demo district: 杭州市拱墅区 — "
         f"{len(demo.site_ids)} sites, {len(demo.community_ids)} communities"
         + (" (loaded now)" if demo.created else " (already loaded)")
+        + "; a second district of the city, 西湖区, for the city view (sign in as city)"
     )
     print(f"Open http://{host}:{port}/ and sign in with any of these (password: {DEMO_PASSWORD}):")
     for username, role in DEMO_LOGINS:
-        print(f"  {username:<10} {role}")
+        print(f"  {username:<14} {role}")
     print(
         f"Elders order delivery at http://{host}:{port}/elder/ with a demo elder's card number "
-        "(listed under 长者档案 when signed in as admin) and PIN 1357."
+        "(shown in full on the elder's member-card page, 长者档案 → 会员卡, when signed in as admin) "
+        "and PIN 1357; a family member signs in with 13957100001 / jiashu2580demo."
     )
     print(f"API docs: http://{host}:{port}/schema   Database: {s.database_url}")
     print()

@@ -24,7 +24,7 @@
     });
     (data.points || []).forEach(function (p) {
       L.circle([p.lat, p.lon], {
-        radius: data.radius_m || 800, color: "#1f5fa8", weight: 1, fillOpacity: p.open ? 0.08 : 0, dashArray: p.open ? null : "4 4"
+        radius: p.radius_m || data.radius_m || 800, color: "#1f5fa8", weight: 1, fillOpacity: p.open ? 0.08 : 0, dashArray: p.open ? null : "4 4"
       }).addTo(map);
       var icon = L.divIcon({ className: "map-point" + (p.open ? " open" : ""), iconSize: [14, 14] });
       L.marker([p.lat, p.lon], { icon: icon, title: p.name, keyboard: false }).bindTooltip(p.name, { permanent: true, direction: "right", className: "map-label" }).addTo(map);

@@ -21,7 +21,8 @@ naming any route that is missing. To add your route:
 Principals (tests/factories.make_world): admin; official_x / official_y;
 operator_a, cashier_a (site A), cashier_b (site B, same district),
 cashier_c (site C, district Y), kitchen_k (central kitchen of district X),
-courier_a (site A); ``anonymous`` (no login) and ``revoked`` (a revoked device
+courier_a (site A), city_official_h (the city of both districts: reads the city's reports, edits
+nothing of a district); ``anonymous`` (no login) and ``revoked`` (a revoked device
 token of cashier_a). Elder and family principals: see ``ELDER_PRINCIPALS``.
 """
 
@@ -39,6 +40,7 @@ STAFF = (
     "cashier_c",
     "kitchen_k",
     "courier_a",
+    "city_official_h",
 )
 PRINCIPALS = (*STAFF, "anonymous", "revoked")
 # Elder/family principals: elder E1 signed in on /elder with card number + PIN, and a family member
@@ -107,6 +109,10 @@ TABLE: dict[str, Rule] = {
     ),
     "PATCH /api/v1/dishes/{dish_id}": allow(OFFICIAL_X, "operator_a", "kitchen_k"),
     "GET /api/v1/districts": allow(ANY_STAFF),
+    "GET /api/v1/cities": allow(ANY_STAFF),
+    "POST /api/v1/cities": allow(ADMIN),
+    "GET /api/v1/cities/{city_id}": allow(ADMIN, "city_official_h"),
+    "GET /api/v1/cities/{city_id}/overview": allow(ADMIN, "city_official_h"),
     "POST /api/v1/districts": allow(ADMIN),
     "GET /api/v1/districts/{district_id}/alerts": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/budgets": allow(OFFICIAL_X),
@@ -127,6 +133,7 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/districts/{district_id}/streets": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/today": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/viability": allow(OFFICIAL_X, "operator_a"),
+    "GET /api/v1/districts/{district_id}/viability/days": allow(OFFICIAL_X, "operator_a"),
     "GET /api/v1/elders": allow(ANY_STAFF),
     "POST /api/v1/elders": allow(ANY_STAFF),
     "GET /api/v1/elders/export": allow(OFFICIAL_X, "operator_a"),
@@ -179,15 +186,21 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/rounds": allow(OFFICIALS, "operator_a", "kitchen_k", "courier_a"),
     "GET /api/v1/rounds/{round_id}": allow(OFFICIAL_X, "operator_a", "courier_a"),
     "POST /api/v1/rounds/{round_id}/start": allow("admin", "courier_a"),
-    "GET /api/v1/settlements": allow(OFFICIALS, "operator_a"),
-    "POST /api/v1/settlements": allow(OFFICIALS, "operator_a"),
-    "GET /api/v1/settlements/{settlement_id}": allow(OFFICIAL_X, "operator_a"),
+    # The city official reads its city's statements and settles the city's own funder only.
+    "GET /api/v1/settlements": allow(OFFICIALS, "operator_a", "city_official_h"),
+    "POST /api/v1/settlements": allow(OFFICIALS, "operator_a", "city_official_h"),
+    "GET /api/v1/settlements/{settlement_id}": allow(OFFICIAL_X, "operator_a", "city_official_h"),
     "POST /api/v1/settlements/{settlement_id}/approve": allow(OFFICIAL_X),
-    "GET /api/v1/settlements/{settlement_id}/export": allow(OFFICIAL_X, "operator_a"),
+    "GET /api/v1/settlements/{settlement_id}/export": allow(OFFICIAL_X, "operator_a", "city_official_h"),
     "POST /api/v1/settlements/{settlement_id}/pay": allow(OFFICIAL_X),
     "POST /api/v1/settlements/{settlement_id}/submit": allow("admin", "operator_a"),
     "GET /api/v1/sites": allow(ANY_STAFF),
     "POST /api/v1/sites": allow(OFFICIALS),
+    "GET /api/v1/districts/{district_id}": allow(
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
+    ),
+    "PATCH /api/v1/districts/{district_id}": allow(OFFICIAL_X),
+    "GET /api/v1/districts/{district_id}/coverage": allow(OFFICIAL_X),
     "GET /api/v1/sites/{site_id}": allow(OFFICIAL_X, "operator_a", "cashier_a", "courier_a"),
     "PATCH /api/v1/sites/{site_id}": allow(OFFICIAL_X, "operator_a"),
     "GET /api/v1/sites/{site_id}/cash": allow(OFFICIAL_X, "operator_a", "cashier_a"),

@@ -28,7 +28,7 @@ from canteen.core.clock import utcnow
 from canteen.menus.schemas import DishCreate, MealSetIn
 from canteen.menus.services import create_dish, menu_for, set_menu
 from canteen.payments.ledger import top_up_cash
-from canteen.regions.tables import Street
+from canteen.regions.tables import City, Street
 from canteen.registry.card_services import issue_card
 from canteen.registry.services import grant_delivery
 from canteen.registry.tables import Card
@@ -247,8 +247,10 @@ async def _objects(w: World) -> Objects:
         "year": str(today.year),
         "format": "csv",
     }
+    other_city = await City.insert(City(name="宁波市", code="330200")).returning(City.id)
     mine = {
         **common,
+        "city_id": w.city,
         "district_id": w.district_x,
         "street_id": w.street_x,
         "site_id": w.site_a,
@@ -268,6 +270,7 @@ async def _objects(w: World) -> Objects:
     }
     theirs = {
         **common,
+        "city_id": int(other_city[0]["id"]),
         "district_id": w.district_y,
         "street_id": int(street_y["id"]) if street_y else 0,
         "site_id": w.site_c,

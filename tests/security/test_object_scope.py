@@ -69,6 +69,7 @@ QUOTE_SITE = {
     "cashier_c": "site_c",
     "kitchen_k": "kitchen_x",
     "courier_a": "site_a",
+    "city_official_h": "site_a",
 }
 # ... and the districts whose elders it may read → whether it may see their categories
 # (canteen.registry.services.ROLE_ACCESS / access_of).
@@ -82,6 +83,7 @@ READS: dict[str, dict[str, bool]] = {
     "cashier_c": {"y": True},
     "kitchen_k": {"x": False},
     "courier_a": {"x": False},
+    "city_official_h": {},  # reads reports, never an elder
 }
 CATEGORY_FIELDS = ("tier_code", "tier_codes", "tier_name_zh", "tier_name_en", "reason_zh", "reason_en")
 SPLIT_FIELDS = (
@@ -189,6 +191,11 @@ def test_quotes_by_role(client: Any, world: World, run: Any, login: Any) -> None
     splits: dict[tuple[str, int], dict[str, Any]] = {}
 
     for who in STAFF:
+        if not READS[who]:
+            # A city official reads reports, never a point's counter: the site itself is not there.
+            r = _quote(client, headers[who], q.sites["site_a"], elder_id=UNKNOWN_ELDER)
+            assert r.status_code == 404 and r.json()["detail"] == {"site_id": q.sites["site_a"]}, r.text
+            continue
         h, site = headers[who], q.sites[QUOTE_SITE[who]]
         # What an unknown elder looks like to this principal: the reference for out-of-scope ones.
         by_id = _quote(client, h, site, elder_id=UNKNOWN_ELDER)

@@ -31,11 +31,12 @@ from canteen.accounting.schemas import (
     SettlementSummary,
     SettlementView,
     SpendingReport,
+    ViabilityDays,
     ViabilityReport,
 )
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import roles
-from canteen.accounts.roles import OFFICIAL, OPERATOR
+from canteen.accounts.roles import CITY_OFFICIAL, OFFICIAL, OPERATOR
 from canteen.core.apidocs import errors
 from canteen.core.errors import DomainError
 from canteen.core.periods import MONTH_PATTERN
@@ -48,6 +49,7 @@ MonthPath = Annotated[str, PathParameter(pattern=MONTH_RE, max_length=7)]
 MonthQuery = Annotated[str, QueryParameter(pattern=MONTH_RE, max_length=7)]
 OptMonthQuery = Annotated[str | None, QueryParameter(pattern=MONTH_RE, max_length=7)]
 YearQuery = Annotated[int, QueryParameter(ge=2000, le=2100)]
+OptSiteQuery = Annotated[int | None, QueryParameter(ge=1, le=2_147_483_647)]
 ReportFormat = Annotated[Literal["json", "xlsx", "csv"], QueryParameter(name="format")]
 StatementFormat = Annotated[Literal["xlsx", "pdf", "csv"], QueryParameter(name="format")]
 StateQuery = Annotated[
@@ -210,6 +212,21 @@ class ReportController(Controller):
         return Response(msgspec.to_builtins(report))
 
     @get(
+        "/districts/{district_id:int}/viability/days",
+        summary="Viability by day: each point's serving days with meals, income and cost share",
+        description="The month's fixed operating subsidies, other income and fixed costs are spread "
+        "evenly over the serving days, the variable costs (food, delivery) by each day's meals, so a "
+        "point's days add up to its row of `/viability` to the fen. `cost_fen` and `margin_fen` are null "
+        "until the operator enters the month's costs.",
+        guards=[roles(OFFICIAL, OPERATOR)],
+        responses=errors("not_found"),
+    )
+    async def viability_days(
+        self, request: Req, district_id: PathId, month: MonthQuery, site_id: OptSiteQuery = None
+    ) -> ViabilityDays:
+        return await kpis.viability_days(principal_of(request), district_id, month, site_id=site_id)
+
+    @get(
         "/districts/{district_id:int}/spending",
         summary="Subsidy spending of a year against each funding source's budget (?format=xlsx|csv)",
         guards=[roles(OFFICIAL)],
@@ -236,7 +253,7 @@ REPORT_SCHEMAS = (ViabilityReport, SpendingReport)
 class SettlementController(Controller):
     path = "/api/v1/settlements"
     tags = ["accounting"]
-    guards = [roles(OFFICIAL, OPERATOR)]
+    guards = [roles(OFFICIAL, CITY_OFFICIAL, OPERATOR)]
 
     @get("/", summary="Statements this user may see, newest month first", responses=errors())
     async def list_(
@@ -252,12 +269,17 @@ class SettlementController(Controller):
 
     @post(
         "/",
-        summary="Draft (or redraft) an operator's statement for a month and funding source",
-        responses=errors("not_found", "settlement_locked"),
+        summary="Draft (or redraft) an operator's statement for a funder: a month, a quarter or months",
+        description="`period`: `month` (default), `quarter` (the calendar quarter of `month`) or `range` "
+        "(`month` to `until`, whole months, at most twelve). Lines name their month and `by_month` gives "
+        'each month\'s subtotal. Example: `{"operator_id": 1, "month": "2026-08", "source": '
+        '"district", "period": "quarter"}` → July to September.',
+        responses=errors("not_found", "settlement_locked", "settlement_overlap", "settlement_period_invalid"),
     )
     async def draft(self, request: Req, data: JSONBody[DraftIn]) -> SettlementView:
+        first, until = settlement.period_of(data.month, data.period, data.until)
         return await settlement.draft_statement(
-            principal_of(request), data.operator_id, data.month, data.source
+            principal_of(request), data.operator_id, first, data.source, until=until
         )
 
     @get("/{settlement_id:int}", summary="One statement with its lines", responses=errors("not_found"))

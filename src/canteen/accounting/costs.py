@@ -253,6 +253,13 @@ async def add_rule(actor: Principal, data: RuleIn, *, now: dt.datetime | None = 
     if not actor.can_district(data.district_id):
         raise DomainError("forbidden", {"district_id": data.district_id})
     await _require_district(data.district_id)
+    if data.site_id is not None and not await Site.exists().where(
+        (Site.id == data.site_id) & (Site.district == data.district_id)
+    ):
+        # A point of another district (or none) is unknown here, whoever asks.
+        raise DomainError("not_found", {"site_id": data.site_id, "field": "site_id"})
+    if data.effective_until is not None and data.effective_until < data.effective_from:
+        raise DomainError("invalid_body", {"field": "effective_until", "reason": "before effective_from"})
     async with write_transaction():
         row = OperatingSubsidyRule(
             district=data.district_id,

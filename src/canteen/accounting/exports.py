@@ -28,6 +28,7 @@ STATEMENT_HEADERS = (
     "Amount (yuan)",
     "Meal id",
     "Reason",
+    "Month",
 )
 VIABILITY_HEADERS = (
     "Meal point",
@@ -94,6 +95,7 @@ def _rows(view: SettlementView, lang: str) -> list[list[Any]]:
             Money(li.amount_fen),
             li.meal_id or "",
             li.reason,
+            li.month,
         ]
         for li in view.lines
     ]
@@ -113,6 +115,7 @@ def _total_row(view: SettlementView, lang: str) -> list[Any]:
         Money(view.total_fen),
         "",
         "",
+        "",
     ]
 
 
@@ -122,7 +125,7 @@ def _title(view: SettlementView, lang: str) -> str:
         "Statement {id}: {operator}, {month}, funding source {source}, state {state}",
         id=view.id,
         operator=view.operator_name,
-        month=view.month,
+        month=view.month if view.until == view.month else f"{view.month}–{view.until}",
         source=source_label(view.source, lang),
         state=i18n.gettext(lang, view.state),
     )
@@ -143,7 +146,14 @@ def statement_csv(view: SettlementView, lang: str = "zh-CN") -> bytes:
 
 def statement_xlsx(view: SettlementView, lang: str = "zh-CN") -> bytes:
     rows = [[_title(view, lang)], header_row(STATEMENT_HEADERS, lang), *_rows(view, lang)]
-    return _xlsx([(view.month, [*rows, _total_row(view, lang)])])
+    return _xlsx(
+        [
+            (
+                view.month if view.until == view.month else f"{view.month}–{view.until}",
+                [*rows, _total_row(view, lang)],
+            )
+        ]
+    )
 
 
 def statement_pdf(view: SettlementView, lang: str = "zh-CN") -> bytes:

@@ -9,11 +9,13 @@ from typing import Any
 
 from canteen.accounting.schemas import (
     CategoryMeals,
+    PointDay,
     PointKpis,
     Reason,
     SourceSpending,
     SpendingCell,
     SpendingReport,
+    ViabilityDays,
     ViabilityReport,
 )
 from canteen.accounting.tables import FundingBudget, OperatingSubsidyRule, SiteMonthCost
@@ -23,7 +25,7 @@ from canteen.core.clock import local_date, utcnow
 from canteen.core.errors import DomainError
 from canteen.core.money import split_fen
 from canteen.core.periods import index, month_bounds, shift
-from canteen.meals.tables import DailyRollup, MonthlyRollup
+from canteen.meals.tables import DailyRollup, Meal, MonthlyRollup
 from canteen.regions.tables import Site
 from canteen.settings import get_settings
 
@@ -56,6 +58,8 @@ class Base:
     delivery_fee_fen: int = 0
     delivery_subsidy_fen: int = 0
     serving_days: int = 0
+    # Distinct (elder, day) pairs with a subsidised meal: what a per-diner-per-day subsidy pays for.
+    diner_days: int = 0
     by_category: dict[str, int] = field(default_factory=dict)
 
 
@@ -121,7 +125,26 @@ async def month_base(
         )
         for r in days:
             out.setdefault(r["site"], Base()).serving_days = int(r["days"] or 0)
+        for site, diner_days in (await diner_days_by_site(district_id, first, last)).items():
+            out.setdefault(site, Base()).diner_days = diner_days
     return out
+
+
+async def diner_days_by_site(district_id: int, first: dt.date, last: dt.date) -> dict[int, int]:
+    """Per site, the distinct elders served a subsidised meal, summed over the days of the range.
+
+    An elder eating lunch and dinner at one point is one diner that day; walk-ins, full-price
+    meals and voided meals are no diners. Read from the meal table, one district and range at
+    a time (the rollups are summable counts; distinct diners are not)."""
+    rows = await Meal.raw(
+        "SELECT site, COUNT(*) AS n FROM (SELECT DISTINCT site, elder, service_date FROM meal "
+        "WHERE district = {} AND service_date >= {} AND service_date <= {} AND subsidised "
+        "AND voided_at IS NULL AND elder IS NOT NULL) AS d GROUP BY site",
+        district_id,
+        first,
+        last,
+    )
+    return {int(r["site"]): int(r["n"] or 0) for r in rows}
 
 
 def _rule_applies(rule: dict[str, Any], site_id: int, month: str) -> bool:
@@ -132,15 +155,27 @@ def _rule_applies(rule: dict[str, Any], site_id: int, month: str) -> bool:
     return not (rule["effective_until"] and month > rule["effective_until"])
 
 
+# The kinds of operating subsidy a district pays its points (``OperatingSubsidyRule.kind``):
+#   per_meal               per SUBSIDISED meal served (walk-ins and full-price meals earn nothing);
+#   per_diner_day          per elder served a subsidised meal, once per day whatever the slots;
+#   monthly_per_open_point a fixed amount for each month the point served at all;
+#   construction_spread    a one-off grant spread evenly over ``years`` × 12 months.
+RULE_KINDS: tuple[str, ...] = ("per_meal", "per_diner_day", "monthly_per_open_point", "construction_spread")
+# The kinds whose amount grows with the meals served (the rest is fixed income for break-even).
+VARIABLE_RULE_KINDS = frozenset({"per_meal", "per_diner_day"})
+
+
 def operating_subsidy(rules: list[dict[str, Any]], site_id: int, month: str, base: Base) -> dict[str, int]:
-    """Operating subsidies a point earns in a month, by funding source."""
+    """Operating subsidies a point earns in a month, by funding source (see ``RULE_KINDS``)."""
     out: dict[str, int] = defaultdict(int)
     for rule in rules:
         if not _rule_applies(rule, site_id, month):
             continue
         kind = rule["kind"]
         if kind == "per_meal":
-            out[rule["source"]] += rule["amount_fen"] * base.meals
+            out[rule["source"]] += rule["amount_fen"] * base.subsidised
+        elif kind == "per_diner_day":
+            out[rule["source"]] += rule["amount_fen"] * base.diner_days
         elif kind == "monthly_per_open_point":
             if base.serving_days > 0:
                 out[rule["source"]] += rule["amount_fen"]
@@ -173,8 +208,11 @@ def _kpis(
         cost = None  # a row of zeros is a month nobody has costed yet: no grade from it
     operating_by_source = operating_subsidy(rules, site["id"], month, base)
     operating = sum(operating_by_source.values())
-    per_meal_operating = sum(
-        r["amount_fen"] for r in rules if r["kind"] == "per_meal" and _rule_applies(r, site["id"], month)
+    # The part of the operating subsidy that grows with the meals served, in fen over the month.
+    variable_operating = sum(
+        operating_subsidy(
+            [r for r in rules if r["kind"] in VARIABLE_RULE_KINDS], site["id"], month, base
+        ).values()
     )
     other_income = int(cost["other_income_fen"]) if cost else 0
     income = (
@@ -200,11 +238,15 @@ def _kpis(
     be: float | None = None
     if meals and cost and days:
         var_income = (
-            base.copay_fen + base.subsidy_fen + base.delivery_fee_fen + base.delivery_subsidy_fen
-        ) / meals + per_meal_operating
+            base.copay_fen
+            + base.subsidy_fen
+            + base.delivery_fee_fen
+            + base.delivery_subsidy_fen
+            + variable_operating
+        ) / meals
         var_cost = sum(int(cost[f]) for f in VARIABLE_COSTS) / meals
         fixed_cost = cost_total - sum(int(cost[f]) for f in VARIABLE_COSTS)
-        fixed_income = operating - per_meal_operating * meals + other_income
+        fixed_income = operating - variable_operating + other_income
         contribution = var_income - var_cost
         if contribution > 0:
             be = max(0.0, (fixed_cost - fixed_income) / contribution / days)
@@ -550,3 +592,122 @@ async def spending_vs_budget(
         cells=[SpendingCell(source=s, category=c, month=m, fen=v) for (s, c, m), v in sorted(cells.items())],
         total_fen=sum(cells.values()),
     )
+
+
+async def _diners_by_day(district_id: int, first: dt.date, last: dt.date) -> dict[tuple[int, dt.date], int]:
+    """Distinct elders served a subsidised meal, per site and day (see ``diner_days_by_site``)."""
+    rows = await Meal.raw(
+        "SELECT site, service_date, COUNT(DISTINCT elder) AS n FROM meal "
+        "WHERE district = {} AND service_date >= {} AND service_date <= {} AND subsidised "
+        "AND voided_at IS NULL AND elder IS NOT NULL GROUP BY site, service_date",
+        district_id,
+        first,
+        last,
+    )
+    return {(int(r["site"]), _as_date(r["service_date"])): int(r["n"] or 0) for r in rows}
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+async def viability_days(
+    actor: Principal, district_id: int, month: str, *, site_id: int | None = None
+) -> ViabilityDays:
+    """Every serving day of a month, per point: the day's meals and income and its share of the
+    month's costs (see ``PointDay``). The days of a point add up to its row in
+    ``viability_report`` for the month. Officials see the district; operators their own points."""
+    only = _check_read(actor, district_id)
+    if site_id is not None:
+        only = frozenset({site_id}) if only is None else only & {site_id}
+    first, last = month_bounds(month)
+    last = min(last, service_today())
+    sites = await _sites(district_id, only)
+    if first > last or not sites:
+        return ViabilityDays(district_id=district_id, month=month, days=[])
+    rules = await district_rules(district_id)
+    rows = await DailyRollup.raw(
+        "SELECT site, service_date, SUM(meals) AS meals, SUM(subsidised) AS subsidised, "
+        "SUM(subsidy_fen) AS subsidy_fen, SUM(copay_fen) AS copay_fen, SUM(delivery_fee_fen) AS dfee, "
+        "SUM(delivery_subsidy_fen) AS dsub FROM daily_rollup WHERE district = {} AND source = '' "
+        "AND service_date >= {} AND service_date <= {} GROUP BY site, service_date HAVING SUM(meals) > 0",
+        district_id,
+        first,
+        last,
+    )
+    diners = await _diners_by_day(district_id, first, last)
+    cost_rows = await SiteMonthCost.select().where(
+        (SiteMonthCost.district == district_id) & (SiteMonthCost.month == month)
+    )
+    costs = {c["site"]: c for c in cost_rows if any(int(c[f] or 0) for f in COST_FIELDS)}
+    by_site: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_site[int(r["site"])].append(r)
+    out: list[PointDay] = []
+    for site in sites:
+        days = sorted(by_site.get(int(site["id"]), []), key=lambda r: _as_date(r["service_date"]))
+        if not days:
+            continue
+        n = len(days)
+        bases = []
+        for r in days:
+            b = Base(
+                meals=int(r["meals"] or 0),
+                subsidised=int(r["subsidised"] or 0),
+                subsidy_fen=int(r["subsidy_fen"] or 0),
+                copay_fen=int(r["copay_fen"] or 0),
+                delivery_fee_fen=int(r["dfee"] or 0),
+                delivery_subsidy_fen=int(r["dsub"] or 0),
+                serving_days=1,
+                diner_days=diners.get((int(site["id"]), _as_date(r["service_date"])), 0),
+            )
+            bases.append(b)
+        month_total = Base(meals=sum(b.meals for b in bases), serving_days=n)
+        variable = [r for r in rules if r["kind"] in VARIABLE_RULE_KINDS]
+        fixed_rules = [r for r in rules if r["kind"] not in VARIABLE_RULE_KINDS]
+        fixed_operating = sum(operating_subsidy(fixed_rules, site["id"], month, month_total).values())
+        cost = costs.get(site["id"])
+        other_income = int(cost["other_income_fen"]) if cost else 0
+        fixed_shares = split_fen(fixed_operating + other_income, [1] * n)
+        weights = [b.meals for b in bases]
+        if cost:
+            variable_cost = sum(int(cost[f]) for f in VARIABLE_COSTS)
+            fixed_cost = sum(int(cost[f]) for f in COST_FIELDS) - variable_cost
+            cost_shares: list[int | None] = [
+                v + f
+                for v, f in zip(
+                    split_fen(variable_cost, weights), split_fen(fixed_cost, [1] * n), strict=True
+                )
+            ]
+        else:
+            cost_shares = [None] * n
+        fixed_op_shares = split_fen(fixed_operating, [1] * n)
+        for r, b, share, op_share, day_cost in zip(
+            days, bases, fixed_shares, fixed_op_shares, cost_shares, strict=True
+        ):
+            variable_operating = sum(operating_subsidy(variable, site["id"], month, b).values())
+            operating = variable_operating + op_share
+            # ``share`` is this day's part of the fixed operating subsidies and the other income.
+            income = (
+                b.copay_fen
+                + b.subsidy_fen
+                + b.delivery_fee_fen
+                + b.delivery_subsidy_fen
+                + variable_operating
+                + share
+            )
+            out.append(
+                PointDay(
+                    site_id=int(site["id"]),
+                    site_name=site["name"],
+                    day=_as_date(r["service_date"]).isoformat(),
+                    meals=b.meals,
+                    subsidised_meals=b.subsidised,
+                    diners=b.diner_days,
+                    income_fen=income,
+                    operating_subsidy_fen=operating,
+                    cost_fen=day_cost,
+                    margin_fen=None if day_cost is None else income - day_cost,
+                )
+            )
+    return ViabilityDays(district_id=district_id, month=month, days=out)

@@ -5,7 +5,7 @@ Money is integer fen; ratios are floats in 0..1 (or None when undefined: no meal
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -162,7 +162,15 @@ class BudgetView(msgspec.Struct, kw_only=True):
 
 class RuleIn(Input):
     district_id: Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
-    kind: Annotated[str, msgspec.Meta(pattern=r"^(per_meal|monthly_per_open_point|construction_spread)$")]
+    kind: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(per_meal|per_diner_day|monthly_per_open_point|construction_spread)$",
+            description="per_meal: per subsidised meal; per_diner_day: per elder served a subsidised "
+            "meal, once a day; monthly_per_open_point: per month the point served; "
+            "construction_spread: amount_fen spread over `years` × 12 months",
+        ),
+    ]
     amount_fen: Fen
     source: Source
     effective_from: Month
@@ -186,6 +194,7 @@ class RuleView(msgspec.Struct, kw_only=True):
 class SettlementLineView(msgspec.Struct, kw_only=True):
     id: int
     kind: str  # meals | operating | adjustment
+    month: str  # the month of the period (adjustments: "", they name the month they correct)
     site_id: int
     site_name: str
     category: str
@@ -204,7 +213,10 @@ class SettlementView(msgspec.Struct, kw_only=True):
     operator_id: int
     operator_name: str
     district_id: int
-    month: str
+    month: str  # the first month of the period
+    until: str  # the last month (= month for a one-month statement)
+    months: list[str]
+    by_month: dict[str, int]  # each month's meal and operating subsidies, fen
     source: str
     state: str
     locked: bool
@@ -227,16 +239,48 @@ class SettlementSummary(msgspec.Struct, kw_only=True):
     operator_id: int
     operator_name: str
     month: str
+    until: str
     source: str
     state: str
     total_fen: int
 
 
 class DraftIn(Input):
+    """A statement for ``month`` alone, a ``quarter`` (``month`` is any month of it), or the whole
+    months from ``month`` to ``until`` (at most twelve)."""
+
     operator_id: Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
     month: Month
     source: Source
+    period: Literal["month", "quarter", "range"] = "month"
+    until: Month | None = None
 
 
 class PayIn(Input):
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class PointDay(msgspec.Struct, kw_only=True):
+    """One meal point on one serving day: the month's viability figures spread over its days.
+
+    Meals, subsidies, co-pays and the per-meal operating subsidies are the day's own; the
+    month's fixed operating subsidies, other income and fixed costs are spread evenly over the
+    serving days, the variable costs (food, delivery) by the day's share of the meals, so the
+    days of a month always add up to the month's figures to the fen."""
+
+    site_id: int
+    site_name: str
+    day: str  # YYYY-MM-DD, service zone
+    meals: int
+    subsidised_meals: int
+    diners: int  # distinct elders served a subsidised meal
+    income_fen: int
+    operating_subsidy_fen: int
+    cost_fen: int | None  # None until the operator enters the month's costs
+    margin_fen: int | None
+
+
+class ViabilityDays(msgspec.Struct, kw_only=True):
+    district_id: int
+    month: str
+    days: list[PointDay]  # by point, then day

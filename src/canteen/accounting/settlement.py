@@ -1,4 +1,5 @@
-"""Monthly statements per operator and funding source: draft → submitted → approved → paid.
+"""Statements per operator and funding source — for a month, a quarter or a run of whole months
+(``draft_statement(..., until=)``): draft → submitted → approved → paid.
 
 Figures come from the per-source rollup rows, so a statement never scans the
 meal table for its month. Approved statements are locked. A meal voided after
@@ -24,13 +25,18 @@ from canteen.core import audit
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
 from canteen.core.errors import DomainError, register
-from canteen.core.periods import month_bounds
+from canteen.core.periods import month_bounds, months, quarter_months
 from canteen.meals.tables import Meal, MonthlyRollup
 from canteen.quality.services import assert_no_open_flags
 from canteen.regions.tables import Operator, Site
 
 register("settlement_state", 409)
 register("settlement_locked", 409)
+register("settlement_overlap", 409)
+register("settlement_period_invalid", 422)
+
+# A statement covers a month, a quarter or a run of whole months, up to a year.
+MAX_PERIOD_MONTHS = 12
 
 LIVE = ("submitted", "approved", "paid")
 
@@ -55,8 +61,23 @@ def _may_operate(actor: Principal, sites: dict[int, str]) -> bool:
     return actor.is_admin or bool(actor.site_ids(OPERATOR) & set(sites))
 
 
+# The funding source a city official settles: the city's own money, in every district of the city.
+CITY_SOURCE = "city"
+
+
+def _city_reads(actor: Principal, district_id: int) -> bool:
+    """A city official reads every statement of its city's districts."""
+    return district_id in actor.city_district_ids()
+
+
+def settles(actor: Principal, district_id: int, source: str) -> bool:
+    """May approve and pay: the district's officials (and admins) for every funder; the city's
+    officials for the city's own funder (``CITY_SOURCE``) in any district of their city."""
+    return actor.can_district(district_id) or (source == CITY_SOURCE and _city_reads(actor, district_id))
+
+
 def _may_read(actor: Principal, district_id: int, sites: dict[int, str]) -> bool:
-    return actor.can_district(district_id) or _may_operate(actor, sites)
+    return actor.can_district(district_id) or _may_operate(actor, sites) or _city_reads(actor, district_id)
 
 
 def _funding_fen(funding: Any, source: str) -> int:
@@ -67,8 +88,11 @@ def _funding_fen(funding: Any, source: str) -> int:
 async def _adjustments(
     operator_id: int, source: str, month: str, now: dt.datetime, redraft_of: int | None
 ) -> list[dict[str, Any]]:
-    """Voids after earlier statements left draft, not yet carried into any statement."""
-    earlier = await Settlement.select(Settlement.id, Settlement.month, Settlement.computed_at).where(
+    """Voids after earlier statements (periods before ``month``) left draft, not yet carried into
+    any statement; each earlier statement's months are searched."""
+    earlier = await Settlement.select(
+        Settlement.id, Settlement.month, Settlement.period_end, Settlement.computed_at
+    ).where(
         (Settlement.operator == operator_id)
         & (Settlement.source == source)
         & (Settlement.month < month)
@@ -91,7 +115,8 @@ async def _adjustments(
     }
     lines = []
     for s in earlier:
-        first, last = month_bounds(s["month"])
+        first, _ = month_bounds(s["month"])
+        _, last = month_bounds(s["period_end"] or s["month"])
         meals = await Meal.select(
             Meal.id, Meal.site, Meal.funding, Meal.tier_code, Meal.voided_at, Meal.void_reason
         ).where(
@@ -122,40 +147,94 @@ async def _adjustments(
     return lines
 
 
+def period_months(month: str, until: str | None) -> list[str]:
+    """The months of a statement from ``month`` to ``until`` (inclusive; None: ``month`` alone);
+    ``settlement_period_invalid`` when ``until`` is before ``month`` or the span is over a year."""
+    span = months(month, until or month)
+    if not span or len(span) > MAX_PERIOD_MONTHS:
+        raise DomainError(
+            "settlement_period_invalid",
+            {"field": "until", "month": month, "until": until, "max_months": MAX_PERIOD_MONTHS},
+        )
+    return span
+
+
+def period_of(month: str, period: str, until: str | None) -> tuple[str, str | None]:
+    """(first month, last month or None) of a period asked for as month, quarter or range."""
+    if period == "quarter":
+        return quarter_months(month)
+    if period == "range":
+        if until is None:
+            raise DomainError("settlement_period_invalid", {"field": "until", "reason": "missing"})
+        return month, until
+    return month, None
+
+
+async def _overlapping(operator_id: int, source: str, span: list[str]) -> list[dict[str, Any]]:
+    """Statements of this operator and funder whose months meet ``span``."""
+    rows = await Settlement.select(
+        Settlement.id, Settlement.month, Settlement.period_end, Settlement.state
+    ).where((Settlement.operator == operator_id) & (Settlement.source == source))
+    first, last = span[0], span[-1]
+    return [r for r in rows if r["month"] <= last and (r["period_end"] or r["month"]) >= first]
+
+
 async def draft_statement(
-    actor: Principal, operator_id: int, month: str, source: str, *, now: dt.datetime | None = None
+    actor: Principal,
+    operator_id: int,
+    month: str,
+    source: str,
+    *,
+    until: str | None = None,
+    now: dt.datetime | None = None,
 ) -> SettlementView:
-    """Compute (or recompute, while still a draft) an operator's statement for a month and funding source."""
+    """Compute (or recompute, while still a draft) an operator's statement for a funding source
+    over a month, a quarter or any run of whole months (``month`` to ``until``).
+
+    Each line names its month, so a quarter's claim lists its months and each month's subtotal
+    equals that month's own statement. Periods of one operator and funder never overlap: a
+    draft meeting another statement's months is refused (``settlement_overlap``), unless it is
+    the same period being recomputed."""
     now = now or utcnow()
+    span = period_months(month, until)
+    period_end = span[-1] if len(span) > 1 else ""
     op = await _operator(operator_id)
     sites = await _operator_sites(operator_id)
-    if not (actor.can_district(op["district"]) or _may_operate(actor, sites)):
+    if not (settles(actor, op["district"], source) or _may_operate(actor, sites)):
         raise DomainError("forbidden", {"operator_id": operator_id})
     async with write_transaction():
-        existing = (
-            await Settlement.select()
-            .where(
-                (Settlement.operator == operator_id)
-                & (Settlement.month == month)
-                & (Settlement.source == source)
-            )
-            .first()
+        others = await _overlapping(operator_id, source, span)
+        existing = next(
+            (r for r in others if r["month"] == month and (r["period_end"] or "") == period_end), None
         )
+        clash = [r for r in others if r is not existing]
+        if clash:
+            raise DomainError(
+                "settlement_overlap",
+                {
+                    "field": "month",
+                    "settlement_id": clash[0]["id"],
+                    "month": clash[0]["month"],
+                    "until": clash[0]["period_end"] or clash[0]["month"],
+                },
+            )
         if existing is not None and existing["state"] != "draft":
             raise DomainError(
                 "settlement_locked", {"settlement_id": existing["id"], "state": existing["state"]}
             )
         rows = await MonthlyRollup.raw(
-            "SELECT site, category, tier, SUM(meals) AS meals, SUM(subsidy_fen) AS fen FROM monthly_rollup "
-            "WHERE operator = {} AND source = {} AND month = {} "
-            "GROUP BY site, category, tier ORDER BY site, category, tier",
+            "SELECT month, site, category, tier, SUM(meals) AS meals, SUM(subsidy_fen) AS fen "
+            "FROM monthly_rollup WHERE operator = {} AND source = {} AND month >= {} AND month <= {} "
+            "GROUP BY month, site, category, tier ORDER BY month, site, category, tier",
             operator_id,
             source,
-            month,
+            span[0],
+            span[-1],
         )
         lines: list[dict[str, Any]] = [
             {
                 "kind": "meals",
+                "month": r["month"],
                 "site": r["site"],
                 "category": r["category"],
                 "tier": r["tier"],
@@ -167,14 +246,21 @@ async def draft_statement(
             if int(r["meals"] or 0)
         ]
         rules = [r for r in await district_rules(op["district"]) if r["source"] == source]
-        if rules:
-            bases = await month_base(op["district"], month, categories=False)
+        for m in span if rules else []:
+            bases = await month_base(op["district"], m, categories=False)
             for site_id in sorted(sites):
-                fen = operating_subsidy(rules, site_id, month, bases.get(site_id, Base())).get(source, 0)
+                fen = operating_subsidy(rules, site_id, m, bases.get(site_id, Base())).get(source, 0)
                 if fen:
                     lines.append(
-                        {"kind": "operating", "site": site_id, "operating_fen": fen, "amount_fen": fen}
+                        {
+                            "kind": "operating",
+                            "month": m,
+                            "site": site_id,
+                            "operating_fen": fen,
+                            "amount_fen": fen,
+                        }
                     )
+        lines.sort(key=lambda li: (li["month"], li["kind"] != "meals", li["site"]))
         lines.extend(
             await _adjustments(operator_id, source, month, now, existing["id"] if existing else None)
         )
@@ -190,6 +276,7 @@ async def draft_statement(
                 operator=operator_id,
                 district=op["district"],
                 month=month,
+                period_end=period_end,
                 source=source,
                 state="draft",
                 computed_at=now,
@@ -210,7 +297,7 @@ async def draft_statement(
             "settlement.draft",
             "settlement",
             sid,
-            after={"operator": operator_id, "month": month, "source": source, **totals},
+            after={"operator": operator_id, "month": month, "until": span[-1], "source": source, **totals},
             district_id=op["district"],
             now=now,
         )
@@ -235,14 +322,19 @@ async def _transition(
         sites = await _operator_sites(s["operator"])
         if not _may_read(actor, s["district"], sites):
             raise DomainError("not_found", {"settlement_id": settlement_id})  # not theirs: not even there
-        allowed = _may_operate(actor, sites) if who == OPERATOR else actor.can_district(s["district"])
+        if who == OPERATOR:
+            allowed = _may_operate(actor, sites)
+        else:
+            allowed = settles(actor, s["district"], s["source"])
         if not allowed:
             raise DomainError("forbidden", {"settlement_id": settlement_id})
         if s["state"] != frm:
             raise DomainError("settlement_state", {"state": s["state"], "expected": frm})
         if to == "approved":
-            # Claim checks (canteen.quality): every flag of the month must be cleared or upheld first.
-            await assert_no_open_flags(s["district"], s["month"], s["operator"])
+            # Claim checks (canteen.quality): every flag of every month of the period must be
+            # cleared or upheld first.
+            for m in months(s["month"], s["period_end"] or s["month"]):
+                await assert_no_open_flags(s["district"], m, s["operator"])
         values: dict[Any, Any] = {Settlement.state: to}
         if to == "submitted":
             values.update({Settlement.submitted_at: now, Settlement.submitted_by: actor.user_id})
@@ -289,7 +381,8 @@ async def submit_statement(
 async def approve_statement(
     actor: Principal, settlement_id: int, *, now: dt.datetime | None = None
 ) -> SettlementView:
-    """An official of the district approves a submitted statement; it is locked from then on."""
+    """An official of the district (or, for the city's own funder, of the city) approves a submitted
+    statement; it is locked from then on."""
     return await _transition(actor, settlement_id, frm="submitted", to="approved", who=OFFICIAL, now=now)
 
 
@@ -300,6 +393,15 @@ async def pay_statement(
     return await _transition(
         actor, settlement_id, frm="approved", to="paid", who=OFFICIAL, now=now, reference=reference[:100]
     )
+
+
+def _by_month(lines: list[dict[str, Any]]) -> dict[str, int]:
+    """Each month's total of a period (meals and operating lines; adjustments stand apart)."""
+    out: dict[str, int] = {}
+    for li in lines:
+        if li["kind"] != "adjustment" and li["month"]:
+            out[li["month"]] = out.get(li["month"], 0) + int(li["amount_fen"])
+    return dict(sorted(out.items()))
 
 
 def _iso(v: dt.datetime | None) -> str | None:
@@ -326,6 +428,9 @@ async def _view(settlement_id: int) -> SettlementView:
         operator_name=op["name"],
         district_id=s["district"],
         month=s["month"],
+        until=s["period_end"] or s["month"],
+        months=months(s["month"], s["period_end"] or s["month"]),
+        by_month=_by_month(lines),
         source=s["source"],
         state=s["state"],
         locked=s["locked"],
@@ -344,6 +449,7 @@ async def _view(settlement_id: int) -> SettlementView:
             SettlementLineView(
                 id=li["id"],
                 kind=li["kind"],
+                month=li["month"],
                 site_id=li["site"],
                 site_name=names.get(li["site"], str(li["site"])),
                 category=li["category"],
@@ -379,6 +485,7 @@ async def list_statements(
         Settlement.operator.name.as_alias("operator_name"),
         Settlement.district,
         Settlement.month,
+        Settlement.period_end,
         Settlement.source,
         Settlement.state,
         Settlement.total_fen,
@@ -403,7 +510,7 @@ async def list_statements(
     by_op: dict[int, list[Any]] = defaultdict(list)
     out = []
     for r in rows:
-        if actor.can_district(r["district"]) or r["operator"] in own_ops:
+        if actor.can_district(r["district"]) or r["operator"] in own_ops or _city_reads(actor, r["district"]):
             by_op[r["operator"]].append(r)
             out.append(
                 SettlementSummary(
@@ -411,6 +518,7 @@ async def list_statements(
                     operator_id=r["operator"],
                     operator_name=r["operator_name"] or "",
                     month=r["month"],
+                    until=r["period_end"] or r["month"],
                     source=r["source"],
                     state=r["state"],
                     total_fen=r["total_fen"],

@@ -36,7 +36,7 @@ class OperatingSubsidyRule(Table, tablename="operating_subsidy_rule"):
     id: Serial
     district = ForeignKey(District, index=True)
     site = Integer(null=True, default=None)  # None: every point of the district
-    kind = Varchar(length=30)  # per_meal | monthly_per_open_point | construction_spread
+    kind = Varchar(length=30)  # see canteen.accounting.kpis.RULE_KINDS
     amount_fen = Integer()
     years = Integer(default=1)  # construction_spread: amount / (years × 12) per month
     effective_from = Varchar(length=7)  # YYYY-MM
@@ -57,12 +57,15 @@ class FundingBudget(Table, tablename="funding_budget"):
 
 
 class Settlement(Table, tablename="settlement"):
-    """A monthly statement per operator and funding source; unique (operator, month, source)."""
+    """A statement per operator and funding source over a period of whole months: ``month`` (the
+    first) to ``period_end`` (the last; "" for a one-month statement). Unique (operator, month,
+    source); periods of one operator and source never overlap (``draft_statement`` refuses)."""
 
     id: Serial
     operator = ForeignKey(Operator, index=True)
     district = ForeignKey(District, index=True)
     month = Varchar(length=7)
+    period_end = Varchar(length=7, default="")
     source = Varchar(length=40)
     state = Varchar(length=10, default="draft")  # draft | submitted | approved | paid
     locked = Boolean(default=False)
@@ -89,6 +92,7 @@ class SettlementLine(Table, tablename="settlement_line"):
     id: Serial
     settlement = ForeignKey(Settlement, index=True)
     kind = Varchar(length=12)  # meals | operating | adjustment
+    month = Varchar(length=7, default="")  # the month of the period the line belongs to
     site = Integer()
     category = Varchar(length=30, default="")
     tier = Varchar(length=40, default="")

@@ -9,6 +9,7 @@ from canteen.core.errors import DomainError
 
 ADMIN = "admin"
 OFFICIAL = "official"
+CITY_OFFICIAL = "city_official"
 OPERATOR = "operator"
 CASHIER = "cashier"
 KITCHEN = "kitchen"
@@ -17,6 +18,7 @@ COURIER = "courier"
 ROLES: dict[str, tuple[str, str]] = {
     ADMIN: ("系统管理员", "Administrator"),
     OFFICIAL: ("民政工作人员", "District official"),
+    CITY_OFFICIAL: ("市级民政工作人员", "City official"),
     OPERATOR: ("运营方", "Operator"),
     CASHIER: ("收银员", "Cashier"),
     KITCHEN: ("厨房人员", "Kitchen staff"),
@@ -35,6 +37,7 @@ class Grant:
     role: str
     district_id: int | None = None
     site_id: int | None = None
+    city_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,8 @@ class Principal:
     via_token: bool = False
     # District of each site the user is scoped to, so district checks need no query.
     site_districts: dict[int, int] = field(default_factory=dict)
+    # The districts of each city the user is a city official of (read with the principal).
+    city_districts: dict[int, frozenset[int]] = field(default_factory=dict)
 
     @property
     def roles(self) -> frozenset[str]:
@@ -84,6 +89,22 @@ class Principal:
 
     def can_district(self, district_id: int) -> bool:
         return self.is_admin or district_id in self.district_ids(OFFICIAL)
+
+    def city_ids(self) -> frozenset[int]:
+        """Cities this principal is a city official of."""
+        return frozenset(g.city_id for g in self.grants if g.role == CITY_OFFICIAL and g.city_id is not None)
+
+    def can_city(self, city_id: int) -> bool:
+        """May read the whole city (its every district's reports) and settle its city funders."""
+        return self.is_admin or city_id in self.city_ids()
+
+    def city_district_ids(self) -> frozenset[int]:
+        """Every district of the cities this principal oversees as a city official (reads only:
+        a city official does not edit a district's records — ``can_district`` stays False)."""
+        out: set[int] = set()
+        for city in self.city_ids():
+            out |= self.city_districts.get(city, frozenset())
+        return frozenset(out)
 
     def visible_district_ids(self) -> frozenset[int] | None:
         """None means all (admin); otherwise the districts whose records this principal may list."""

@@ -14,12 +14,11 @@ import msgspec
 from canteen.accounts import sessions
 from canteen.accounts.passwords import (
     check_policy,
-    hash_password,
     hash_password_async,
     needs_rehash,
     verify_password_async,
 )
-from canteen.accounts.roles import ADMIN, OFFICIAL, ROLES, SITE_ROLES, Grant, Principal
+from canteen.accounts.roles import ADMIN, CITY_OFFICIAL, OFFICIAL, ROLES, SITE_ROLES, Grant, Principal
 from canteen.accounts.tables import ApiToken, RoleGrant, StaffUser
 from canteen.core import audit
 from canteen.core.audit import Actor
@@ -28,7 +27,7 @@ from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.kv import KV
 from canteen.core.ratelimit import Attempt, Limit, Limiter, progressive
-from canteen.regions.tables import District, Site
+from canteen.regions.tables import City, District, Site
 
 register("invalid_credentials", 401)
 register("account_disabled", 403)
@@ -69,8 +68,9 @@ def _digest(token: str) -> str:
 _PRINCIPAL_SQL = (
     "SELECT u.id AS id, u.username AS username, u.display_name AS display_name, u.active AS active, "
     "u.auth_version AS auth_version, g.role AS role, g.district AS district, g.site AS site, "
-    "s.district AS site_district{extra} "
+    "s.district AS site_district, g.city AS city, cd.id AS city_district{extra} "
     'FROM {source} LEFT JOIN role_grant g ON g."user" = u.id LEFT JOIN site s ON s.id = g.site '
+    "LEFT JOIN district cd ON cd.city_id = g.city "
     "WHERE {where}"
 )
 _BY_USER = _PRINCIPAL_SQL.format(extra="", source="staff_user u", where="u.id = {}")
@@ -85,7 +85,18 @@ def _principal(rows: list[dict[str, Any]], *, via_token: bool) -> Principal | No
     if not rows or not rows[0]["active"]:
         return None
     user = rows[0]
-    grants = tuple(Grant(r["role"], r["district"], r["site"]) for r in rows if r["role"] is not None)
+    # A city grant comes once per district of the city (the join): one Grant, the districts apart.
+    grants = tuple(
+        dict.fromkeys(
+            Grant(r["role"], r["district"], r["site"], r["city"]) for r in rows if r["role"] is not None
+        )
+    )
+    city_districts: dict[int, set[int]] = {}
+    for r in rows:
+        if r["city"] is not None:
+            districts = city_districts.setdefault(int(r["city"]), set())
+            if r["city_district"] is not None:
+                districts.add(int(r["city_district"]))
     return Principal(
         user_id=int(user["id"]),
         username=user["username"],
@@ -94,6 +105,7 @@ def _principal(rows: list[dict[str, Any]], *, via_token: bool) -> Principal | No
         auth_version=int(user["auth_version"]),
         via_token=via_token,
         site_districts={int(r["site"]): int(r["site_district"]) for r in rows if r["site"] is not None},
+        city_districts={c: frozenset(d) for c, d in city_districts.items()},
     )
 
 
@@ -162,7 +174,7 @@ async def login(
     if not row["active"]:
         raise DomainError("account_disabled")
     if needs_rehash(row["password_hash"]):
-        await StaffUser.update({StaffUser.password_hash: hash_password(password)}).where(
+        await StaffUser.update({StaffUser.password_hash: await hash_password_async(password)}).where(
             StaffUser.id == row["id"]
         )
     await attempt.succeeded()
@@ -226,10 +238,12 @@ async def resolve_api_token(token: str, *, now: dt.datetime | None = None) -> Pr
 def _check_grant(grant: Grant) -> None:
     if grant.role not in ROLES:
         raise DomainError("unknown_role", {"role": grant.role})
+    city = grant.city_id is not None
     ok = (
-        (grant.role == ADMIN and grant.district_id is None and grant.site_id is None)
-        or (grant.role == OFFICIAL and grant.district_id is not None and grant.site_id is None)
-        or (grant.role in SITE_ROLES and grant.site_id is not None and grant.district_id is None)
+        (grant.role == ADMIN and grant.district_id is None and grant.site_id is None and not city)
+        or (grant.role == OFFICIAL and grant.district_id is not None and grant.site_id is None and not city)
+        or (grant.role == CITY_OFFICIAL and city and grant.district_id is None and grant.site_id is None)
+        or (grant.role in SITE_ROLES and grant.site_id is not None and grant.district_id is None and not city)
     )
     if not ok:
         raise DomainError("grant_scope_invalid", {"role": grant.role})
@@ -240,6 +254,8 @@ async def _check_grant_targets(grant: Grant) -> None:
         raise DomainError("not_found", {"district_id": grant.district_id})
     if grant.site_id is not None and not await Site.exists().where(Site.id == grant.site_id):
         raise DomainError("not_found", {"site_id": grant.site_id})
+    if grant.city_id is not None and not await City.exists().where(City.id == grant.city_id):
+        raise DomainError("not_found", {"city_id": grant.city_id})
 
 
 async def create_user(
@@ -274,14 +290,16 @@ async def create_user(
             user_id = rows[0]["id"]
             for g in grants:
                 await RoleGrant.insert(
-                    RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id)
+                    RoleGrant(
+                        user=user_id, role=g.role, district=g.district_id, site=g.site_id, city=g.city_id
+                    )
                 )
             await audit.record(
                 actor,
                 "user.create",
                 "staff_user",
                 user_id,
-                after={"username": username, "grants": [msgspec.structs.asdict(_g(g)) for g in grants]},
+                after={"username": username, "grants": [msgspec.to_builtins(_g(g)) for g in grants]},
                 now=now,
             )
     except UniqueViolation as exc:
@@ -289,14 +307,15 @@ async def create_user(
     return user_id
 
 
-class _GrantStruct(msgspec.Struct):
+class _GrantStruct(msgspec.Struct, omit_defaults=True):
     role: str
     district_id: int | None
     site_id: int | None
+    city_id: int | None = None
 
 
 def _g(g: Grant) -> _GrantStruct:
-    return _GrantStruct(g.role, g.district_id, g.site_id)
+    return _GrantStruct(g.role, g.district_id, g.site_id, g.city_id)
 
 
 async def user_id_by_name(username: str) -> int:
@@ -335,7 +354,7 @@ async def set_grants(
     for g in grants:
         _check_grant(g)
         await _check_grant_targets(g)
-    before = await RoleGrant.select(RoleGrant.role, RoleGrant.district, RoleGrant.site).where(
+    before = await RoleGrant.select(RoleGrant.role, RoleGrant.district, RoleGrant.site, RoleGrant.city).where(
         RoleGrant.user == user_id
     )
     async with write_transaction():
@@ -344,7 +363,7 @@ async def set_grants(
         await RoleGrant.delete().where(RoleGrant.user == user_id)
         for g in grants:
             await RoleGrant.insert(
-                RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id)
+                RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id, city=g.city_id)
             )
         await StaffUser.update({StaffUser.auth_version: StaffUser.auth_version + 1}).where(
             StaffUser.id == user_id
@@ -355,7 +374,7 @@ async def set_grants(
             "staff_user",
             user_id,
             before=before,
-            after=[msgspec.structs.asdict(_g(g)) for g in grants],
+            after=[msgspec.to_builtins(_g(g)) for g in grants],
             now=now,
         )
 
@@ -378,12 +397,19 @@ async def list_users() -> list[UserView]:
     users = await StaffUser.select(
         StaffUser.id, StaffUser.username, StaffUser.display_name, StaffUser.active
     ).order_by(StaffUser.username)
-    grants = await RoleGrant.select(RoleGrant.user, RoleGrant.role, RoleGrant.district, RoleGrant.site)
+    grants = await RoleGrant.select(
+        RoleGrant.user, RoleGrant.role, RoleGrant.district, RoleGrant.site, RoleGrant.city
+    )
     by_user: dict[int, list[dict[str, int | str | None]]] = {}
     for g in grants:
-        by_user.setdefault(g["user"], []).append(
-            {"role": g["role"], "district_id": g["district"], "site_id": g["site"]}
-        )
+        scope: dict[str, int | str | None] = {
+            "role": g["role"],
+            "district_id": g["district"],
+            "site_id": g["site"],
+        }
+        if g["city"] is not None:
+            scope["city_id"] = g["city"]
+        by_user.setdefault(g["user"], []).append(scope)
     order = list(ROLES)
     return [
         UserView(

@@ -3,7 +3,7 @@
 from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
-from canteen.regions.tables import District, Site
+from canteen.regions.tables import City, District, Site
 
 
 class StaffUser(Table, tablename="staff_user"):
@@ -20,13 +20,15 @@ class StaffUser(Table, tablename="staff_user"):
 
 
 class RoleGrant(Table, tablename="role_grant"):
-    """One role in one scope: admin (global), official (a district), site roles (a site)."""
+    """One role in one scope: admin (global), official (a district), city official (a city),
+    site roles (a site)."""
 
     id: Serial
     user = ForeignKey(StaffUser, index=True)
     role = Varchar(length=16)
     district = ForeignKey(District, null=True, default=None)
     site = ForeignKey(Site, null=True, default=None)
+    city = ForeignKey(City, null=True, default=None)
 
 
 class ApiToken(Table, tablename="api_token"):

@@ -33,9 +33,13 @@ class LoginOut(msgspec.Struct):
 
 
 class GrantIn(Input):
+    """One role in one scope: ``admin`` (none), ``official`` (``district_id``), ``city_official``
+    (``city_id``), site roles (``site_id``)."""
+
     role: Annotated[str, msgspec.Meta(max_length=16)]
     district_id: Id | None = None
     site_id: Id | None = None
+    city_id: Id | None = None
 
 
 class UserCreate(Input):
@@ -77,7 +81,7 @@ class Me(msgspec.Struct):
 
 
 def _grants(items: list[GrantIn]) -> list[Grant]:
-    return [Grant(g.role, g.district_id, g.site_id) for g in items]
+    return [Grant(g.role, g.district_id, g.site_id, g.city_id) for g in items]
 
 
 class AuthController(Controller):

@@ -71,6 +71,11 @@ class DomainError(Exception):
     def status(self) -> int:
         return self.spec.status
 
+    @property
+    def has_message(self) -> bool:
+        """Whether the raiser worded this refusal itself (``message=``)."""
+        return bool(self._message)
+
     def message(self, lang: str = "zh-CN") -> str:
         if self._message:
             return self._message

@@ -42,3 +42,14 @@ def last_complete_month(today: dt.date) -> str:
     """The month before ``today``'s: what a report shows by default (a month one day old
     says nothing yet)."""
     return shift(month_of(today), -1)
+
+
+def months(first: str, last: str) -> list[str]:
+    """Every month from ``first`` to ``last`` (both YYYY-MM, inclusive); empty when last < first."""
+    return [shift(first, k) for k in range(index(last) - index(first) + 1)]
+
+
+def quarter_months(month: str) -> tuple[str, str]:
+    """The first and last month of the calendar quarter ``month`` lies in (2026-08 → 2026-07, 2026-09)."""
+    first = shift(month, -((int(month[5:7]) - 1) % 3))
+    return first, shift(first, 2)

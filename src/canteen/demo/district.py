@@ -64,6 +64,7 @@ SITES: list[dict[str, Any]] = [
     },
     {
         "name": "卖鱼桥幸福食堂",
+        "phone": "0571-88150186",
         "kind": "meal_point",
         "point_type": "canteen",
         "community": "卖鱼桥社区",
@@ -75,6 +76,7 @@ SITES: list[dict[str, Any]] = [
     },
     {
         "name": "小河老年食堂",
+        "phone": "0571-88250317",
         "kind": "meal_point",
         "point_type": "canteen",
         "community": "小河社区",
@@ -86,6 +88,7 @@ SITES: list[dict[str, Any]] = [
     },
     {
         "name": "左家新村助餐点",
+        "phone": "0571-88350422",
         "kind": "meal_point",
         "point_type": "satellite",
         "community": "左家新村社区",
@@ -97,6 +100,7 @@ SITES: list[dict[str, Any]] = [
     },
     {
         "name": "德胜新村助餐点",
+        "phone": "0571-88450533",
         "kind": "meal_point",
         "point_type": "satellite",
         "community": "德胜新村社区",
@@ -108,6 +112,7 @@ SITES: list[dict[str, Any]] = [
     },
     {
         "name": "红石板助餐点",
+        "phone": "0571-88550644",
         "kind": "meal_point",
         "point_type": "satellite",
         "community": "红石板社区",
@@ -119,6 +124,7 @@ SITES: list[dict[str, Any]] = [
     },
     {
         "name": "知味观湖墅店（合作餐厅）",
+        "phone": "0571-88650755",
         "kind": "meal_point",
         "point_type": "partner_restaurant",
         "community": "信义坊社区",
@@ -223,6 +229,7 @@ async def load_district(now: dt.datetime | None = None) -> DemoDistrict:
                     meals_per_slot=spec["meals_per_slot"],
                     status="open",
                     slots=spec["slots"],
+                    phone=spec.get("phone", ""),
                     created_at=now,
                     updated_at=now,
                 ),
@@ -273,6 +280,7 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     """Everything the demo needs, in dependency order. Each step is idempotent."""
     # Imported here, not at the top: every step module imports DemoDistrict from this module.
     from canteen.demo.accounting import load_accounting
+    from canteen.demo.city import load_city
     from canteen.demo.delivery import load_rounds
     from canteen.demo.elders import load_elders
     from canteen.demo.history import load_history
@@ -289,7 +297,13 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     await load_accounting(district, today=today_of(now), now=now)
     await load_orders(district, today=today_of(now), now=now)
     await load_rounds(district.district_id, today=today_of(now), now=now)
+    # The city above it and a second district of the same city (the city view, portability).
+    await load_city(today=today_of(now), now=now)
     return district
 
 
-DEMO_LOGINS = [(u, role) for u, _, role, _ in USERS]
+# The city's users live in canteen.demo.city (its loader creates them after the district's).
+DEMO_LOGINS = [(u, role) for u, _, role, _ in USERS] + [
+    ("city", "city_official"),
+    ("official_xihu", "official"),
+]

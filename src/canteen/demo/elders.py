@@ -15,7 +15,7 @@ from canteen.core import audit
 from canteen.core.audit import SystemActor
 from canteen.core.db import write_transaction
 from canteen.demo.district import STREETS, DemoDistrict
-from canteen.demo.people import GONGSHU_COMMUNITIES, DemoCommunity, make_people
+from canteen.demo.people import GONGSHU_COMMUNITIES, GONGSHU_REGION, DemoCommunity, make_people
 from canteen.registry import services as svc
 from canteen.registry.importing import draft_fingerprint
 from canteen.registry.tables import Elder, ElderCategory, ElderStatusEvent
@@ -39,12 +39,23 @@ def demo_communities(district: DemoDistrict) -> list[DemoCommunity]:
     return out
 
 
-async def load_elders(district: DemoDistrict, *, today: dt.date, now: dt.datetime, n: int = 300) -> int:
-    """Create ``n`` demo elders in the demo district unless it has elders already; returns how many."""
+async def load_elders(
+    district: DemoDistrict,
+    *,
+    today: dt.date,
+    now: dt.datetime,
+    n: int = 300,
+    communities: list[DemoCommunity] | None = None,
+    seed: int = DEMO_SEED,
+    region: str = GONGSHU_REGION,
+) -> int:
+    """Create ``n`` demo elders in the demo district (or another one, with its ``communities``,
+    ``seed`` and ID ``region``) unless it has elders already; returns how many."""
     if await Elder.exists().where(Elder.district == district.district_id):
         return 0
-    rng = random.Random(DEMO_SEED)
-    people = make_people(n, demo_communities(district), seed=DEMO_SEED, today=today)
+    rng = random.Random(seed)
+    chosen = communities if communities is not None else demo_communities(district)
+    people = make_people(n, chosen, seed=seed, today=today, region=region)
     pin_hash = hash_password(DEMO_PIN)  # argon2 is slow on purpose: hash once, share it
     cipher = svc.cipher()
     actor = SystemActor("demo-loader")
@@ -71,6 +82,7 @@ async def load_elders(district: DemoDistrict, *, today: dt.date, now: dt.datetim
                         gender=p.gender,
                         birth_date=p.birth_date,
                         national_id_enc=svc.encrypt_id(p.national_id),
+                        national_id_masked=svc.mask_national_id(p.national_id),
                         national_id_hash=svc.id_hash(p.national_id),
                         id_last4=p.national_id[-4:],
                         phone=p.phone or "",

@@ -172,11 +172,16 @@ def _diet(rng: random.Random, disabled: bool) -> tuple[str, ...]:
 
 
 def make_people(
-    n: int, communities: Sequence[DemoCommunity] = GONGSHU_COMMUNITIES, *, seed: int, today: date
+    n: int,
+    communities: Sequence[DemoCommunity] = GONGSHU_COMMUNITIES,
+    *,
+    seed: int,
+    today: date,
+    region: str = GONGSHU_REGION,
 ) -> list[ElderDraft]:
     """``n`` invented elders spread over ``communities``; the same seed gives the same people.
 
-    ID numbers are unique within the result (region 330105, valid checksums);
+    ID numbers are unique within the result (``region``, 330105 by default, valid checksums);
     ages 60–100 on ``today``.
     """
     rng = random.Random(seed)
@@ -189,10 +194,10 @@ def make_people(
         given = rng.choice(_MALE_GIVEN if gender == "male" else _FEMALE_GIVEN)
         birth = _birth_date(rng, today, _age(rng))
         seq = rng.randrange(500) * 2 + (1 if gender == "male" else 0)
-        national_id = make_national_id(GONGSHU_REGION, birth, seq)
+        national_id = make_national_id(region, birth, seq)
         while national_id in used_ids:
             seq = (seq + 2) % 1000
-            national_id = make_national_id(GONGSHU_REGION, birth, seq)
+            national_id = make_national_id(region, birth, seq)
         used_ids.add(national_id)
         r = rng.random()
         living: LivingSituation = (

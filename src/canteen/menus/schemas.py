@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from canteen.core.schemas import Id, Input, Name
+from canteen.subsidies.schemas import MealType
 
 DietTagCode = Literal["low_salt", "low_sugar", "soft", "no_pork", "vegetarian"]
 SlotCode = Literal["breakfast", "lunch", "dinner"]
@@ -50,6 +51,9 @@ class MealSetIn(Input):
     list_price_fen: PriceFen
     dish_ids: Annotated[list[Id], msgspec.Meta(max_length=20)] = []
     portions_available: Portions | None = None
+    # What kind of set it is, for the subsidy policy (a tier may subsidise a type differently).
+    # Left out: a set already on the menu (by name) keeps its type, a new one is "standard".
+    meal_type: MealType | None = None
 
 
 class MenuIn(Input):
@@ -72,6 +76,7 @@ class MealSetView(msgspec.Struct):
     portions_available: int | None
     portions_sold: int
     sort_order: int
+    meal_type: str = "standard"
 
 
 class MenuView(msgspec.Struct):

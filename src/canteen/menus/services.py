@@ -57,6 +57,7 @@ from canteen.menus.schemas import (
 from canteen.menus.tables import DailyMenu, Dish, MealSet
 from canteen.regions.tables import District, Site
 from canteen.settings import get_settings
+from canteen.subsidies.schemas import DEFAULT_MEAL_TYPE
 
 register("sold_out", 409)
 register("menu_not_cooking_site", 409)
@@ -352,6 +353,7 @@ async def _menu_view(menu: dict[str, Any]) -> MenuView:
             MealSet.portions_available,
             MealSet.portions_sold,
             MealSet.sort_order,
+            MealSet.meal_type,
         )
         .where(MealSet.menu == menu["id"])
         .order_by(MealSet.sort_order)
@@ -381,6 +383,7 @@ async def _menu_view(menu: dict[str, Any]) -> MenuView:
                 portions_available=s["portions_available"],
                 portions_sold=s["portions_sold"],
                 sort_order=s["sort_order"],
+                meal_type=s["meal_type"] or "standard",
             )
             for s in sets
         ],
@@ -465,8 +468,11 @@ async def _write_menu(
             "portions_available": s.portions_available,
             "sort_order": order,
         }
+        if s.meal_type is not None:
+            values["meal_type"] = s.meal_type
         old = existing.get(s.name)
         if old is None:
+            values.setdefault("meal_type", DEFAULT_MEAL_TYPE)
             await MealSet.insert(MealSet(menu=menu_id, name=s.name, portions_sold=0, **values))
             continue
         if s.portions_available is not None and s.portions_available < old["portions_sold"]:
@@ -483,7 +489,9 @@ async def _write_menu(
             "site_id": site["id"],
             "date": day.isoformat(),
             "slot": slot,
-            "sets": [{"name": s.name, "list_price_fen": s.list_price_fen} for s in sets],
+            "sets": [
+                {"name": s.name, "list_price_fen": s.list_price_fen, "meal_type": s.meal_type} for s in sets
+            ],
         },
         district_id=site["district"],
         now=now,
@@ -558,7 +566,11 @@ async def copy_week(
                 continue
             sets = await (
                 MealSet.select(
-                    MealSet.name, MealSet.list_price_fen, MealSet.dish_ids, MealSet.portions_available
+                    MealSet.name,
+                    MealSet.list_price_fen,
+                    MealSet.dish_ids,
+                    MealSet.portions_available,
+                    MealSet.meal_type,
                 )
                 .where(MealSet.menu == menu["id"])
                 .order_by(MealSet.sort_order)

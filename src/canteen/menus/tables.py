@@ -48,6 +48,7 @@ class MealSet(Table, tablename="meal_set"):
     list_price_fen = Integer()
     dish_ids = JSON(default="[]")
     diet_tags = JSON(default="[]")  # intersection of the dishes' tags: see menus.services
+    meal_type = Varchar(length=20, default="standard")  # canteen.subsidies.schemas.MEAL_TYPES
     portions_available = Integer(null=True, default=None)
     portions_sold = Integer(default=0)
     sort_order = Integer(default=0)

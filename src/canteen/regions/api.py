@@ -14,16 +14,19 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from canteen.accounts.context import principal_of
 from canteen.accounts.guards import login_required, roles
-from canteen.accounts.roles import ADMIN, OFFICIAL, OPERATOR
+from canteen.accounts.roles import ADMIN, CITY_OFFICIAL, OFFICIAL, OPERATOR
 from canteen.core.apidocs import errors
 from canteen.regions import services
 from canteen.regions.schemas import (
     DEFAULT_LIMIT,
+    CityCreate,
+    CityView,
     CommunityCreate,
     CommunityList,
     CommunityView,
     DistrictCreate,
     DistrictList,
+    DistrictUpdate,
     DistrictView,
     OperatorCreate,
     OperatorList,
@@ -55,6 +58,29 @@ def _cursor(cursor: str | None) -> int | None:
     return int(cursor) if cursor else None
 
 
+class CityController(Controller):
+    path = "/api/v1/cities"
+    tags = ["regions"]
+    guards = [login_required]
+
+    @get("/", summary="Cities you may see, each with its districts", responses=errors())
+    async def list_cities(self, request: Req) -> list[CityView]:
+        return await services.list_cities(principal_of(request))
+
+    @post("/", guards=[roles(ADMIN)], summary="Create a city (admin)", responses=errors("duplicate"))
+    async def create_city(self, request: Req, data: JSONBody[CityCreate]) -> CityView:
+        return await services.create_city(principal_of(request), data)
+
+    @get(
+        "/{city_id:int}",
+        guards=[roles(CITY_OFFICIAL)],
+        summary="One city with its districts (admin, its city officials)",
+        responses=errors("not_found"),
+    )
+    async def get_city(self, request: Req, city_id: PathId) -> CityView:
+        return await services.get_city(principal_of(request), city_id)
+
+
 class DistrictController(Controller):
     path = "/api/v1/districts"
     tags = ["regions"]
@@ -69,6 +95,23 @@ class DistrictController(Controller):
     @post("/", guards=[roles(ADMIN)], summary="Create a district (admin)", responses=errors("duplicate"))
     async def create_district(self, request: Req, data: JSONBody[DistrictCreate]) -> DistrictView:
         return await services.create_district(principal_of(request), data)
+
+    @get("/{district_id:int}", summary="One district (404 outside your scope)", responses=errors("not_found"))
+    async def get_district(self, request: Req, district_id: PathId) -> DistrictView:
+        return await services.get_district(principal_of(request), district_id)
+
+    @patch(
+        "/{district_id:int}",
+        guards=[roles(ADMIN, OFFICIAL)],
+        summary="Change a district's name or meal-circle radius (admin, its official)",
+        description="`service_radius_m` is the walking distance (metres) within which an elder counts "
+        "as covered by a meal point; a site may set its own (`PATCH /api/v1/sites/{id}`).",
+        responses=errors("not_found", "forbidden"),
+    )
+    async def update_district(
+        self, request: Req, district_id: PathId, data: JSONBody[DistrictUpdate]
+    ) -> DistrictView:
+        return await services.update_district(principal_of(request), district_id, data)
 
     @get("/{district_id:int}/streets", summary="Streets of a district", responses=errors("not_found"))
     async def list_streets(
@@ -208,6 +251,7 @@ class SiteController(Controller):
 
 
 CONTROLLERS: list[type[Controller]] = [
+    CityController,
     DistrictController,
     StreetController,
     OperatorController,

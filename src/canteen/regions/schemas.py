@@ -22,6 +22,8 @@ ShortText = Annotated[str, msgspec.Meta(max_length=100)]
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Seats = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
 VoidWindow = Annotated[int, msgspec.Meta(ge=0, le=1440)]
+# Walking metres of the meal circle: 15 minutes is about 1 km for an older person.
+Radius = Annotated[int, msgspec.Meta(ge=100, le=5000, description="Walking distance in metres (100–5000)")]
 # Cursor = the last id of the previous page, as an opaque-looking string (DESIGN: lists).
 Cursor = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,10}$")]
 PageLimit = Annotated[int, msgspec.Meta(ge=1, le=200)]
@@ -58,12 +60,33 @@ Slots = Annotated[list[SlotHours], msgspec.Meta(max_length=3)]
 # --- districts, streets, communities, operators -------------------------------------------
 
 
+class CityCreate(Input):
+    name: Name
+    code: Code
+
+
+class CityView(msgspec.Struct):
+    id: int
+    name: str
+    code: str
+    district_ids: list[int] = []
+
+
 class DistrictCreate(Input):
     name: Name
     code: Code
-    city: City = ""
+    city: City = ""  # the city's name; with ``city_id`` it is taken from the city
+    city_id: Id | None = None
     lat: Lat = 0.0
     lon: Lon = 0.0
+    service_radius_m: Radius = 1000
+
+
+class DistrictUpdate(Input):
+    """A partial update of a district: only the fields present change."""
+
+    name: Name | UnsetType = UNSET
+    service_radius_m: Radius | UnsetType = UNSET
 
 
 class DistrictView(msgspec.Struct):
@@ -73,6 +96,8 @@ class DistrictView(msgspec.Struct):
     city: str
     lat: float
     lon: float
+    service_radius_m: int = 1000
+    city_id: int | None = None
 
 
 class StreetCreate(Input):
@@ -139,6 +164,7 @@ class SiteCreate(Input):
     phone: Phone = ""
     note: Text2000 = ""
     residential_utilities: bool = False
+    service_radius_m: Radius | None = None
     status: Literal["planned", "open"] = "planned"
 
 
@@ -163,6 +189,7 @@ class SiteUpdate(Input):
     phone: Phone | UnsetType = UNSET
     note: Text2000 | UnsetType = UNSET
     residential_utilities: bool | UnsetType = UNSET
+    service_radius_m: Radius | UnsetType | None = UNSET
 
 
 class SiteStatusIn(Input):
@@ -193,6 +220,7 @@ class SiteView(msgspec.Struct):
     residential_utilities: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+    service_radius_m: int | None = None
 
 
 # --- list envelopes -------------------------------------------------------------------------

@@ -36,11 +36,14 @@ from canteen.core.db import UniqueViolation, is_sqlite, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.regions.schemas import (
     DEFAULT_LIMIT,
+    CityCreate,
+    CityView,
     CommunityCreate,
     CommunityList,
     CommunityView,
     DistrictCreate,
     DistrictList,
+    DistrictUpdate,
     DistrictView,
     OperatorCreate,
     OperatorList,
@@ -54,7 +57,7 @@ from canteen.regions.schemas import (
     StreetList,
     StreetView,
 )
-from canteen.regions.tables import Community, District, Operator, Site, Street
+from canteen.regions.tables import City, Community, District, Operator, Site, Street
 
 register("site_kitchen_invalid", 422)
 register("site_point_type_invalid", 422)
@@ -167,12 +170,57 @@ def _district_view(row: dict[str, Any]) -> DistrictView:
     return msgspec.convert(row, DistrictView)
 
 
+async def create_city(actor: Principal, data: CityCreate, *, now: dt.datetime | None = None) -> CityView:
+    """Create a city (admin only); its code (GB/T 2260, e.g. 330100) is unique."""
+    _require_role(actor, ADMIN)
+    values = msgspec.structs.asdict(data)
+    try:
+        async with write_transaction():
+            rows = await City.insert(City(**values)).returning(City.id)
+            city_id = int(rows[0]["id"])
+            await audit.record(actor, "city.create", "city", city_id, after=values, now=now)
+    except UniqueViolation as exc:
+        raise DomainError("duplicate", {"field": "code", "code": data.code}) from exc
+    return CityView(id=city_id, **values)
+
+
+async def list_cities(actor: Principal) -> list[CityView]:
+    """Cities the actor may see: all for admin, else those of its districts and its city grants."""
+    cities = await City.select().order_by(City.id)
+    districts = await District.select(District.id, District.city_id).where(District.city_id.is_not_null())
+    by_city: dict[int, list[int]] = {}
+    for d in districts:
+        by_city.setdefault(int(d["city_id"]), []).append(int(d["id"]))
+    visible = actor.visible_district_ids()
+    out = []
+    for c in cities:
+        ids = sorted(by_city.get(int(c["id"]), []))
+        if visible is None or actor.can_city(int(c["id"])) or set(ids) & visible:
+            out.append(CityView(id=int(c["id"]), name=c["name"], code=c["code"], district_ids=ids))
+    return out
+
+
+async def get_city(actor: Principal, city_id: int) -> CityView:
+    """One city the actor oversees (admin or its city official); any other id is ``not_found``."""
+    if not (_valid_id(city_id) and actor.can_city(city_id)):
+        raise DomainError("not_found", {"city_id": city_id})
+    found = next((c for c in await list_cities(actor) if c.id == city_id), None)
+    if found is None:
+        raise DomainError("not_found", {"city_id": city_id})
+    return found
+
+
 async def create_district(
     actor: Principal, data: DistrictCreate, *, now: dt.datetime | None = None
 ) -> DistrictView:
     """Create a district (admin only); its code (GB/T 2260) is unique."""
     _require_role(actor, ADMIN)
     values = msgspec.structs.asdict(data)
+    if data.city_id is not None:
+        city = await City.select(City.name).where(City.id == data.city_id).first()
+        if city is None:
+            raise DomainError("not_found", {"city_id": data.city_id, "field": "city_id"})
+        values["city"] = city["name"]
     try:
         async with write_transaction():
             rows = await District.insert(District(**values)).returning(District.id)
@@ -205,6 +253,33 @@ async def list_districts(
 
 async def get_district(actor: Principal, district_id: int) -> DistrictView:
     return _district_view(await _district_row(actor, district_id))
+
+
+async def update_district(
+    actor: Principal, district_id: int, data: DistrictUpdate, *, now: dt.datetime | None = None
+) -> DistrictView:
+    """Change a district's name or meal-circle radius (admin, or the district's official); audited."""
+    changes = {f: v for f, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    async with write_transaction():
+        before = _district_view(await _writable_district(actor, district_id))
+        old, new = audit.changes({f: getattr(before, f) for f in changes}, changes)
+        if not new:
+            return before
+        await District.update({getattr(District, f): v for f, v in new.items()}).where(
+            District.id == district_id
+        )
+        await audit.record(
+            actor,
+            "district.update",
+            "district",
+            district_id,
+            before=old,
+            after=new,
+            district_id=district_id,
+            now=now,
+        )
+    clear_all()
+    return msgspec.structs.replace(before, **new)
 
 
 # --- streets and communities ----------------------------------------------------------------
@@ -376,6 +451,7 @@ _SITE_COLS = (
     Site.phone,
     Site.note,
     Site.residential_utilities,
+    Site.service_radius_m,
     Site.created_at,
     Site.updated_at,
 )

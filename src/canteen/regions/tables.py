@@ -13,16 +13,29 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
+from piccolo.columns.base import OnDelete
 from piccolo.table import Table
+
+
+class City(Table, tablename="city"):
+    """A city above its districts (杭州市 above 拱墅区 and 西湖区): a city official reads every
+    district of it, and city-level funders are settled across them."""
+
+    id: Serial
+    name = Varchar(length=100)
+    code = Varchar(length=12, unique=True)  # GB/T 2260 region code of the city, e.g. 330100
 
 
 class District(Table, tablename="district"):
     id: Serial
     name = Varchar(length=100)
     code = Varchar(length=12, unique=True)  # GB/T 2260 region code, e.g. 330105
-    city = Varchar(length=100, default="")
+    city = Varchar(length=100, default="")  # the city's name as shown (kept with city_id)
+    city_id = ForeignKey(City, null=True, default=None, index=True, on_delete=OnDelete.restrict)
     lat = DoublePrecision(default=0.0)
     lon = DoublePrecision(default=0.0)
+    # The meal circle: how far an elder is expected to walk to a point (metres of walking).
+    service_radius_m = Integer(default=1000)
 
 
 class Street(Table, tablename="street"):
@@ -76,5 +89,7 @@ class Site(Table, tablename="site"):
     phone = Varchar(length=30, default="")
     note = Text(default="")
     residential_utilities = Boolean(default=False)
+    # This point's own reach when it differs from the district's (a hill, a main road); None: theirs.
+    service_radius_m = Integer(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()

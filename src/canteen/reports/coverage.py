@@ -3,7 +3,8 @@
 Walking distance is estimated, not routed: no street graph is available offline, so we take the
 great-circle (haversine) distance and multiply it by a detour factor of 1.25, a common ratio of
 network to straight-line distance in dense Chinese urban street grids. An elder is *covered* when
-an OPEN meal point lies within 1 km of walking (≈ 15 minutes at an older person's ~4 km/h).
+an OPEN meal point lies within that point's service radius: the district's radius (default 1 km of
+walking, ≈ 15 minutes at an older person's ~4 km/h) unless the point sets its own.
 
 The next point is a one-facility maximum-coverage problem: candidate sites are the uncovered
 elders' own homes and the community centres; the candidate that covers the most uncovered elders
@@ -31,6 +32,7 @@ class Place:
     lon: float
     group: int | None = None  # the community, for elders
     label: str = ""
+    radius_m: float | None = None  # a meal point's own reach; None: the district's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,8 @@ def walking_m(a: Place, b: Place, detour: float = DETOUR_FACTOR) -> float:
 
 
 def covered(elder: Place, points: Sequence[Place], limit_m: float = WALK_LIMIT_M) -> bool:
-    return any(walking_m(elder, p) <= limit_m for p in points)
+    """Within reach of some point: its own radius when it has one, else ``limit_m``."""
+    return any(walking_m(elder, p) <= (p.radius_m or limit_m) for p in points)
 
 
 def best_site(

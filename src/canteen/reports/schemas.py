@@ -13,6 +13,8 @@ class PointOnMap(msgspec.Struct):
     status: str
     lat: float
     lon: float
+    radius_m: int  # the walking reach used for this point (its own, else the district's)
+    own_radius: bool = False  # True when the point sets its own radius
 
 
 class CommunityCount(msgspec.Struct):
@@ -40,7 +42,7 @@ class CoverageView(msgspec.Struct):
     covered: int
     share: float
     without_location: int  # eligible elders without coordinates: not counted either way
-    walk_limit_m: int
+    walk_limit_m: int  # the district's service radius (walking metres)
     detour_factor: float
     points: list[PointOnMap]
     communities: list[CommunityCount]
@@ -113,3 +115,30 @@ class PublicDistrict(msgspec.Struct):
     points: list[PublicPoint]
     meals: int
     subsidy_fen: int
+
+
+class CityDistrict(msgspec.Struct):
+    """One district of a city in a month: what the city official compares across districts."""
+
+    district_id: int
+    name: str
+    code: str
+    points: int  # meal points of the district
+    graded: dict[str, int]  # points per viability grade (A–D; N: not graded, no costs or meals)
+    meals: int
+    subsidised: int
+    subsidy_fen: int
+    by_source: dict[str, int]  # meal subsidy fen by funding source
+    viability_available: bool
+
+
+class CityOverview(msgspec.Struct):
+    city_id: int
+    name: str
+    code: str
+    month: str
+    meals: int
+    subsidised: int
+    subsidy_fen: int
+    by_source: dict[str, int]
+    districts: list[CityDistrict]

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from canteen.accounting import kpis
-from canteen.accounts.roles import Principal, require_district
+from canteen.accounts.roles import OFFICIAL, Grant, Principal, require_district
 from canteen.core.errors import DomainError
 from canteen.core.periods import last_complete_month, month_bounds
 from canteen.meals.tables import Meal
 from canteen.quality.tables import MealRating
+from canteen.regions.services import get_city
 from canteen.regions.tables import Community, District, Site
 from canteen.registry.tables import Elder, ElderCategory
 from canteen.reports import coverage as cov
 from canteen.reports.schemas import (
+    CityDistrict,
+    CityOverview,
     CommunityCount,
     CoverageView,
     DaySeries,
@@ -64,11 +68,16 @@ async def eligible_elders(district_id: int, today: dt.date) -> list[dict[str, An
 
 
 async def coverage_report(actor: Principal, district_id: int, today: dt.date) -> CoverageView:
-    """Share of eligible elders within a 1 km walk of an open meal point, the communities with
+    """Share of eligible elders within walking reach of an open meal point (each point's service
+    radius, else the district's — 1 km by default), the communities with
     the most uncovered eligible elders, and the best place for the next point."""
     require_district(actor, district_id)
+    district = await District.select(District.service_radius_m).where(District.id == district_id).first()
+    limit_m = int(district["service_radius_m"]) if district else int(cov.WALK_LIMIT_M)
     sites = (
-        await Site.select(Site.id, Site.name, Site.point_type, Site.status, Site.lat, Site.lon)
+        await Site.select(
+            Site.id, Site.name, Site.point_type, Site.status, Site.lat, Site.lon, Site.service_radius_m
+        )
         .where((Site.district == district_id) & (Site.kind == "meal_point"))
         .order_by(Site.id)
     )
@@ -83,13 +92,16 @@ async def coverage_report(actor: Principal, district_id: int, today: dt.date) ->
     eligible = await eligible_elders(district_id, today)
     located = [e for e in eligible if e["lat"] is not None and e["lon"] is not None]
     open_points = [
-        cov.Place(int(s["id"]), s["lat"], s["lon"], label=s["name"]) for s in sites if s["status"] == "open"
+        cov.Place(int(s["id"]), s["lat"], s["lon"], label=s["name"], radius_m=s["service_radius_m"])
+        for s in sites
+        if s["status"] == "open"
     ]
     centres = [cov.Place(int(c["id"]), c["lat"], c["lon"], label=c["name"]) for c in communities]
     result = cov.analyse(
         [cov.Place(int(e["id"]), e["lat"], e["lon"], group=int(e["community"])) for e in located],
         open_points,
         centres,
+        limit_m=limit_m,
     )
     reg_by: dict[int, int] = {}
     for r in registered:
@@ -129,10 +141,19 @@ async def coverage_report(actor: Principal, district_id: int, today: dt.date) ->
         covered=result.covered,
         share=round(result.share, 4),
         without_location=len(eligible) - len(located),
-        walk_limit_m=int(cov.WALK_LIMIT_M),
+        walk_limit_m=limit_m,
         detour_factor=cov.DETOUR_FACTOR,
         points=[
-            PointOnMap(int(s["id"]), s["name"], s["point_type"], s["status"], s["lat"], s["lon"])
+            PointOnMap(
+                int(s["id"]),
+                s["name"],
+                s["point_type"],
+                s["status"],
+                s["lat"],
+                s["lon"],
+                radius_m=int(s["service_radius_m"] or limit_m),
+                own_radius=s["service_radius_m"] is not None,
+            )
             for s in sites
         ],
         communities=counts,
@@ -341,4 +362,59 @@ async def public_district(code: str, month: str | None, today: dt.date) -> Publi
         points=points,
         meals=sum(p.meals for p in points),
         subsidy_fen=sum(p.subsidy_fen for p in points),
+    )
+
+
+def _district_reader(actor: Principal, district_ids: Iterable[int]) -> Principal:
+    """The city official as a reader of its city's districts: a principal with an official grant
+    for exactly those districts. Used only inside this module, for the read-only district reports
+    the city view is built from; the city official never gets a district's write rights."""
+    return Principal(
+        user_id=actor.user_id,
+        username=actor.username,
+        display_name=actor.display_name,
+        grants=tuple(Grant(OFFICIAL, d) for d in sorted(district_ids)),
+    )
+
+
+async def city_overview(
+    actor: Principal, city_id: int, month: str, *, today: dt.date | None = None
+) -> CityOverview:
+    """Every district of a city in one month: its points and their grades, meals, subsidy by
+    funding source — the sums of the districts' own month overviews, so the two never disagree."""
+    city = await get_city(actor, city_id)
+    reader = _district_reader(actor, city.district_ids)
+    districts: list[CityDistrict] = []
+    by_source: dict[str, int] = {}
+    for district_id in city.district_ids:
+        view = await month_overview(reader, district_id, month, today=today)
+        graded: dict[str, int] = {}
+        for p in view.points:
+            graded[p.grade or "N"] = graded.get(p.grade or "N", 0) + 1
+        for source, fen in view.by_source.items():
+            by_source[source] = by_source.get(source, 0) + fen
+        districts.append(
+            CityDistrict(
+                district_id=district_id,
+                name=view.district_name,
+                code=view.district_code,
+                points=len(view.points),
+                graded=dict(sorted(graded.items())),
+                meals=view.meals,
+                subsidised=sum(p.subsidised for p in view.points),
+                subsidy_fen=view.subsidy_fen,
+                by_source=view.by_source,
+                viability_available=view.viability_available,
+            )
+        )
+    return CityOverview(
+        city_id=city.id,
+        name=city.name,
+        code=city.code,
+        month=month,
+        meals=sum(d.meals for d in districts),
+        subsidised=sum(d.subsidised for d in districts),
+        subsidy_fen=sum(d.subsidy_fen for d in districts),
+        by_source=dict(sorted(by_source.items())),
+        districts=districts,
     )

@@ -2,8 +2,9 @@
 
 A policy body is the documented ``Policy`` document; its ``district_id`` and
 ``version`` may be left out (the store sets them). Refusals carry the pure
-layer's codes (``policy_funding_not_100``, ``policy_unknown_category`` …) and
-nothing is written.
+layer's codes (``policy_funding_not_100``, ``policy_funding_invalid``,
+``policy_unknown_category`` …) and nothing is written; a body the decoder refuses is
+``validation_failed`` naming the field in the caller's language.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.params import JSONBody, PathParameter
+from litestar.openapi.spec import Example
+from litestar.params import Body, PathParameter
 
 from canteen.accounts.context import principal_of
 from canteen.accounts.guards import login_required, roles
@@ -29,6 +31,7 @@ PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
 VALIDATION_CODES = (
     "policy_funding_not_100",
     "policy_funding_duplicate",
+    "policy_funding_invalid",
     "policy_unknown_category",
     "policy_invalid_tier",
     "policy_duplicate_tier",
@@ -37,7 +40,40 @@ VALIDATION_CODES = (
     "policy_invalid_combination",
     "policy_invalid_portability",
     "policy_dates_invalid",
+    "validation_failed",
 )
+
+# A policy in the style of a city document, with every setting issue #11 added (see
+# docs/decisions.md, "Policies, configured").
+POLICY_EXAMPLE: dict[str, Any] = {
+    "name": "老年助餐补贴政策（2027年）",
+    "effective_from": "2027-01-01",
+    "combination": "best",
+    "per_slot_daily_limit": 1,
+    "per_day_limit": 1,
+    "monthly_cap_fen": 30000,
+    "cap_crossing": "full_price",
+    "monthly_cap_meals": 22,
+    "funding": [
+        {"source": "city", "fixed_fen": 200},
+        {"source": "district", "fixed_fen": 200},
+        {"source": "street", "rest": True},
+    ],
+    "tiers": [
+        {"code": "dibao", "name_zh": "低保", "name_en": "Dibao", "categories": ["dibao"],
+         "kind": "fixed_copay", "value": 300},
+        {"code": "diet", "name_zh": "失能老人治疗餐", "name_en": "Disabled, diet sets",
+         "categories": ["disabled"], "kind": "amount_off", "value": 500, "slots": ["lunch"],
+         "by_meal_type": [{"meal_type": "therapeutic", "kind": "amount_off", "value": 1000},
+                          {"meal_type": "soft", "kind": "fixed_copay", "value": 200}],
+         "funding": [{"source": "city", "percent": 70}, {"source": "district", "rest": True}]},
+        {"code": "senior60", "name_zh": "60岁以上", "name_en": "Aged 60+", "min_age": 60,
+         "kind": "amount_off", "value": 300, "meal_types": ["standard"]},
+    ],
+}  # fmt: skip
+POLICY_EXAMPLES = [
+    Example(summary="Fixed amounts with a remainder, limits and meal types", value=POLICY_EXAMPLE)
+]
 
 
 class PolicyDraft(Policy, kw_only=True):
@@ -70,7 +106,7 @@ class DistrictPolicyController(Controller):
         responses=errors("not_found", *VALIDATION_CODES),
     )
     async def create_policy(
-        self, request: Req, district_id: PathId, data: JSONBody[PolicyDraft]
+        self, request: Req, district_id: PathId, data: Annotated[PolicyDraft, Body(examples=POLICY_EXAMPLES)]
     ) -> PolicyView:
         return await services.create_policy(principal_of(request), district_id, to_policy(data, district_id))
 

@@ -7,20 +7,35 @@ reports) comes from :func:`quote`. The DB layer picks the policy in force with
 Order of the rules in :func:`quote`, each a documented decision:
 
 1. Walk-ins (non-members) pay the list price and the full delivery fee.
-2. Once ``per_slot_daily_limit`` subsidised meals were taken in the slot
-   today, the meal is sold at full price, delivery fee included.
-3. Tiers match on categories valid on the meal date and on age on the meal
-   date. ``best``: the largest subsidy, ties to the tier listed first;
-   ``stack``: the sum, capped by ``stack_cap_fen``. Never above the list price.
-4. Portability: sources that do not pay away from home drop out, and their
-   share is not paid: the subsidy becomes ``floor(subsidy * kept% / 100)``.
-   Flooring keeps every payer at or below its own share; the fen goes to the
-   co-pay.
-5. The monthly cap clips what is left of the meal subsidy.
-6. The remaining subsidy is split over the paying sources with
-   ``split_fen`` (largest remainder, parts always sum exactly).
-7. Delivery (delivery mode only): the largest reduction among the tiers the
-   elder matches, not capped monthly, funded and made portable like the meal.
+2. Limits, each sells the meal at full price (delivery fee included) once
+   reached: ``per_slot_daily_limit`` subsidised meals in the slot today,
+   ``per_day_limit`` subsidised meals today in any slot, ``monthly_cap_meals``
+   subsidised meals this calendar month (checked in that order; the reason
+   names the first one reached).
+3. Tiers match on categories valid on the meal date, on age on the meal
+   date, on the slot (``Tier.slots``) and on the meal set's type
+   (``Tier.meal_types``); a tier's subsidy may differ by type
+   (``Tier.by_meal_type``). ``best``: the largest subsidy, ties to the tier
+   listed first; ``stack``: the sum, capped by ``stack_cap_fen``. Never above
+   the list price.
+4. Each applied tier's subsidy is split by its own ``funding`` (else the
+   policy's) with :func:`split_subsidy`; tiers with the same split are
+   summed first and split once.
+5. Portability: sources that do not pay away from home drop out, and their
+   share is not paid. A split of percents only: the subsidy becomes
+   ``floor(subsidy * kept% / 100)`` (flooring keeps every payer at or below
+   its own share; the fen goes to the co-pay). A split with fixed amounts:
+   the dropped payers' parts are simply not paid.
+6. The monthly money cap clips what is left of the meal subsidy: the meal
+   that crosses it gets the remainder (``cap_crossing = "remainder"``) or is
+   sold at full price (``"full_price"``).
+7. Whenever a cap clips a subsidy that was already split (stack cap, list
+   price, monthly cap), each payer's part shrinks in proportion to its split
+   (``split_fen``: largest remainder, ties to the payer listed first), so the
+   parts always sum exactly to the subsidy and no payer pays above its share.
+8. Delivery (delivery mode only): the largest reduction among the tiers the
+   elder matches, not capped monthly, funded by the policy's split and made
+   portable like the meal.
 """
 
 from __future__ import annotations
@@ -33,14 +48,18 @@ from canteen.core.errors import DomainError, register
 from canteen.core.money import split_fen, yuan
 from canteen.i18n import gettext
 from canteen.subsidies.schemas import (
+    DEFAULT_MEAL_TYPE,
     FUNDING_SOURCE_LABELS,
     MAX_FEN,
+    MEAL_TYPES,
     DeliveryRule,
     ElderFacts,
     FundingPart,
+    FundingShare,
     Policy,
     Quote,
     Tier,
+    TierKind,
     Usage,
 )
 
@@ -49,6 +68,8 @@ register("invalid_slot", 422)
 register("invalid_mode", 422)
 register("policy_funding_not_100", 422)
 register("policy_funding_duplicate", 422)
+register("policy_funding_invalid", 422)
+register("invalid_meal_type", 422)
 register("policy_unknown_category", 422)
 register("policy_invalid_tier", 422)
 register("policy_duplicate_tier", 422)
@@ -87,12 +108,8 @@ def validate_policy(policy: Policy) -> None:
             },
         )
 
+    validate_split(policy.funding)
     sources = [share.source for share in policy.funding]
-    if len(set(sources)) != len(sources):
-        raise DomainError("policy_funding_duplicate", {"sources": sources})
-    total = sum(share.percent for share in policy.funding)
-    if total != 100:
-        raise DomainError("policy_funding_not_100", {"total_percent": total})
 
     if policy.combination == "best" and policy.stack_cap_fen is not None:
         raise DomainError(
@@ -129,12 +146,59 @@ def validate_policy(policy: Policy) -> None:
                 )
 
     own = set(sources)
+    for tier in policy.tiers:
+        own.update(share.source for share in tier.funding or [])
     for field in ("outside_home_street", "outside_home_district"):
         kept = getattr(policy.portability, field)
         if kept is not None:
             unknown = sorted(set(kept) - own)
             if unknown:
                 raise DomainError("policy_invalid_portability", {"field": field, "sources": unknown})
+
+
+def validate_split(shares: Sequence[FundingShare], tier_code: str | None = None) -> None:
+    """Check one funding split (the policy's or a tier's, named by ``tier_code``).
+
+    Each share is exactly one of a percent, a fixed amount or "the rest"; sources are not
+    repeated; at most one share is the rest. Without a rest share the split is percents
+    only and they add up to 100; with one, percents add up to 100 at most (fixed amounts
+    are allowed only then, so the parts can always add up to the subsidy).
+    """
+    where = {"tier_code": tier_code} if tier_code else {}
+    sources = [share.source for share in shares]
+    if len(set(sources)) != len(sources):
+        raise DomainError("policy_funding_duplicate", {"sources": sources, **where})
+    for share in shares:
+        given = (share.percent is not None) + (share.fixed_fen is not None) + share.rest
+        if given != 1:
+            raise DomainError(
+                "policy_funding_invalid",
+                {"source": share.source, "reason": "one of percent, fixed_fen or rest", **where},
+            )
+    rests = [share.source for share in shares if share.rest]
+    total = sum(share.percent or 0 for share in shares)
+    if len(rests) > 1:
+        raise DomainError("policy_funding_invalid", {"sources": rests, "reason": "one rest share", **where})
+    if not rests:
+        fixed = [share.source for share in shares if share.fixed_fen is not None]
+        if fixed:
+            raise DomainError(
+                "policy_funding_invalid", {"sources": fixed, "reason": "fixed amounts need a rest", **where}
+            )
+        if total != 100:
+            raise DomainError("policy_funding_not_100", {"total_percent": total, **where})
+    elif total > 100:
+        raise DomainError("policy_funding_not_100", {"total_percent": total, **where})
+
+
+def _value_problem(kind: str, value: int) -> str | None:
+    if kind == "percent_off" and not 0 < value <= 100:
+        return "percent_off needs a value from 1 to 100"
+    if kind == "amount_off" and value == 0:
+        return "amount_off needs a value above 0 fen"
+    if kind == "free" and value != 0:
+        return "free takes no value"
+    return None
 
 
 def _validate_tier(tier: Tier) -> None:
@@ -144,14 +208,19 @@ def _validate_tier(tier: Tier) -> None:
     problem: str | None = None
     if tier.min_age is not None and tier.max_age is not None and tier.min_age > tier.max_age:
         problem = "min_age is above max_age"
-    elif tier.kind == "percent_off" and not 0 < tier.value <= 100:
-        problem = "percent_off needs a value from 1 to 100"
-    elif tier.kind == "amount_off" and tier.value == 0:
-        problem = "amount_off needs a value above 0 fen"
-    elif tier.kind == "free" and tier.value != 0:
-        problem = "free takes no value"
+    else:
+        problem = _value_problem(tier.kind, tier.value)
+    types = [v.meal_type for v in tier.by_meal_type]
+    if problem is None and len(set(types)) != len(types):
+        problem = "a meal type is listed twice"
+    if problem is None and len(set(tier.slots)) != len(tier.slots):
+        problem = "a slot is listed twice"
+    for v in tier.by_meal_type:
+        problem = problem or _value_problem(v.kind, v.value)
     if problem is not None:
         raise DomainError("policy_invalid_tier", {"tier_code": tier.code, "reason": problem})
+    if tier.funding is not None:
+        validate_split(tier.funding, tier.code)
 
 
 def check_no_overlap(
@@ -220,15 +289,23 @@ def age_on(birth_date: date, day: date) -> int:
     return years
 
 
-def _tier_subsidy(tier: Tier, price: int) -> int:
-    kind = tier.kind
+def _kind_value(tier: Tier, meal_type: str) -> tuple[TierKind, int]:
+    """The tier's kind and value for a meal set of ``meal_type`` (``by_meal_type`` first)."""
+    for v in tier.by_meal_type:
+        if v.meal_type == meal_type:
+            return v.kind, v.value
+    return tier.kind, tier.value
+
+
+def _tier_subsidy(tier: Tier, price: int, meal_type: str = DEFAULT_MEAL_TYPE) -> int:
+    kind, value = _kind_value(tier, meal_type)
     if kind == "amount_off":
-        return tier.value if tier.value < price else price
+        return value if value < price else price
     if kind == "fixed_copay":
-        return price - tier.value if price > tier.value else 0
+        return price - value if price > value else 0
     if kind == "percent_off":
         # Floor: public money never pays a fraction of a fen more than the rate.
-        return price * tier.value // 100
+        return price * value // 100
     return price  # free
 
 
@@ -243,12 +320,12 @@ def _both(msgid: str, **params: object) -> tuple[str, str]:
     return gettext("zh-CN", msgid, **zh), gettext("en", msgid, **en)
 
 
-def _tier_text(tier: Tier, subsidy: int, price: int) -> tuple[str, str]:
-    kind = tier.kind
+def _tier_text(tier: Tier, subsidy: int, price: int, meal_type: str) -> tuple[str, str]:
+    kind, value = _kind_value(tier, meal_type)
     if kind == "amount_off":
         return _both("quote.tier.amount_off", subsidy=yuan(subsidy))
     if kind == "percent_off":
-        return _both("quote.tier.percent_off", percent=tier.value, subsidy=yuan(subsidy))
+        return _both("quote.tier.percent_off", percent=value, subsidy=yuan(subsidy))
     if kind == "fixed_copay":
         return _both("quote.tier.fixed_copay", copay=yuan(price - subsidy))
     return _both("quote.tier.free")
@@ -276,24 +353,132 @@ def _sources_text(sources: Iterable[str]) -> tuple[str, str]:
     return _joined("quote.list_sep", (FUNDING_SOURCE_LABELS[s] for s in sources))
 
 
-def _split(total: int, sources: Sequence[str], weights: Sequence[int]) -> list[FundingPart]:
-    if total == 0:
-        return []
-    if len(sources) == 1:
-        return [FundingPart(source=sources[0], fen=total)]  # type: ignore[arg-type]
-    # Whole-yuan subsidies over round percentages usually divide exactly; then
-    # largest-remainder has nothing to round and integer division gives the
-    # same parts as split_fen without its Decimal work (the hot path's
-    # biggest cost). Anything inexact goes through split_fen itself.
+def _split_fen_fast(total: int, weights: Sequence[int]) -> list[int]:
+    """``split_fen(total, weights)``, without its Decimal work when the division is exact.
+
+    Whole-yuan subsidies over round percentages usually divide exactly; then
+    largest-remainder has nothing to round and integer division gives the same parts as
+    split_fen (the hot path's biggest cost). Anything inexact goes through split_fen itself.
+    """
     wsum = sum(weights)
     parts = [total * w // wsum for w in weights]
     if sum(parts) != total:
         parts = split_fen(total, weights)
-    return [
-        FundingPart(source=s, fen=f)  # type: ignore[arg-type]
-        for s, f in zip(sources, parts, strict=True)
-        if f
-    ]
+    return parts
+
+
+def split_subsidy(total: int, shares: Sequence[FundingShare]) -> list[int]:
+    """Split ``total`` fen over ``shares`` (a validated split); the parts, in share order,
+    always sum to ``total``.
+
+    The rounding rule, deterministic for a given split:
+
+    * **Percents only** (no fixed amount, no rest): largest remainder over the percents
+      (``split_fen``; ties to the share listed first) — the rule before fixed amounts.
+    * **Otherwise**: the fixed amounts first, in the order listed, each at most what is
+      still left (a 3-yuan subsidy over "city 2 yuan, district 2 yuan" pays the city 2 and
+      the district 1); then each percent share ``floor(total * percent / 100)`` of the
+      whole subsidy, at most what is left; the share marked ``rest`` takes every fen left
+      (the fractions of a fen included).
+    """
+    if total <= 0:
+        return [0] * len(shares)
+    if all(sh.percent is not None for sh in shares):
+        return _percent_parts(total, shares)
+    parts = [0] * len(shares)
+    left = total
+    for i, sh in enumerate(shares):
+        if sh.fixed_fen is not None:
+            parts[i] = min(sh.fixed_fen, left)
+            left -= parts[i]
+    for i, sh in enumerate(shares):
+        if sh.percent is not None:
+            parts[i] = min(total * sh.percent // 100, left)
+            left -= parts[i]
+    for i, sh in enumerate(shares):
+        if sh.rest:
+            parts[i] = left
+            left = 0
+    return parts
+
+
+def _percent_parts(total: int, shares: Sequence[FundingShare]) -> list[int]:
+    """A percents-only split (largest remainder), zero parts included, in share order."""
+    weights = [sh.percent or 0 for sh in shares]
+    return _split_fen_fast(total, weights) if total and sum(weights) else [0] * len(shares)
+
+
+class _Paid:
+    """What the payers pay for one meal (or its delivery), source → fen, in a stable order.
+
+    A later cap shrinks the parts in proportion to the split (rule 7): to the percents when
+    one percents-only split paid, else to the parts themselves."""
+
+    __slots__ = ("by_fen", "parts", "percents", "splits")
+
+    def __init__(self) -> None:
+        self.parts: dict[str, int] = {}
+        self.percents: dict[str, int] = {}
+        self.splits = 0
+        self.by_fen = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.parts.values())
+
+    def add(self, source: str, fen: int, percent: int | None) -> None:
+        self.parts[source] = self.parts.get(source, 0) + fen
+        self.percents[source] = percent or 0
+
+    def shrink(self, total: int) -> None:
+        """Clip to ``total`` fen."""
+        if total >= self.total:
+            return
+        by_fen = self.by_fen or self.splits > 1
+        weights = self.parts if by_fen else self.percents
+        sources = [s for s in self.parts if weights[s] > 0]
+        if not total or not sources:
+            self.parts = dict.fromkeys(self.parts, 0)
+            return
+        fen = _split_fen_fast(total, [weights[s] for s in sources])
+        self.parts = dict.fromkeys(self.parts, 0) | dict(zip(sources, fen, strict=True))
+
+    def funding(self) -> list[FundingPart]:
+        return [FundingPart(source=s, fen=f) for s, f in self.parts.items() if f]  # type: ignore[arg-type]
+
+
+def _pay(paid: _Paid, amount: int, shares: Sequence[FundingShare], kept: set[str] | None) -> None:
+    """Add ``amount`` split by ``shares`` to ``paid``, keeping only the ``kept`` sources
+    (None: all of them) — rules 4 and 5."""
+    paid.splits += 1
+    mixed = any(sh.percent is None for sh in shares)
+    paid.by_fen = paid.by_fen or mixed
+    if not mixed and kept is not None and any(sh.source not in kept for sh in shares):
+        kept_shares = [sh for sh in shares if sh.source in kept]
+        kept_percent = sum(sh.percent or 0 for sh in kept_shares)
+        parts = _percent_parts(amount * kept_percent // 100, kept_shares)
+        for sh, fen in zip(kept_shares, parts, strict=True):
+            paid.add(sh.source, fen, sh.percent)
+        return
+    for sh, fen in zip(shares, split_subsidy(amount, shares), strict=True):
+        if kept is None or sh.source in kept:
+            paid.add(sh.source, fen, sh.percent)
+
+
+def _limit_phrase(policy: Policy, usage: Usage, slot: str) -> tuple[str, str] | None:
+    """The first of the meal-count limits the elder has reached, in words (rule 2)."""
+    if usage.slot_meals_today >= policy.per_slot_daily_limit:
+        return _both(
+            "quote.slot_limit_reached",
+            slot=_slot_words(slot),
+            taken=usage.slot_meals_today,
+            limit=policy.per_slot_daily_limit,
+        )
+    if policy.per_day_limit is not None and usage.day_meals_today >= policy.per_day_limit:
+        return _both("quote.day_limit_reached", taken=usage.day_meals_today, limit=policy.per_day_limit)
+    if policy.monthly_cap_meals is not None and usage.month_meals >= policy.monthly_cap_meals:
+        return _both("quote.month_meals_reached", taken=usage.month_meals, limit=policy.monthly_cap_meals)
+    return None
 
 
 def quote(
@@ -307,17 +492,19 @@ def quote(
     usage: Usage,
     site_street_id: int,
     site_district_id: int,
+    meal_type: str = DEFAULT_MEAL_TYPE,
 ) -> Quote:
-    """Price one meal for one elder under ``policy`` on ``day``.
+    """Price one meal (a set of ``meal_type``) for one elder under ``policy`` on ``day``.
 
     ``policy`` must be the version in force on ``day`` (see
     :func:`policy_in_force`) for the district of the site
     (``site_district_id``). ``usage`` is what the elder already used (see
-    :class:`Usage`). The meal counts toward the per-slot limit and the monthly
-    cap when the returned ``subsidy_fen`` is above 0.
+    :class:`Usage`). The meal counts toward the meal-count limits and the
+    monthly cap when the returned ``subsidy_fen`` is above 0.
 
     Raises ``DomainError`` with code ``invalid_price``, ``invalid_slot``,
-    ``invalid_mode``, ``policy_not_in_force`` or ``policy_wrong_district``.
+    ``invalid_mode``, ``invalid_meal_type``, ``policy_not_in_force`` or
+    ``policy_wrong_district``.
     """
     if not 0 <= list_price_fen <= MAX_FEN or isinstance(list_price_fen, bool):
         raise DomainError("invalid_price", {"list_price_fen": list_price_fen})
@@ -325,6 +512,8 @@ def quote(
         raise DomainError("invalid_slot", {"slot": slot})
     if mode not in MODES:
         raise DomainError("invalid_mode", {"mode": mode})
+    if meal_type not in MEAL_TYPES:
+        raise DomainError("invalid_meal_type", {"meal_type": meal_type})
     if not in_force(policy, day):
         raise DomainError("policy_not_in_force", {"day": day.isoformat(), "version": policy.version})
     if site_district_id != policy.district_id:
@@ -342,74 +531,77 @@ def quote(
     # Steps 1-3: who gets which tiers.
     matched: list[Tier] = []
     nth = usage.slot_meals_today + 1
+    limit = _limit_phrase(policy, usage, slot) if elder.member else None
     if not elder.member:
         phrases.append(_both("quote.walk_in", price=yuan(price)))
-    elif nth > policy.per_slot_daily_limit:
-        phrases.append(
-            _both(
-                "quote.slot_limit_reached",
-                slot=_slot_words(slot),
-                taken=usage.slot_meals_today,
-                limit=policy.per_slot_daily_limit,
-            )
-        )
+    elif limit is not None:
+        phrases.append(limit)
     else:
-        matched = _matching_tiers(elder, policy, day)
+        matched = _matching_tiers(elder, policy, day, slot, meal_type)
         if not matched:
             phrases.append(_both("quote.no_tier"))
 
     subsidy = 0
     lead: Tier | None = None
-    applied: list[str] = []
+    applied: list[Tier] = []
     if matched:
         if policy.combination == "stack":
-            subsidy, lead, applied = _stack(matched, price, policy.stack_cap_fen)
+            subsidy, lead = _stack(matched, price, policy.stack_cap_fen, meal_type)
+            applied = matched
             names = _joined("quote.tier_sep", ((t.name_zh, t.name_en) for t in matched))
             phrases.append(_both("quote.stacked", names=names, subsidy=yuan(subsidy)))
         else:
             lead_subsidy = -1
             for tier in matched:
-                s = _tier_subsidy(tier, price)
+                s = _tier_subsidy(tier, price, meal_type)
                 if s > lead_subsidy:  # strict: ties keep the tier listed first
                     lead, lead_subsidy = tier, s
             assert lead is not None
             subsidy = lead_subsidy
-            applied = [lead.code]
+            applied = [lead]
             phrases.append(
-                _both("quote.tier", name=(lead.name_zh, lead.name_en), text=_tier_text(lead, subsidy, price))
+                _both(
+                    "quote.tier",
+                    name=(lead.name_zh, lead.name_en),
+                    text=_tier_text(lead, subsidy, price, meal_type),
+                )
             )
 
-    # Step 4: portability decides who still pays; only worth computing when
-    # something is to be paid.
-    sources: list[str] = []
-    weights: list[int] = []
-    kept_percent = 100
+    # Steps 4-5: the split per payer; portability decides who still pays. Only worth
+    # computing when something is to be paid.
+    meal = _Paid()
+    delivery = _Paid()
     delivery_red = _delivery_reduction(delivery_rule, matched, fee) if matched and fee else 0
     if subsidy or delivery_red:
-        sources, weights, dropped = _paying_sources(elder, policy, site_street_id, site_district_id)
-        kept_percent = sum(weights)
-        if kept_percent != 100:
-            subsidy = subsidy * kept_percent // 100
-            delivery_red = delivery_red * kept_percent // 100
-            if kept_percent:
+        kept, dropped, paying = _kept_sources(elder, policy, applied, site_street_id, site_district_id)
+        for shares, amount in _groups(policy, applied, subsidy, price, meal_type):
+            _pay(meal, amount, shares, kept)
+        _pay(delivery, delivery_red, policy.funding, kept)
+        if dropped:
+            subsidy, delivery_red = meal.total, delivery.total
+            if paying:
                 phrases.append(
                     _both("quote.away_partial", sources=_sources_text(dropped), subsidy=yuan(subsidy))
                 )
             else:
                 phrases.append(_both("quote.away_none"))
 
-    # Step 5: the monthly cap clips the meal subsidy only.
+    # Step 6: the monthly cap clips the meal subsidy only.
     cap = policy.monthly_cap_fen
     if cap is not None and matched:
         left = cap - usage.month_subsidy_fen
         if left < 0:
             left = 0
         if subsidy > left:
-            subsidy = left
-            if left:
+            if left and policy.cap_crossing == "full_price":
+                phrases.append(_both("quote.cap_crossing_full", left=yuan(left)))
+                left = 0
+            elif left:
                 phrases.append(_both("quote.cap_left", left=yuan(left)))
             else:
                 phrases.append(_both("quote.cap_reached"))
+            subsidy = left
+            meal.shrink(left)
 
     if subsidy:
         phrases.append(_slot_text(slot, nth))
@@ -427,14 +619,14 @@ def quote(
         list_price_fen=price,
         subsidy_fen=subsidy,
         copay_fen=copay,
-        funding=_split(subsidy, sources, weights),
+        funding=meal.funding(),
         delivery_fee_fen=fee,
         delivery_subsidy_fen=delivery_red,
         delivery_copay_fen=delivery_copay,
-        delivery_funding=_split(delivery_red, sources, weights),
+        delivery_funding=delivery.funding(),
         total_due_fen=copay + delivery_copay,
         tier_code=lead.code if lead is not None else None,
-        tier_codes=applied,
+        tier_codes=[t.code for t in applied],
         tier_name_zh=lead.name_zh if lead is not None else None,
         tier_name_en=lead.name_en if lead is not None else None,
         reason_zh=reason_zh,
@@ -443,7 +635,32 @@ def quote(
     )
 
 
-def _matching_tiers(elder: ElderFacts, policy: Policy, day: date) -> list[Tier]:
+def _groups(
+    policy: Policy, applied: list[Tier], subsidy: int, price: int, meal_type: str
+) -> list[tuple[list[FundingShare], int]]:
+    """The meal subsidy per funding split (rule 4): tiers with the same split summed; a
+    subsidy clipped below the tiers' sum (stack cap, list price) clipped per split in
+    proportion (rule 7)."""
+    if len(applied) == 1:
+        return [(applied[0].funding or policy.funding, subsidy)]
+    splits: list[list[FundingShare]] = []
+    amounts: list[int] = []
+    for tier in applied:
+        shares = tier.funding or policy.funding
+        amount = _tier_subsidy(tier, price, meal_type)
+        if shares in splits:
+            amounts[splits.index(shares)] += amount
+        else:
+            splits.append(shares)
+            amounts.append(amount)
+    if sum(amounts) > subsidy:
+        amounts = split_fen(subsidy, amounts) if sum(amounts) and subsidy else [0] * len(amounts)
+    return list(zip(splits, amounts, strict=True))
+
+
+def _matching_tiers(
+    elder: ElderFacts, policy: Policy, day: date, slot: str, meal_type: str = DEFAULT_MEAL_TYPE
+) -> list[Tier]:
     # Categories are matched only when valid on the meal date, so an expired
     # 低保 grant silently falls back to whatever else the elder qualifies for.
     active = {
@@ -456,6 +673,8 @@ def _matching_tiers(elder: ElderFacts, policy: Policy, day: date) -> list[Tier]:
     for tier in policy.tiers:
         if tier.categories and active.isdisjoint(tier.categories):
             continue
+        if (tier.slots and slot not in tier.slots) or (tier.meal_types and meal_type not in tier.meal_types):
+            continue
         if tier.min_age is not None and (age is None or age < tier.min_age):
             continue
         if tier.max_age is not None and (age is None or age > tier.max_age):
@@ -464,12 +683,12 @@ def _matching_tiers(elder: ElderFacts, policy: Policy, day: date) -> list[Tier]:
     return out
 
 
-def _stack(matched: list[Tier], price: int, cap: int | None) -> tuple[int, Tier, list[str]]:
+def _stack(matched: list[Tier], price: int, cap: int | None, meal_type: str) -> tuple[int, Tier]:
     total = 0
     lead = matched[0]
     lead_subsidy = -1
     for tier in matched:
-        s = _tier_subsidy(tier, price)
+        s = _tier_subsidy(tier, price, meal_type)
         total += s
         if s > lead_subsidy:
             lead, lead_subsidy = tier, s
@@ -477,7 +696,7 @@ def _stack(matched: list[Tier], price: int, cap: int | None) -> tuple[int, Tier,
         total = cap
     if total > price:
         total = price
-    return total, lead, [t.code for t in matched]
+    return total, lead
 
 
 def _delivery_reduction(rule: DeliveryRule | None, matched: list[Tier], fee: int) -> int:
@@ -499,9 +718,15 @@ def _delivery_reduction(rule: DeliveryRule | None, matched: list[Tier], fee: int
     return best
 
 
-def _paying_sources(
-    elder: ElderFacts, policy: Policy, site_street_id: int, site_district_id: int
-) -> tuple[list[str], list[int], list[str]]:
+def _kept_sources(
+    elder: ElderFacts,
+    policy: Policy,
+    applied: list[Tier],
+    site_street_id: int,
+    site_district_id: int,
+) -> tuple[set[str] | None, list[str], bool]:
+    """(the sources that keep paying away from home — None: all —, the payers that drop
+    out, whether any payer with a share is left)."""
     port = policy.portability
     outside_district = elder.home_district_id is None or elder.home_district_id != site_district_id
     outside_street = (
@@ -509,16 +734,20 @@ def _paying_sources(
     )
     street_kept = port.outside_home_street if outside_street else None
     district_kept = port.outside_home_district if outside_district else None
-    sources: list[str] = []
-    weights: list[int] = []
+    if street_kept is None and district_kept is None:
+        return None, [], True
+    kept: set[str] = set(FUNDING_SOURCE_LABELS)
+    for only in (street_kept, district_kept):
+        if only is not None:
+            kept &= set(only)
     dropped: list[str] = []
-    for share in policy.funding:
-        s = share.source
-        if (street_kept is not None and s not in street_kept) or (
-            district_kept is not None and s not in district_kept
-        ):
-            dropped.append(s)
-        else:
-            sources.append(s)
-            weights.append(share.percent)
-    return sources, weights, dropped
+    paying = False
+    for shares in [policy.funding, *(t.funding for t in applied if t.funding)]:
+        for sh in shares:
+            pays = bool(sh.percent) or bool(sh.fixed_fen) or sh.rest
+            if sh.source not in kept:
+                if pays and sh.source not in dropped:
+                    dropped.append(sh.source)
+            elif pays:
+                paying = True
+    return kept, dropped, paying

@@ -6,7 +6,9 @@ checks shapes and bounds; ``canteen.subsidies.rules.validate_policy`` checks
 the rules that span fields (funding sums to 100, known categories, tier codes
 referenced by the delivery rule, ...).
 
-All money is integer fen. Percentages are whole percent.
+All money is integer fen. Percentages are whole percent. Every field added
+after the first stored documents has a default, so older documents decode
+unchanged.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ FUNDING_SOURCE_LABELS: dict[str, tuple[str, str]] = {
 TierKind = Literal["amount_off", "percent_off", "fixed_copay", "free"]
 DeliveryKind = Literal["amount_off", "percent_off", "free"]
 Combination = Literal["best", "stack"]
+# The meal that crosses the monthly money cap: gets what is left under the cap, or full price.
+CapCrossing = Literal["remainder", "full_price"]
 
 
 class _Doc(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -65,11 +69,46 @@ class _Doc(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """
 
 
+# A meal set's type (menus.MealSet.meal_type): a tier can give a different subsidy per type
+# and can be limited to some types. The district's list of types to choose from.
+MealType = Literal["standard", "therapeutic", "soft", "diabetic", "low_salt", "pureed"]
+MEAL_TYPES: tuple[str, ...] = ("standard", "therapeutic", "soft", "diabetic", "low_salt", "pureed")
+DEFAULT_MEAL_TYPE = "standard"
+MEAL_TYPE_LABELS: dict[str, tuple[str, str]] = {
+    "standard": ("普通餐", "standard"),
+    "therapeutic": ("治疗餐", "therapeutic (diet)"),
+    "soft": ("软食", "soft food"),
+    "diabetic": ("糖尿病餐", "diabetic"),
+    "low_salt": ("低盐餐", "low salt"),
+    "pureed": ("流食/糊状餐", "pureed"),
+}
+SlotCode = Literal["breakfast", "lunch", "dinner"]
+
+
 class FundingShare(_Doc, kw_only=True):
-    """One payer's share of every subsidy, in whole percent (shares sum to 100)."""
+    """One payer's share of a subsidy: exactly one of ``percent`` (whole percent of the
+    meal's subsidy), ``fixed_fen`` (a fixed amount per meal) or ``rest`` (whatever the
+    others leave). A split of percents only sums to 100; a split with a fixed amount has
+    exactly one ``rest`` share, and its percents sum to 100 at most. The rounding rule is
+    :func:`canteen.subsidies.rules.split_subsidy`. Stored documents written before fixed
+    amounts existed (``{"source", "percent"}``) decode unchanged.
+    """
 
     source: FundingSource
-    percent: Percent
+    percent: Percent | None = None
+    fixed_fen: Fen | None = None
+    rest: bool = False
+
+
+FundingSplit = Annotated[list[FundingShare], msgspec.Meta(min_length=1, max_length=8)]
+
+
+class MealTypeValue(_Doc, kw_only=True):
+    """A tier's subsidy for one meal type, in place of the tier's own ``kind``/``value``."""
+
+    meal_type: MealType
+    kind: TierKind
+    value: TierValue = 0
 
 
 class Tier(_Doc, kw_only=True):
@@ -82,6 +121,11 @@ class Tier(_Doc, kw_only=True):
     ``value`` means: fen off for ``amount_off``; percent off for
     ``percent_off``; the fen the elder still pays for ``fixed_copay``; nothing
     for ``free`` (must be 0).
+
+    ``slots`` limits the tier to those meal services (empty: every slot);
+    ``meal_types`` to those meal types (empty: every type); ``by_meal_type``
+    gives another kind/value for a type. ``funding`` is the tier's own split
+    (None: the policy's ``funding``).
     """
 
     code: Code
@@ -92,6 +136,10 @@ class Tier(_Doc, kw_only=True):
     max_age: Age | None = None
     kind: TierKind
     value: TierValue = 0
+    slots: Annotated[list[SlotCode], msgspec.Meta(max_length=3)] = []
+    meal_types: Annotated[list[MealType], msgspec.Meta(max_length=8)] = []
+    by_meal_type: Annotated[list[MealTypeValue], msgspec.Meta(max_length=8)] = []
+    funding: FundingSplit | None = None
 
 
 class DeliveryReduction(_Doc, kw_only=True):
@@ -137,8 +185,12 @@ class Policy(_Doc, kw_only=True):
     subsidy (ties go to the tier listed first); ``"stack"`` adds all matching
     tiers up to ``stack_cap_fen`` per meal. ``per_slot_daily_limit``
     subsidised meals per elder per slot per day count across all points of the
-    district. ``monthly_cap_fen`` caps the *meal* subsidy per elder per
-    calendar month (delivery subsidies are budgeted apart and not capped).
+    district. ``per_day_limit`` subsidised meals per elder per day across
+    slots (None: no such limit). ``monthly_cap_fen`` caps the *meal* subsidy
+    per elder per calendar month (delivery subsidies are budgeted apart and not
+    capped); the meal that crosses it gets what is left when ``cap_crossing``
+    is ``"remainder"``, else full price. ``monthly_cap_meals`` subsidised meals
+    per elder per calendar month; the next one is at full price.
     """
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
@@ -149,8 +201,11 @@ class Policy(_Doc, kw_only=True):
     combination: Combination = "best"
     stack_cap_fen: Fen | None = None
     per_slot_daily_limit: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    per_day_limit: Annotated[int, msgspec.Meta(ge=1, le=10)] | None = None
     monthly_cap_fen: Fen | None = None
-    funding: Annotated[list[FundingShare], msgspec.Meta(min_length=1, max_length=8)]
+    cap_crossing: CapCrossing = "remainder"
+    monthly_cap_meals: Annotated[int, msgspec.Meta(ge=1, le=200)] | None = None
+    funding: FundingSplit
     tiers: Annotated[list[Tier], msgspec.Meta(max_length=32)] = []
     delivery: DeliveryRule | None = None
     portability: Portability = msgspec.field(default_factory=Portability)
@@ -163,10 +218,15 @@ class Usage(_Doc, kw_only=True):
     across all points of the district (a meal is subsidised when its quote had
     ``subsidy_fen > 0``). ``month_subsidy_fen``: meal subsidy fen already
     received this calendar month (delivery subsidies excluded).
+    ``day_meals_today``: subsidised meals already taken today in any slot
+    (for ``per_day_limit``). ``month_meals``: subsidised meals already taken
+    this calendar month (for ``monthly_cap_meals``).
     """
 
     slot_meals_today: Count = 0
     month_subsidy_fen: Fen = 0
+    day_meals_today: Count = 0
+    month_meals: Count = 0
 
 
 class FundingPart(_Doc, kw_only=True):

@@ -32,7 +32,7 @@ from canteen.core.db import write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.regions.tables import District
 from canteen.subsidies import rules
-from canteen.subsidies.schemas import CategoryGrant, ElderFacts, Policy, Quote, Usage
+from canteen.subsidies.schemas import DEFAULT_MEAL_TYPE, CategoryGrant, ElderFacts, Policy, Quote, Usage
 from canteen.subsidies.tables import SubsidyPolicy
 
 register("policy_not_draft", 409)
@@ -355,10 +355,16 @@ SAMPLE_ELDERS: list[tuple[str, str, str, list[str], int | None]] = [
 
 
 def preview_quotes(
-    policy: Policy, *, day: dt.date | None = None, list_price_fen: int = 1500, mode: str = "dine_in"
+    policy: Policy,
+    *,
+    day: dt.date | None = None,
+    list_price_fen: int = 1500,
+    mode: str = "dine_in",
+    meal_type: str = DEFAULT_MEAL_TYPE,
 ) -> list[PreviewRow]:
-    """What each sample elder would pay for a lunch at ``list_price_fen`` under ``policy``
-    (pure: the draft need not be stored; ``day`` defaults to the policy's first day)."""
+    """What each sample elder would pay for a lunch set of ``meal_type`` at ``list_price_fen``
+    under ``policy``, and what each payer pays (pure: the draft need not be stored; ``day``
+    defaults to the policy's first day)."""
     day = day or policy.effective_from
     out = []
     for key, zh, en, cats, age in SAMPLE_ELDERS:
@@ -386,6 +392,7 @@ def preview_quotes(
             usage=Usage(),
             site_street_id=1,
             site_district_id=policy.district_id,
+            meal_type=meal_type,
         )
         out.append(PreviewRow(key=key, label_zh=zh, label_en=en, quote=q))
     return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
@@ -16,10 +17,10 @@ from litestar.response import Redirect, Response, Template
 
 from canteen.accounting import costs, kpis, settlement
 from canteen.accounting.exports import report_category_label, source_label
-from canteen.accounting.schemas import CostIn, CostUploadResult
+from canteen.accounting.schemas import CostIn, CostUploadResult, RuleIn
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import roles
-from canteen.accounts.roles import OFFICIAL, OPERATOR
+from canteen.accounts.roles import CITY_OFFICIAL, OFFICIAL, OPERATOR
 from canteen.core.clock import local_date, utcnow
 from canteen.core.errors import DomainError
 from canteen.core.periods import last_complete_month, month_bounds, month_of, shift
@@ -34,6 +35,7 @@ Req = Request[Any, Any, Any]
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 OptMonth = Annotated[str | None, QueryParameter(max_length=7)]
 OptId = Annotated[int | None, QueryParameter(ge=1, le=2_147_483_647)]
+OptFlag = Annotated[int | None, QueryParameter(ge=0, le=1)]
 Action = Annotated[str, PathParameter(pattern=r"^(submit|approve|pay)$", max_length=10)]
 COST_INPUTS = (
     ("food_fen", "Food (or the kitchen's transfer price)"),
@@ -185,7 +187,7 @@ async def costs_template(request: Req) -> Response[bytes]:
     )
 
 
-@get("/accounting/settlements", guards=[roles(OPERATOR, OFFICIAL)], include_in_schema=False)
+@get("/accounting/settlements", guards=[roles(OPERATOR, OFFICIAL, CITY_OFFICIAL)], include_in_schema=False)
 async def settlements_page(request: Req, month: OptMonth = None) -> Template:
     actor = principal_of(request)
     rows = await settlement.list_statements(actor, month=month if month and MONTH_RE.match(month) else None)
@@ -193,7 +195,7 @@ async def settlements_page(request: Req, month: OptMonth = None) -> Template:
     if actor.is_admin:
         ops = await Operator.select(Operator.id, Operator.name).order_by(Operator.name)
     else:
-        districts = list(actor.district_ids(OFFICIAL))
+        districts = list(actor.district_ids(OFFICIAL) | actor.city_district_ids())
         own = [s["id"] for s in await _own_sites(request)]
         op_ids = {
             r["operator"]
@@ -203,12 +205,16 @@ async def settlements_page(request: Req, month: OptMonth = None) -> Template:
             if r["operator"]
         }
         ops = await Operator.select(Operator.id, Operator.name).where(Operator.id.is_in(list(op_ids) or [0]))
+    funders = await _funders([o["id"] for o in ops], lang_of(request))
+    if not actor.is_admin and not actor.district_ids(OFFICIAL) and not actor.site_ids(OPERATOR):
+        # A city official draws the statements of the city's own funder only.
+        funders = [(code, label) for code, label in funders if code == settlement.CITY_SOURCE]
     return page(
         request,
         "accounting/settlements.html",
         rows=rows,
         operators=ops,
-        funders=await _funders([o["id"] for o in ops], lang_of(request)),
+        funders=funders,
         source_label=lambda code: source_label(code, lang_of(request)),
         month=shift(_this_month(), -1),
     )
@@ -231,7 +237,7 @@ async def _funders(operator_ids: list[int], lang: str) -> list[tuple[str, str]]:
     return [(c, source_label(c, lang)) for c in codes]
 
 
-@post("/accounting/settlements", guards=[roles(OPERATOR, OFFICIAL)], include_in_schema=False)
+@post("/accounting/settlements", guards=[roles(OPERATOR, OFFICIAL, CITY_OFFICIAL)], include_in_schema=False)
 async def settlement_draft(request: Req, data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
     month = data.get("month", "")
     source = data.get("source", "").strip()
@@ -241,12 +247,19 @@ async def settlement_draft(request: Req, data: URLEncodedBody[dict[str, str]]) -
         operator_id = int(data.get("operator_id", ""))
     except ValueError as exc:
         raise DomainError("validation_failed", {"field": "operator_id"}) from exc
-    view = await settlement.draft_statement(principal_of(request), operator_id, month, source)
+    period = data.get("period", "month")
+    until = data.get("until", "").strip() or None
+    if period not in ("month", "quarter", "range") or (until is not None and not MONTH_RE.match(until)):
+        raise DomainError("validation_failed", {"field": "until" if until else "period"})
+    first, last = settlement.period_of(month, period, until)
+    view = await settlement.draft_statement(principal_of(request), operator_id, first, source, until=last)
     return Redirect(path=f"/accounting/settlements/{view.id}", status_code=303)
 
 
 @get(
-    "/accounting/settlements/{settlement_id:int}", guards=[roles(OPERATOR, OFFICIAL)], include_in_schema=False
+    "/accounting/settlements/{settlement_id:int}",
+    guards=[roles(OPERATOR, OFFICIAL, CITY_OFFICIAL)],
+    include_in_schema=False,
 )
 async def settlement_page(request: Req, settlement_id: PathId) -> Template:
     actor = principal_of(request)
@@ -257,14 +270,14 @@ async def settlement_page(request: Req, settlement_id: PathId) -> Template:
         s=view,
         **await _statement_labels(view, lang_of(request)),
         can_submit=view.state == "draft" and (actor.is_admin or bool(actor.site_ids(OPERATOR))),
-        can_decide=actor.can_district(view.district_id),
+        can_decide=settlement.settles(actor, view.district_id, view.source),
         error=request.query_params.get("error"),
     )
 
 
 @post(
     "/accounting/settlements/{settlement_id:int}/{action:str}",
-    guards=[roles(OPERATOR, OFFICIAL)],
+    guards=[roles(OPERATOR, OFFICIAL, CITY_OFFICIAL)],
     include_in_schema=False,
 )
 async def settlement_action(
@@ -294,7 +307,7 @@ async def settlement_action(
             s=view,
             **await _statement_labels(view, lang_of(request)),
             can_submit=view.state == "draft",
-            can_decide=actor.can_district(view.district_id),
+            can_decide=settlement.settles(actor, view.district_id, view.source),
             error=err.message(lang_of(request)),
         )
     return Redirect(path=f"/accounting/settlements/{settlement_id}", status_code=303)
@@ -337,7 +350,173 @@ async def viability_page(request: Req, district_id: OptId = None, month: OptMont
     )
 
 
+@get("/accounting/viability/days", guards=[roles(OFFICIAL)], include_in_schema=False)
+async def viability_days_page(
+    request: Req, district_id: OptId = None, month: OptMonth = None, site_id: OptId = None
+) -> Template:
+    """One point's serving days: meals, income, its share of the month's costs and the margin."""
+    actor = principal_of(request)
+    district = _official_district(request, district_id)
+    m = _month(month) if month else last_complete_month(local_date(utcnow(), get_settings().tz))
+    sites = await (
+        Site.select(Site.id, Site.name)
+        .where((Site.district == district) & (Site.kind == "meal_point"))
+        .order_by(Site.name)
+    )
+    chosen = next((s["id"] for s in sites if s["id"] == site_id), sites[0]["id"] if sites else None)
+    view = await kpis.viability_days(actor, district, m, site_id=chosen) if chosen else None
+    return page(
+        request,
+        "accounting/viability_days.html",
+        district_id=district,
+        month=m,
+        prev=shift(m, -1),
+        next=shift(m, 1),
+        sites=sites,
+        site_id=chosen,
+        days=view.days if view else [],
+        yuan=lambda fen: "" if fen is None else f"{fen / 100:.2f}",
+    )
+
+
+# The kinds of operating subsidy in words (English msgids; canteen.accounting.kpis.RULE_KINDS).
+RULE_KIND_LABELS: dict[str, str] = {
+    "per_meal": "Per subsidised meal",
+    "per_diner_day": "Per elder served, per day",
+    "monthly_per_open_point": "Per month the point serves",
+    "construction_spread": "Construction grant, spread over years",
+}
+
+
+_RULE_DEFAULTS = {"kind": "per_meal", "source": "district", "years": "1"}
+
+
+class RuleForm(msgspec.Struct):
+    district_id: str = ""
+    kind: str = ""
+    amount: str = ""
+    source: str = ""
+    site_id: str = ""
+    effective_from: str = ""
+    effective_until: str = ""
+    years: str = "1"
+
+
+def _official_district(request: Req, district_id: int | None) -> int:
+    actor = principal_of(request)
+    ids = sorted(actor.district_ids(OFFICIAL))
+    if district_id is None:
+        if not ids:
+            raise DomainError("not_found", {"district_id": None})
+        return ids[0]
+    if not actor.can_district(district_id):
+        raise DomainError("not_found", {"district_id": district_id})
+    return district_id
+
+
+async def _rules_page(
+    request: Req,
+    district_id: int,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    saved: bool = False,
+    status_code: int = 200,
+) -> Template:
+    actor = principal_of(request)
+    lang = lang_of(request)
+    rules = await costs.list_rules(actor, district_id)
+    sites = await (
+        Site.select(Site.id, Site.name)
+        .where((Site.district == district_id) & (Site.kind == "meal_point"))
+        .order_by(Site.name)
+    )
+    names = {int(s["id"]): s["name"] for s in sites}
+    return page(
+        request,
+        "accounting/operating_rules.html",
+        status_code=status_code,
+        district_id=district_id,
+        rules=[
+            {
+                "kind": RULE_KIND_LABELS.get(r.kind, r.kind),
+                "amount": f"{r.amount_fen / 100:.2f}",
+                "source": source_label(r.source, lang),
+                "site": names.get(r.site_id, "") if r.site_id else "",
+                "months": (r.effective_from, r.effective_until),
+                "years": r.years if r.kind == "construction_spread" else None,
+            }
+            for r in sorted(rules, key=lambda r: (r.effective_from, r.id))
+        ],
+        sites=sites,
+        kinds=RULE_KIND_LABELS,
+        sources=[(code, source_label(code, lang)) for code in FUNDING_SOURCE_LABELS],
+        form=form
+        or {"kind": "per_meal", "source": "district", "effective_from": _this_month(), "years": "1"},
+        errors=errors or {},
+        saved=saved,
+    )
+
+
+@get("/accounting/operating-rules", guards=[roles(OFFICIAL)], include_in_schema=False)
+async def rules_page(request: Req, district_id: OptId = None, saved: OptFlag = None) -> Template:
+    """The district's operating subsidies, in words, and a form to add one."""
+    return await _rules_page(request, _official_district(request, district_id), saved=bool(saved))
+
+
+@post("/accounting/operating-rules", guards=[roles(OFFICIAL)], include_in_schema=False)
+async def rules_submit(request: Req, data: URLEncodedBody[RuleForm]) -> Response[Any]:
+    district_id = _official_district(request, _int(data.district_id))
+    form = msgspec.structs.asdict(data)
+    errors: dict[str, str] = {}
+    amount = _fen(data.amount)
+    if amount is None or amount == 0:
+        errors["amount"] = "Enter an amount in yuan, such as 3 or 2.50."
+    if data.kind not in RULE_KIND_LABELS:
+        errors["kind"] = "Choose what the subsidy pays for."
+    if data.source not in FUNDING_SOURCE_LABELS:
+        errors["source"] = "Choose who pays."
+    if not MONTH_RE.match(data.effective_from.strip()):
+        errors["effective_from"] = "Enter a month like 2026-01."
+    until = data.effective_until.strip() or None
+    if until is not None and (not MONTH_RE.match(until) or until < data.effective_from.strip()):
+        errors["effective_until"] = "Enter a month like 2026-12, not before the first, or leave it empty."
+    years = _int(data.years) or 0
+    if not 1 <= years <= 50:
+        errors["years"] = "Enter a whole number of years from 1 to 50."
+    if errors:
+        return await _rules_page(request, district_id, form=form, errors=errors, status_code=422)
+    try:
+        await costs.add_rule(
+            principal_of(request),
+            RuleIn(
+                district_id=district_id,
+                kind=data.kind,
+                amount_fen=amount or 0,
+                source=data.source,
+                effective_from=data.effective_from.strip(),
+                effective_until=until,
+                years=years,
+                site_id=_int(data.site_id),
+            ),
+        )
+    except DomainError as err:
+        if err.code != "not_found":
+            raise
+        errors["site_id"] = "Choose a meal point of this district, or none for all of them."
+        return await _rules_page(request, district_id, form=form, errors=errors, status_code=422)
+    return Redirect(path=f"/accounting/operating-rules?district_id={district_id}&saved=1")
+
+
+def _int(text: str) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and 1 <= int(text) <= 2_147_483_647 else None
+
+
 PAGES = [
+    viability_days_page,
+    rules_page,
+    rules_submit,
     costs_page,
     costs_submit,
     costs_upload,

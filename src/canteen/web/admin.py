@@ -67,9 +67,10 @@ FIELD_HINTS = {
     "note": "Enter at most 2000 characters.",
     "slots": "Use times like 11:30; each start must be before its end.",
     "status": "Choose a status.",
+    "service_radius_m": "Type the walking distance in metres, from 100 to 5000.",
 }
 _SITE_FIELDS = {f.name: f for f in msgspec.structs.fields(SiteCreate)}
-_OPTIONAL_IDS = {"street_id", "community_id", "operator_id", "kitchen_id", "point_type"}
+_OPTIONAL_IDS = {"street_id", "community_id", "operator_id", "kitchen_id", "point_type", "service_radius_m"}
 
 
 class SiteForm(msgspec.Struct):
@@ -92,6 +93,7 @@ class SiteForm(msgspec.Struct):
     phone: str = ""
     note: str = ""
     residential_utilities: str = ""
+    service_radius_m: str = ""
     slot_breakfast_on: str = ""
     slot_breakfast_start: str = ""
     slot_breakfast_end: str = ""
@@ -364,6 +366,7 @@ class UserForm(msgspec.Struct):
     role: str = ""
     district_id: str = ""
     site_id: str = ""
+    city_id: str = ""
 
 
 def _opt_id(text: str) -> int | None:
@@ -396,9 +399,12 @@ async def _users_page(
     actor = principal_of(request)
     districts = (await regions.list_districts(actor, limit=200)).items
     sites = (await regions.list_sites(actor, limit=200)).items
+    cities = await regions.list_cities(actor)
     return page(
         request,
         "admin/users.html",
+        cities=cities,
+        city_names={c.id: c.name for c in cities},
         status_code=status_code,
         users=await accounts.list_users(),
         districts=districts,
@@ -436,7 +442,9 @@ class UserPages(Controller):
             errors["password"] = "Enter a password of 10 to 200 characters with letters and digits."  # noqa: S105
         if not errors:
             try:
-                grant = Grant(data.role, _opt_id(data.district_id), _opt_id(data.site_id))
+                grant = Grant(
+                    data.role, _opt_id(data.district_id), _opt_id(data.site_id), _opt_id(data.city_id)
+                )
                 await accounts.create_user(
                     principal_of(request),
                     username=username,
@@ -455,6 +463,7 @@ class UserPages(Controller):
             "role": data.role[:16],
             "district_id": data.district_id[:12],
             "site_id": data.site_id[:12],
+            "city_id": data.city_id[:12],
         }
         return await _users_page(request, status_code=422, form=form, errors=errors)
 

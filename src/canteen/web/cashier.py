@@ -33,7 +33,7 @@ from litestar.params import FromQuery, PathParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from canteen import i18n
-from canteen.accounts.context import lang_of, principal_of
+from canteen.accounts.context import count_typed_lookup, lang_of, principal_of
 from canteen.accounts.guards import roles
 from canteen.accounts.roles import CASHIER, OPERATOR, Principal
 from canteen.checkin import services
@@ -56,6 +56,7 @@ from canteen.menus.services import menu_for
 from canteen.payments.ledger import top_up_cash
 from canteen.quality.services import rate_meal
 from canteen.regions.services import list_sites
+from canteen.registry.cards import looks_like_token
 from canteen.registry.services import search_elders
 from canteen.settings import get_settings
 from canteen.web.pages import page
@@ -91,6 +92,8 @@ ADVICE: dict[str, str] = {
     "void_window_passed": "Ask the operator to void this meal.",
     "already_voided": "Nothing to do: this meal is already void.",
     "invalid_amount": "Type an amount in yuan, such as 50 or 20.5.",
+    "too_many_attempts": "Too many card numbers or names typed in a minute. "
+    "Scan the card instead, or wait a minute and try again.",
 }
 # Codes after which Enter offers a next step (the panel carries the follow-up form).
 NEXT_STEP = {"already_served", "insufficient_balance"}
@@ -346,6 +349,8 @@ async def preview(request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm])
             raise DomainError("invalid_card", {"reason": "empty"})
         if card is None and len(reason) < 2:
             raise DomainError("manual_reason_required")
+        if card is not None and not looks_like_token(card):
+            await count_typed_lookup(request)
         quote = await services.preview(
             actor,
             site_id=site_id,
@@ -449,6 +454,11 @@ async def walk_in(
 async def lookup(request: Req, site_id: SiteId, q: FromQuery[str] = "") -> Template:
     """The manual path: elders by name, the last 4 characters of the ID, or a card number."""
     text = q.strip()[:60]
+    try:
+        if text:
+            await count_typed_lookup(request)
+    except DomainError as err:
+        return _refusal(request, site_id, err)
     found = await search_elders(principal_of(request), q=text, limit=10) if text else None
     return _render(
         request,

@@ -24,7 +24,8 @@ from canteen.core.money import yuan
 from canteen.core.periods import last_complete_month
 from canteen.core.sheets import Money
 from canteen.quality import services as quality
-from canteen.regions.services import list_districts
+from canteen.regions.schemas import DistrictUpdate
+from canteen.regions.services import list_districts, update_district
 from canteen.reports import services as reports
 from canteen.reports.export import MEDIA_TYPES, export
 from canteen.settings import get_settings
@@ -234,6 +235,17 @@ async def dashboard_month(
 
 @get("/official/districts/{district_id:int}/coverage", guards=GUARDS, include_in_schema=False)
 async def coverage_page(request: Request[Any, Any, Any], district_id: FromPath[int]) -> Template:
+    return await _coverage(request, district_id)
+
+
+async def _coverage(
+    request: Request[Any, Any, Any],
+    district_id: int,
+    *,
+    radius_error: str | None = None,
+    radius_value: str | None = None,
+    status_code: int = 200,
+) -> Template:
     view = await reports.coverage_report(principal_of(request), district_id, _today())
     lang = lang_of(request)
 
@@ -244,7 +256,14 @@ async def coverage_page(request: Request[Any, Any, Any], district_id: FromPath[i
     covers = view.suggestion.covers if view.suggestion else 0
     map_data = {
         "points": [
-            {"name": p.name, "lat": p.lat, "lon": p.lon, "open": p.status == "open"}
+            {
+                "name": p.name,
+                "lat": p.lat,
+                "lon": p.lon,
+                "open": p.status == "open",
+                # The circle on the map is straight-line metres: the walking radius over the detour.
+                "radius_m": p.radius_m / view.detour_factor,
+            }
             for p in view.points
             if p.lat or p.lon
         ],
@@ -264,11 +283,47 @@ async def coverage_page(request: Request[Any, Any, Any], district_id: FromPath[i
     return page(
         request,
         "dashboard/coverage.html",
+        status_code=status_code,
         view=view,
         district_id=district_id,
         map_data=map_data,
         coverage_table=_coverage_table(view),
+        km=_km(view.walk_limit_m, lang),
+        own_radius=[(p.name, _km(p.radius_m, lang)) for p in view.points if p.own_radius],
+        radius_error=radius_error,
+        radius_value=radius_value if radius_value is not None else str(view.walk_limit_m),
     )
+
+
+def _km(metres: int, lang: str) -> str:
+    """A walking distance for people: "1 公里" / "1.2 km", "800 米" / "800 m"."""
+    if metres >= 1000:
+        figure = f"{metres / 1000:.1f}".rstrip("0").rstrip(".")
+        return i18n.gettext(lang, "{km} km", km=figure)
+    return i18n.gettext(lang, "{m} m", m=metres)
+
+
+class RadiusForm(msgspec.Struct):
+    service_radius_m: str = ""
+
+
+@post("/official/districts/{district_id:int}/coverage/radius", guards=GUARDS, include_in_schema=False)
+async def coverage_radius(
+    request: Request[Any, Any, Any], district_id: FromPath[int], data: URLEncodedBody[RadiusForm]
+) -> Response[Any]:
+    """The official sets the district's meal-circle radius; the page shows the new coverage."""
+    text = data.service_radius_m.strip()[:6]
+    metres = int(text) if text.isdigit() else 0
+    if not 100 <= metres <= 5000:
+        return await _coverage(
+            request,
+            district_id,
+            radius_error="Type the walking distance in metres, from 100 to 5000.",
+            radius_value=text,
+            status_code=422,
+        )
+    await update_district(principal_of(request), district_id, DistrictUpdate(service_radius_m=metres))
+    return Redirect(path=f"/official/districts/{district_id}/coverage")
 
 
 def _coverage_table(view: Any) -> tuple[list[str], list[list[Any]]]:
@@ -412,6 +467,7 @@ PAGES = [
     dashboard_choose,
     dashboard_month,
     coverage_page,
+    coverage_radius,
     dashboard_export,
     claims_page,
     claims_run,

@@ -18,6 +18,7 @@ from canteen.core.db import UniqueViolation, is_unavailable, translate_db_error
 from canteen.core.errors import DomainError
 from canteen.core.kv import redis_unavailable
 from canteen.i18n import DEFAULT_LANG, gettext
+from canteen.web.elder import elder_error_page
 from canteen.web.middleware import SECURITY_HEADERS
 
 log = logging.getLogger("canteen.errors")
@@ -56,7 +57,10 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"Expected `[^`]*` <= (?P<limit>-?[\d.]+)", "validation.reason.max"),
         (r"Expected `[^`]*` > (?P<limit>-?[\d.]+)", "validation.reason.above"),
         (r"Expected `[^`]*` < (?P<limit>-?[\d.]+)", "validation.reason.below"),
-        (r"matching regex|Invalid (?:RFC 3339|ISO 8601|date|time|datetime|uuid)", "validation.reason.format"),
+        (
+            r"matching regex|Invalid (?:RFC ?3339|ISO ?8601|date|time|datetime|uuid)",
+            "validation.reason.format",
+        ),
         (r"Invalid enum value", "validation.reason.choice"),
         (r"Expected `(?P<kind>[a-z]+)", "validation.reason.type"),
     )
@@ -93,6 +97,11 @@ def _reason(text: str, lang: str) -> tuple[str, str | None]:
     return gettext(lang, "validation.reason.other"), None
 
 
+def reason_words(library_text: str, lang: str) -> str:
+    """What is wrong, in ``lang``, from the library's English wording of one failure."""
+    return _reason(library_text, lang)[0]
+
+
 def validation_message(errors: Any, lang: str) -> tuple[str | None, str | None]:
     """The caller's-language message for a validation failure, naming the (first) field;
     (None, None) when the library gave nothing to go on. Also returns the field path."""
@@ -107,6 +116,29 @@ def validation_message(errors: Any, lang: str) -> tuple[str | None, str | None]:
     if named and key and key != "data":
         path = f"{key}.{named}"
     return gettext(lang, "validation.field_invalid", field=_field_words(path, lang), reason=reason), path
+
+
+_REASON_KEY = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+def error_message(err: DomainError, lang: str) -> str:
+    """The words of a refusal in ``lang``. A ``validation_failed`` raised by our own code with a
+    ``field`` in its detail names that field and, when its ``reason`` is a catalog key
+    (``validation.reason.<reason>``, which may name an ``other`` field), what is wrong — the
+    same sentence as a validation failure the library found."""
+    detail = err.detail
+    field = detail.get("field")
+    if err.code != "validation_failed" or err.has_message or not isinstance(field, str) or not field:
+        return err.message(lang)
+    reason_key = detail.get("reason")
+    reason = gettext(lang, "validation.reason.other")
+    if isinstance(reason_key, str) and _REASON_KEY.match(reason_key):
+        msgid = f"validation.reason.{reason_key}"
+        other = detail.get("other")
+        worded = gettext(lang, msgid, other=_field_words(other, lang) if isinstance(other, str) else "")
+        if worded != msgid:
+            reason = worded
+    return gettext(lang, "validation.field_invalid", field=_field_words(field, lang), reason=reason)
 
 
 def _from_http(exc: HTTPException, lang: str = DEFAULT_LANG) -> DomainError:
@@ -135,14 +167,20 @@ def _render(request: Request[Any, Any, Any], err: DomainError) -> Response[Any]:
     if err.status in (429, 503):
         headers["Retry-After"] = str(err.detail.get("retry_after_seconds", 5 if err.status == 503 else 60))
     if wants_json(request):
-        body = {"code": err.code, "message": err.message(lang), "detail": err.detail}
+        body = {"code": err.code, "message": error_message(err, lang), "detail": err.detail}
         return Response(body, status_code=err.status, media_type=MediaType.JSON, headers=headers)
+    if request.url.path == "/elder" or request.url.path.startswith("/elder/"):
+        # The elder's pages keep their own words and way back (the elder sign-in, never the
+        # staff login; no codes): an expired form, an unknown id, anything refused there.
+        shown = elder_error_page(request, err)
+        shown.headers.update(headers)
+        return shown
     if err.status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(path=f"/login?next={quote(target)}", headers=headers)
     return Template(
         template_name="error.html",
-        context={"error": err, "message": err.message(lang), "request_id": request_id_var.get()},
+        context={"error": err, "message": error_message(err, lang), "request_id": request_id_var.get()},
         status_code=err.status,
         headers=headers,
     )

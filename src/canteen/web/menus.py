@@ -25,6 +25,7 @@ from canteen.core.money import yuan
 from canteen.menus import services
 from canteen.menus.schemas import MealSetIn
 from canteen.settings import get_settings
+from canteen.subsidies.schemas import DEFAULT_MEAL_TYPE, MEAL_TYPE_LABELS, MEAL_TYPES
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]
@@ -114,6 +115,7 @@ class MenuPages(Controller):
                     "portions": ""
                     if s is None or s.portions_available is None
                     else str(s.portions_available),
+                    "meal_type": s.meal_type if s else DEFAULT_MEAL_TYPE,
                 }
             )
         return await self._form(request, site_id, day, slot, rows, {}, None)
@@ -145,6 +147,7 @@ class MenuPages(Controller):
             form_error=form_error,
             slot_name=SLOT_LABELS[slot].en if lang == "en" else SLOT_LABELS[slot].zh,
             monday=day - dt.timedelta(days=day.weekday()),
+            meal_types=[(t, MEAL_TYPE_LABELS[t][1 if lang == "en" else 0]) for t in MEAL_TYPES],
         )
 
     @post("/{day:date}/{slot:str}")
@@ -162,7 +165,17 @@ class MenuPages(Controller):
             dish_ids = [
                 int(d) for d in form.getall(f"set{i}_dishes", []) if str(d).isdigit() and int(d) <= INT4_MAX
             ]
-            rows.append({"name": name, "price": price, "dishes": dish_ids, "portions": portions})
+            meal_type = str(form.get(f"set{i}_type", DEFAULT_MEAL_TYPE))
+            meal_type = meal_type if meal_type in MEAL_TYPES else DEFAULT_MEAL_TYPE
+            rows.append(
+                {
+                    "name": name,
+                    "price": price,
+                    "dishes": dish_ids,
+                    "portions": portions,
+                    "meal_type": meal_type,
+                }
+            )
             if not name and not price:
                 continue
             if not name:
@@ -180,7 +193,13 @@ class MenuPages(Controller):
                     count = int(portions)
             if name and fen is not None and f"set{i}_portions" not in errors:
                 sets.append(
-                    MealSetIn(name=name, list_price_fen=fen, dish_ids=dish_ids[:20], portions_available=count)
+                    MealSetIn(
+                        name=name,
+                        list_price_fen=fen,
+                        dish_ids=dish_ids[:20],
+                        portions_available=count,
+                        meal_type=meal_type,  # type: ignore[arg-type]  # checked against MEAL_TYPES
+                    )
                 )
         if not sets and not errors:
             errors["set0_name"] = "Enter at least one set."

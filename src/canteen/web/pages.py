@@ -17,7 +17,17 @@ from canteen import i18n
 from canteen.accounts import services as accounts
 from canteen.accounts.context import LANG_COOKIE, SESSION_COOKIE, lang_of, principal_of, sign_in
 from canteen.accounts.guards import login_required
-from canteen.accounts.roles import ADMIN, CASHIER, COURIER, KITCHEN, OFFICIAL, OPERATOR, role_label, roles_of
+from canteen.accounts.roles import (
+    ADMIN,
+    CASHIER,
+    CITY_OFFICIAL,
+    COURIER,
+    KITCHEN,
+    OFFICIAL,
+    OPERATOR,
+    role_label,
+    roles_of,
+)
 from canteen.core.errors import DomainError
 from canteen.settings import get_settings
 
@@ -177,6 +187,10 @@ ROLE_LINKS: dict[str, list[tuple[str, str]]] = {
         ("/elders/import", "Import elders"),
         ("/policies", "Subsidy policies"),
         ("/cards/print", "Print member cards"),
+    ],
+    CITY_OFFICIAL: [
+        ("/official/city", "City overview of my city"),
+        ("/accounting/settlements", "Settlements"),
     ],
     OPERATOR: [
         ("/admin/sites", "Sites"),

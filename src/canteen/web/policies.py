@@ -28,14 +28,22 @@ from litestar.response import Redirect, Template
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import login_required, roles
 from canteen.accounts.roles import ADMIN, OFFICIAL
-from canteen.core.categories import CATEGORY_LABELS, Category
+from canteen.core.categories import CATEGORY_LABELS, SLOT_LABELS, Category, Slot
 from canteen.core.clock import local_date, utcnow
 from canteen.core.errors import ERRORS, DomainError
 from canteen.core.money import format_fen
 from canteen.i18n import gettext
 from canteen.subsidies import rules, services
 from canteen.subsidies.demo import demo_policy
-from canteen.subsidies.schemas import FUNDING_SOURCE_LABELS, Policy
+from canteen.subsidies.schemas import (
+    DEFAULT_MEAL_TYPE,
+    FUNDING_SOURCE_LABELS,
+    MEAL_TYPE_LABELS,
+    MEAL_TYPES,
+    FundingShare,
+    Policy,
+)
+from canteen.web.errors import reason_words
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]
@@ -49,6 +57,18 @@ TIER_KINDS = {
     "free": "Free",
 }
 DELIVERY_KINDS = {"amount_off": "Yuan off", "percent_off": "Percent off", "free": "Free"}
+# How a payer takes part in a split (the select beside each payer; English msgids).
+SHARE_HOWS = {
+    "": "Does not pay",
+    "percent": "Percent",
+    "fixed": "Fixed yuan per meal",
+    "rest": "The rest",
+}
+CAP_CROSSINGS = {
+    "remainder": "Gets what is left under the cap",
+    "full_price": "Pays the full price",
+}
+SLOT_CODES = [s.value for s in Slot]
 BLANK_ROWS = 2
 MAX_TIERS = 32
 _YUAN = re.compile(r"^\d{1,6}(\.\d{1,2})?$")
@@ -66,6 +86,16 @@ TIER_REASONS = {
     "percent_off needs a value from 1 to 100": "Percent off needs a value from 1 to 100.",
     "amount_off needs a value above 0 fen": "Yuan off needs an amount above 0.",
     "free takes no value": "A free tier takes no amount; leave it empty.",
+    "a meal type is listed twice": "A meal type is listed twice.",
+    "a slot is listed twice": "A meal service is listed twice.",
+}
+# validate_split's reasons, as msgids.
+FUNDING_REASONS = {
+    "one of percent, fixed_fen or rest": (
+        "Give each payer a percent, a fixed amount or the rest, one of them."
+    ),
+    "one rest share": "Only one payer can take the rest.",
+    "fixed amounts need a rest": "With fixed amounts, mark one payer as taking the rest.",
 }
 
 
@@ -85,7 +115,6 @@ def _model_from_policy(doc: Policy) -> dict[str, Any]:
             return ""
         return _yuan_text(value)
 
-    shares: dict[str, str] = {s.source: str(s.percent) for s in doc.funding}
     return {
         "name": doc.name,
         "effective_from": doc.effective_from.isoformat(),
@@ -93,8 +122,12 @@ def _model_from_policy(doc: Policy) -> dict[str, Any]:
         "combination": doc.combination,
         "stack_cap": _yuan_text(doc.stack_cap_fen),
         "per_slot_daily_limit": str(doc.per_slot_daily_limit),
+        "per_day_limit": "" if doc.per_day_limit is None else str(doc.per_day_limit),
         "monthly_cap": _yuan_text(doc.monthly_cap_fen),
-        "funding": {s: shares.get(s, "") for s in SOURCES},
+        "cap_crossing": doc.cap_crossing,
+        "monthly_cap_meals": "" if doc.monthly_cap_meals is None else str(doc.monthly_cap_meals),
+        "preview_meal_type": DEFAULT_MEAL_TYPE,
+        **_split_model(doc.funding),
         "tiers": [
             {
                 "code": t.code,
@@ -105,6 +138,11 @@ def _model_from_policy(doc: Policy) -> dict[str, Any]:
                 "max_age": "" if t.max_age is None else str(t.max_age),
                 "kind": t.kind,
                 "value": value_text(t.kind, t.value),
+                "slots": list(t.slots),
+                "mtypes": list(t.meal_types),
+                "by_type": {v.meal_type: value_text(v.kind, v.value) for v in t.by_meal_type},
+                "own": t.funding is not None,
+                **_split_model(t.funding or []),
             }
             for t in doc.tiers
         ],
@@ -118,6 +156,34 @@ def _model_from_policy(doc: Policy) -> dict[str, Any]:
         "port_district_all": doc.portability.outside_home_district is None,
         "port_district": list(doc.portability.outside_home_district or []),
     }
+
+
+def _split_model(shares: list[FundingShare]) -> dict[str, dict[str, str]]:
+    """A split's form values: per payer how it pays and the amount (percent or yuan)."""
+    how: dict[str, str] = dict.fromkeys(SOURCES, "")
+    value: dict[str, str] = dict.fromkeys(SOURCES, "")
+    for sh in shares:
+        if sh.rest:
+            how[sh.source] = "rest"
+        elif sh.fixed_fen is not None:
+            how[sh.source], value[sh.source] = "fixed", _yuan_text(sh.fixed_fen)
+        else:
+            how[sh.source], value[sh.source] = "percent", str(sh.percent)
+    return {"funding_how": how, "funding": value}
+
+
+def _split_from_form(one: Any, prefix: str) -> dict[str, dict[str, str]]:
+    """A split as posted: ``{prefix}-{source}-how`` and ``{prefix}-{source}``; a value with no
+    ``how`` posted (an older form) is a percent."""
+    how = {}
+    value = {}
+    for src in SOURCES:
+        value[src] = one(f"{prefix}-{src}")
+        chosen = one(f"{prefix}-{src}-how")
+        how[src] = chosen if chosen in SHARE_HOWS else ""
+        if not chosen and value[src]:
+            how[src] = "percent"
+    return {"funding_how": how, "funding": value}
 
 
 def _model_from_form(form: Any) -> dict[str, Any]:
@@ -141,6 +207,11 @@ def _model_from_form(form: Any) -> dict[str, Any]:
                 "max_age": one(f"tier-{i}-max_age"),
                 "kind": one(f"tier-{i}-kind"),
                 "value": one(f"tier-{i}-value"),
+                "slots": [str(c) for c in form.getall(f"tier-{i}-slot", []) if c in SLOT_CODES],
+                "mtypes": [str(c) for c in form.getall(f"tier-{i}-mtype", []) if c in MEAL_TYPES],
+                "by_type": {t: one(f"tier-{i}-type-{t}") for t in MEAL_TYPES if one(f"tier-{i}-type-{t}")},
+                "own": bool(form.get(f"tier-{i}-own")),
+                **_split_from_form(one, f"tier-{i}-funding"),
             }
         )
     reductions = []
@@ -157,8 +228,14 @@ def _model_from_form(form: Any) -> dict[str, Any]:
         "combination": one("combination") or "best",
         "stack_cap": one("stack_cap"),
         "per_slot_daily_limit": one("per_slot_daily_limit"),
+        "per_day_limit": one("per_day_limit"),
         "monthly_cap": one("monthly_cap"),
-        "funding": {s: one(f"funding-{s}") for s in SOURCES},
+        "cap_crossing": one("cap_crossing") or "remainder",
+        "monthly_cap_meals": one("monthly_cap_meals"),
+        "preview_meal_type": one("preview_meal_type")
+        if one("preview_meal_type") in MEAL_TYPES
+        else DEFAULT_MEAL_TYPE,
+        **_split_from_form(one, "funding"),
         "tiers": tiers,
         "delivery_fee": one("delivery_fee"),
         "reductions": reductions,
@@ -203,8 +280,28 @@ def _policy_from_model(m: dict[str, Any], district_id: int) -> tuple[Policy | No
         "combination": m["combination"],
         "stack_cap_fen": yuan("stack_cap", m["stack_cap"]),
         "per_slot_daily_limit": integer("per_slot_daily_limit", m["per_slot_daily_limit"]) or 1,
+        "per_day_limit": integer("per_day_limit", m["per_day_limit"]),
         "monthly_cap_fen": yuan("monthly_cap", m["monthly_cap"]),
+        "cap_crossing": m["cap_crossing"],
+        "monthly_cap_meals": integer("monthly_cap_meals", m["monthly_cap_meals"]),
     }
+
+    def split(key: str, model: dict[str, Any]) -> list[dict[str, Any]]:
+        shares: list[dict[str, Any]] = []
+        for source in SOURCES:
+            how, text = model["funding_how"][source], model["funding"][source]
+            if how == "percent":
+                pct = integer(key, text, HINT_PERCENT)
+                if pct is not None:
+                    shares.append({"source": source, "percent": pct})
+            elif how == "fixed":
+                fen = yuan(key, text, optional=False)
+                if fen is not None:
+                    shares.append({"source": source, "fixed_fen": fen})
+            elif how == "rest":
+                shares.append({"source": source, "rest": True})
+        return shares
+
     if not m["name"]:
         errors["name"] = "Enter a name for the policy."
     start = day("effective_from", m["effective_from"])
@@ -213,11 +310,8 @@ def _policy_from_model(m: dict[str, Any], district_id: int) -> tuple[Policy | No
     doc["effective_from"] = start
     doc["effective_until"] = day("effective_until", m["effective_until"])
 
-    funding = []
-    for source in SOURCES:
-        pct = integer("funding", m["funding"][source], HINT_PERCENT)
-        if pct:
-            funding.append({"source": source, "percent": pct})
+    # A payer given 0 percent takes no part (as before fixed amounts).
+    funding = [sh for sh in split("funding", m) if sh.get("percent") != 0]
     if not funding:
         errors.setdefault("funding", "Give at least one payer a share.")
     doc["funding"] = funding
@@ -238,6 +332,15 @@ def _policy_from_model(m: dict[str, Any], district_id: int) -> tuple[Policy | No
             value = 0
         else:
             value = yuan(key, t["value"], optional=False)
+        by_type = []
+        for mtype, text in t["by_type"].items():
+            typed = (
+                integer(key, text, HINT_PERCENT) if kind == "percent_off" else yuan(key, text, optional=False)
+            )
+            by_type.append({"meal_type": mtype, "kind": kind, "value": 0 if kind == "free" else typed or 0})
+        own = [sh for sh in split(key, t) if sh.get("percent") != 0] if t["own"] else None
+        if own == []:
+            errors.setdefault(key, "Give at least one payer a share.")
         tiers.append(
             {
                 "code": t["code"],
@@ -248,6 +351,10 @@ def _policy_from_model(m: dict[str, Any], district_id: int) -> tuple[Policy | No
                 "max_age": integer(key, t["max_age"]),
                 "kind": kind,
                 "value": value or 0,
+                "slots": t["slots"],
+                "meal_types": t["mtypes"],
+                "by_meal_type": by_type,
+                "funding": own,
                 "_row": i,
             }
         )
@@ -283,14 +390,14 @@ def _policy_from_model(m: dict[str, Any], district_id: int) -> tuple[Policy | No
         path = re.search(r"\$\.(\w+)(?:\[(\d+)\])?", str(exc))
         field, index = (path.group(1), path.group(2)) if path else ("form", None)
         key = {"tiers": f"tiers.{index}", "funding": "funding", "delivery": "delivery"}.get(field, field)
-        errors[key] = "Please check this value."
+        errors[key] = _LIBRARY + str(exc)  # worded in the caller's language by _messages
         return None, errors
     try:
         rules.validate_policy(policy)
     except DomainError as err:
         key = _error_key(err, rows, red_rows)
         errors[key] = err.code
-        reason = TIER_REASONS.get(str(err.detail.get("reason", "")))
+        reason = {**TIER_REASONS, **FUNDING_REASONS}.get(str(err.detail.get("reason", "")))
         if reason:
             errors[key + "#reason"] = reason
         return None, errors
@@ -301,7 +408,7 @@ def _error_key(err: DomainError, rows: dict[str, int], red_rows: dict[str, int])
     code = err.code
     tier = str(err.detail.get("tier_code", ""))
     if code.startswith("policy_funding"):
-        return "funding"
+        return f"tiers.{rows[tier]}" if tier in rows else "funding"
     if code == "policy_dates_invalid":
         return "effective_until"
     if code == "policy_invalid_combination":
@@ -318,12 +425,18 @@ def _error_key(err: DomainError, rows: dict[str, int], red_rows: dict[str, int])
     return "form"
 
 
+_LIBRARY = "library:"
+
+
 def _messages(errors: dict[str, str], lang: str) -> dict[str, str]:
     """Words for each field: an error code becomes its message (plus the reason, for a
-    tier), a hint msgid its translation."""
+    tier), a hint msgid its translation, a decoder's refusal what is wrong in words."""
     out = {}
     for key, value in errors.items():
         if "#" in key:
+            continue
+        if value.startswith(_LIBRARY):
+            out[key] = reason_words(value.removeprefix(_LIBRARY), lang)
             continue
         text = DomainError(value).message(lang) if value in ERRORS else gettext(lang, value)
         reason = errors.get(key + "#reason")
@@ -337,7 +450,8 @@ def _padded(model: dict[str, Any]) -> dict[str, Any]:
     model["tiers"] = [t for t in model["tiers"] if t["code"] or t["name_zh"]][:MAX_TIERS]
     model["reductions"] = [r for r in model["reductions"] if r["tier"]][:MAX_TIERS]
     blank_tier = {"code": "", "name_zh": "", "name_en": "", "cats": [], "min_age": "", "max_age": "",
-                  "kind": "amount_off", "value": ""}  # fmt: skip
+                  "kind": "amount_off", "value": "", "slots": [], "mtypes": [], "by_type": {},
+                  "own": False, **_split_model([])}  # fmt: skip
     model["tiers"] += [dict(blank_tier) for _ in range(BLANK_ROWS)]
     model["reductions"] += [{"tier": "", "kind": "free", "value": ""} for _ in range(BLANK_ROWS)]
     return model
@@ -350,6 +464,11 @@ def _labels(lang: str) -> dict[str, Any]:
         "CATEGORIES": [(c.value, CATEGORY_LABELS[c].en if en else CATEGORY_LABELS[c].zh) for c in Category],
         "TIER_KINDS": TIER_KINDS,
         "DELIVERY_KINDS": DELIVERY_KINDS,
+        "SHARE_HOWS": SHARE_HOWS,
+        "CAP_CROSSINGS": CAP_CROSSINGS,
+        "SLOTS": [(c, SLOT_LABELS[c].en if en else SLOT_LABELS[c].zh) for c in SLOT_CODES],
+        "MEAL_TYPES": [(t, MEAL_TYPE_LABELS[t][1 if en else 0]) for t in MEAL_TYPES],
+        "SOURCE_NAMES": {s: FUNDING_SOURCE_LABELS[s][1 if en else 0] for s in SOURCES},
         "money": lambda fen: format_fen(fen, lang),
         "en": en,
     }
@@ -418,7 +537,8 @@ async def _posted(request: Req, district_id: int) -> tuple[dict[str, Any], Polic
 @post("/districts/{district_id:int}/policies/preview", guards=WRITERS, include_in_schema=False)
 async def policy_preview(request: Req, district_id: PathId) -> Template:
     model, policy, errors = await _posted(request, district_id)
-    rows = services.preview_quotes(policy) if policy is not None else None
+    meal_type = model["preview_meal_type"]
+    rows = services.preview_quotes(policy, meal_type=meal_type) if policy is not None else None
     if request.headers.get("hx-request"):
         lang = lang_of(request)
         return page(request, "policies/_preview.html", preview=rows, errors=errors, **_labels(lang))

@@ -1,0 +1,68 @@
+"""The coverage of the 15-minute meal circle as an API: the same view the official's map shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.params import PathParameter, QueryParameter
+
+from canteen.accounts.context import principal_of
+from canteen.accounts.guards import roles
+from canteen.accounts.roles import CITY_OFFICIAL, OFFICIAL
+from canteen.core.apidocs import errors
+from canteen.core.clock import local_date, utcnow
+from canteen.core.periods import last_complete_month
+from canteen.reports import services
+from canteen.reports.schemas import CityOverview, CoverageView
+from canteen.settings import get_settings
+
+Req = Request[Any, Any, Any]
+PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
+MonthQuery = Annotated[
+    str | None, QueryParameter(pattern=r"^(20[0-9]{2})-(0[1-9]|1[0-2])$", description="YYYY-MM")
+]
+
+
+def _today() -> dt.date:
+    return local_date(utcnow(), get_settings().tz)
+
+
+class CoverageController(Controller):
+    path = "/api/v1"
+    tags = ["reports"]
+
+    @get(
+        "/districts/{district_id:int}/coverage",
+        guards=[roles(OFFICIAL)],
+        summary="Coverage of the meal circle: share of eligible elders within reach, the next point",
+        description="An eligible elder (a subsidy category, or 60+) with a location is *covered* when an "
+        "open meal point lies within that point's `service_radius_m` of walking (the district's radius "
+        "unless the site sets its own; walking = straight line × `detour_factor`). `suggestion` is the "
+        "place for one more point that would cover the most uncovered elders.",
+        responses=errors("not_found"),
+    )
+    async def coverage(self, request: Req, district_id: PathId) -> CoverageView:
+        return await services.coverage_report(principal_of(request), district_id, _today())
+
+
+class CityController(Controller):
+    path = "/api/v1/cities"
+    tags = ["reports"]
+
+    @get(
+        "/{city_id:int}/overview",
+        guards=[roles(CITY_OFFICIAL)],
+        summary="Every district of a city in a month: points, grades, meals, subsidy by funder",
+        description="For a city official (or an admin). `month` defaults to the last complete month. "
+        "Each district's figures are the sums of its own month overview (the district dashboard).",
+        responses=errors("not_found"),
+    )
+    async def overview(self, request: Req, city_id: PathId, month: MonthQuery = None) -> CityOverview:
+        today = _today()
+        chosen = month or last_complete_month(today)
+        return await services.city_overview(principal_of(request), city_id, chosen, today=today)
+
+
+CONTROLLERS: list[type[Controller]] = [CoverageController, CityController]
