@@ -93,7 +93,9 @@ async def load_xihu(now: dt.datetime) -> tuple[DemoDistrict, list[DemoCommunity]
     """The city and the second district with its streets, communities, operator, points and users."""
     actor = SystemActor("demo-loader")
     async with write_transaction():
-        city_id, _ = await _get_or_insert(City, City.code == CITY["code"], City(name=CITY["name"], code=CITY["code"]))
+        city_id, _ = await _get_or_insert(
+            City, City.code == CITY["code"], City(name=CITY["name"], code=CITY["code"])
+        )
         await District.update({District.city_id: city_id}).where(
             District.code.is_in([str(DISTRICT["code"]), str(XIHU["code"])]) & District.city_id.is_null()
         )

@@ -13,9 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tests.factories import World
-from tests.integration.cards.elders import add_elder
-
 from canteen.accounting.kpis import RULE_KINDS, diner_days_by_site, viability_report
 from canteen.accounting.settlement import draft_statement
 from canteen.accounting.tables import OperatingSubsidyRule
@@ -23,6 +20,8 @@ from canteen.accounts.services import load_principal
 from canteen.core.clock import utcnow
 from canteen.meals import rollups
 from canteen.meals.tables import Meal
+from tests.factories import World
+from tests.integration.cards.elders import add_elder
 
 UTC = dt.UTC
 SEP1, SEP2 = dt.date(2026, 9, 1), dt.date(2026, 9, 2)

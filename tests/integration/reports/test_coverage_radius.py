@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from canteen.core.tables import AuditEntry
 from tests.integration.accounts.test_auth import _page_login
 from tests.integration.reports.test_coverage import _layout
-
-from canteen.core.tables import AuditEntry
 
 EN = {"Accept-Language": "en"}
 
@@ -28,7 +27,9 @@ def test_district_and_site_radius_change_the_coverage(client: Any, world: Any, r
     before = _coverage(client, official, world.district_x)
     assert (before["eligible"], before["covered"], before["walk_limit_m"]) == (8, 3, 1000)
 
-    r = client.patch(f"/api/v1/districts/{world.district_x}", json={"service_radius_m": 600}, headers=official)
+    r = client.patch(
+        f"/api/v1/districts/{world.district_x}", json={"service_radius_m": 600}, headers=official
+    )
     assert r.status_code == 200, r.text
     assert r.json()["service_radius_m"] == 600
     tighter = _coverage(client, official, world.district_x)
