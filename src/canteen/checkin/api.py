@@ -42,6 +42,7 @@ IdemKey = IdempotencyKeyHeader
 Device = DeviceHeader
 
 CHECKIN_CODES = (
+    "card_other_city",
     "invalid_card",
     "invalid_card_number",
     "card_revoked",

@@ -48,7 +48,7 @@ from canteen.meals.usage import already_detail, is_subsidy_refusal, served_alrea
 from canteen.menus.services import meal_set_for
 from canteen.payments.ledger import balance_of, elder_account, ledger_balance_of
 from canteen.payments.tables import LedgerEntry
-from canteen.regions.lookup import SiteInfo, site_info
+from canteen.regions.lookup import SiteInfo, check_same_city, site_info
 from canteen.regions.tables import Site
 from canteen.registry.card_services import card_hit, card_key
 from canteen.registry.cards import mask_card_number
@@ -165,6 +165,7 @@ async def _prepare(
     brief, facts = counter_view_of(read.elder, read.categories, today=day)
     if brief.status != "active":
         raise DomainError("elder_inactive", {"status": brief.status})
+    await check_same_city(brief.district_id, site.district_id)
     meal_set = await meal_set_for(site.id, day, slot_name, items[0] if items else None)
     policy = await policy_for(site.district_id, day)
     limits = meals.limits_of(policy)

@@ -80,6 +80,7 @@ class QuoteController(Controller):
             "invalid_card",
             "invalid_card_number",
             "card_revoked",
+            "card_other_city",
             "invalid_price",
             "invalid_slot",
             "invalid_mode",

@@ -22,7 +22,7 @@ from canteen.core.errors import DomainError
 from canteen.core.money import yuan
 from canteen.meals import usage as meal_usage
 from canteen.menus.services import meal_set_for
-from canteen.regions.lookup import SiteInfo, site_info
+from canteen.regions.lookup import SiteInfo, check_same_city, site_info
 from canteen.registry.card_services import resolve_card
 from canteen.registry.schemas import ElderBrief
 from canteen.registry.services import CATEGORY_GROUP, access_of, counter_view
@@ -219,6 +219,7 @@ async def quote_for(
         if readable is None:
             raise DomainError("not_found", {"elder_id": elder_id})
         access = readable
+        await check_same_city(brief.district_id, site.district_id)
     priced = await price_meal(
         site=site,
         elder_id=elder_id,

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from canteen.core.cache import TTLCache
-from canteen.core.errors import DomainError
-from canteen.regions.tables import Site
+from canteen.core.errors import DomainError, register
+from canteen.regions.tables import District, Site
+
+# A card of another city: its subsidy is that city's to decide and to pay.
+register("card_other_city", 409)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +82,30 @@ async def site_info(site_id: int) -> SiteInfo:
     )
     _SITES.set(site_id, info)
     return info
+
+
+# A district's city changes almost never (site and district edits clear every cache anyway).
+_CITIES: TTLCache[int, int | None] = TTLCache(ttl=300.0)
+
+
+async def city_of(district_id: int) -> int | None:
+    """The city a district belongs to (None: the district names no city)."""
+    hit, cached = _CITIES.get(district_id)
+    if hit:
+        return cached
+    row = await District.select(District.city_id).where(District.id == district_id).first()
+    city = int(row["city_id"]) if row is not None and row["city_id"] is not None else None
+    _CITIES.set(district_id, city)
+    return city
+
+
+async def check_same_city(home_district_id: int, site_district_id: int) -> None:
+    """Refuse an elder of another city at this site (``card_other_city``): an elder of another
+    district of the same city is served (their home policy and funders decide, see portability);
+    one of another city is not this city's to subsidise. Districts that name no city are left to
+    the district rules."""
+    if home_district_id == site_district_id:
+        return
+    home, host = await city_of(home_district_id), await city_of(site_district_id)
+    if home is not None and host is not None and home != host:
+        raise DomainError("card_other_city", {"home_district_id": home_district_id, "site_city_id": host})

@@ -77,6 +77,8 @@ ADVICE: dict[str, str] = {
     "or press F6 to look the elder up by name.",
     "card_revoked": "This card was reported lost or replaced. Ask for the new card; "
     "without it, press F6 to look the elder up and serve them by hand.",
+    "card_other_city": "This card is from another city: no subsidised meal here. "
+    "A walk-in meal at full price is still possible (F4).",
     "elder_inactive": "Do not serve a subsidised meal. Ask the elder to contact their community worker. "
     "A walk-in meal at full price is still possible (F4).",
     "already_served": "Press Enter to sell a second meal at full price, or Esc to cancel.",
