@@ -121,8 +121,11 @@ def test_redis_stopped_and_restarted_under_load(rig: Any) -> None:
         )
         # Sessions are stored in the database (Redis only caches them): still signed in.
         assert me.status_code == 200 and me.json()["username"] == "cashier_c", me.text
-        # Check-ins carry on without Redis: device tokens and meals live in the database.
-        _wait_served(load, before + 30)
+        # Check-ins carry on without Redis: device tokens and meals live in the database. (The
+        # phase has PHASE_ELDERS elders; on a fast box most may be served before Redis stops.)
+        target = min(before + 30, len(load.elders))
+        assert target > before, f"all {before} elders were served before Redis stopped: nothing to observe"
+        _wait_served(load, target)
         during = load.served() - before
         injected.append(f"{during} meals served while Redis was down")
     finally:
