@@ -28,7 +28,7 @@ from canteen.core.clock import utcnow
 from canteen.menus.schemas import DishCreate, MealSetIn
 from canteen.menus.services import create_dish, menu_for, set_menu
 from canteen.payments.ledger import top_up_cash
-from canteen.regions.tables import City, Street
+from canteen.regions.tables import City, District, Operator, Street
 from canteen.registry.card_services import issue_card
 from canteen.registry.services import grant_delivery
 from canteen.registry.tables import Card
@@ -248,9 +248,17 @@ async def _objects(w: World) -> Objects:
         "format": "csv",
     }
     other_city = await City.insert(City(name="宁波市", code="330200")).returning(City.id)
+    # An operator of another city: officials see every operator of their own city (issue #11).
+    district_far = await District.insert(
+        District(name="海曙区", code="330203", city="宁波市", city_id=other_city[0]["id"])
+    ).returning(District.id)
+    operator_far = await Operator.insert(
+        Operator(district=district_far[0]["id"], name="海曙区助餐服务社")
+    ).returning(Operator.id)
     mine = {
         **common,
         "city_id": w.city,
+        "operator_id": w.operator_x,
         "district_id": w.district_x,
         "street_id": w.street_x,
         "site_id": w.site_a,
@@ -271,6 +279,7 @@ async def _objects(w: World) -> Objects:
     theirs = {
         **common,
         "city_id": int(other_city[0]["id"]),
+        "operator_id": int(operator_far[0]["id"]),
         "district_id": w.district_y,
         "street_id": int(street_y["id"]) if street_y else 0,
         "site_id": w.site_c,

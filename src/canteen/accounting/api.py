@@ -269,17 +269,35 @@ class SettlementController(Controller):
 
     @post(
         "/",
-        summary="Draft (or redraft) an operator's statement for a funder: a month, a quarter or months",
+        summary="Draft (or redraft) an operator's statement for a district and funder: a month, a "
+        "quarter or months",
         description="`period`: `month` (default), `quarter` (the calendar quarter of `month`) or `range` "
         "(`month` to `until`, whole months, at most twelve). Lines name their month and `by_month` gives "
         'each month\'s subtotal. Example: `{"operator_id": 1, "month": "2026-08", "source": '
-        '"district", "period": "quarter"}` → July to September.',
-        responses=errors("not_found", "settlement_locked", "settlement_overlap", "settlement_period_invalid"),
+        '"district", "period": "quarter"}` → July to September.\n\n'
+        "`district_id`: an operator may run sites in several districts of its city; each district "
+        "settles its own sites (their meals, its operating-subsidy rules, voids of its meals), so a "
+        "statement is per operator, district and funder. Omitted, the operator's home district. A "
+        "district official drafts for their own district only; a city official the city funder "
+        "(`city`) in any district of the city. Example: "
+        '`{"operator_id": 1, "district_id": 2, "month": "2026-08", "source": "district"}`.',
+        responses=errors(
+            "not_found",
+            "settlement_locked",
+            "settlement_overlap",
+            "settlement_period_invalid",
+            "settlement_district_invalid",
+        ),
     )
     async def draft(self, request: Req, data: JSONBody[DraftIn]) -> SettlementView:
         first, until = settlement.period_of(data.month, data.period, data.until)
         return await settlement.draft_statement(
-            principal_of(request), data.operator_id, first, data.source, until=until
+            principal_of(request),
+            data.operator_id,
+            first,
+            data.source,
+            until=until,
+            district_id=data.district_id,
         )
 
     @get("/{settlement_id:int}", summary="One statement with its lines", responses=errors("not_found"))

@@ -212,7 +212,8 @@ class SettlementView(msgspec.Struct, kw_only=True):
     id: int
     operator_id: int
     operator_name: str
-    district_id: int
+    district_id: int  # the district whose sites, rules and meals the statement covers
+    district_name: str = ""
     month: str  # the first month of the period
     until: str  # the last month (= month for a one-month statement)
     months: list[str]
@@ -238,6 +239,8 @@ class SettlementSummary(msgspec.Struct, kw_only=True):
     id: int
     operator_id: int
     operator_name: str
+    district_id: int = 0
+    district_name: str = ""
     month: str
     until: str
     source: str
@@ -247,13 +250,28 @@ class SettlementSummary(msgspec.Struct, kw_only=True):
 
 class DraftIn(Input):
     """A statement for ``month`` alone, a ``quarter`` (``month`` is any month of it), or the whole
-    months from ``month`` to ``until`` (at most twelve)."""
+    months from ``month`` to ``until`` (at most twelve); for the operator's sites in
+    ``district_id`` (none: its home district)."""
 
     operator_id: Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
     month: Month
     source: Source
     period: Literal["month", "quarter", "range"] = "month"
     until: Month | None = None
+    district_id: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1,
+                le=2_147_483_647,
+                description="The district whose sites the statement covers: an operator running "
+                "sites in several districts of its city has one statement per district and funder. "
+                "Omitted: the operator's home district (where it registered).",
+                examples=[2],
+            ),
+        ]
+        | None
+    ) = None
 
 
 class PayIn(Input):

@@ -1,11 +1,18 @@
-"""Statements per operator and funding source — for a month, a quarter or a run of whole months
-(``draft_statement(..., until=)``): draft → submitted → approved → paid.
+"""Statements per operator, district and funding source — for a month, a quarter or a run of
+whole months (``draft_statement(..., until=)``): draft → submitted → approved → paid.
+
+An operator registers in one (home) district and may run sites in any district of its city; each
+district settles its own sites with it (their meals, that district's operating-subsidy rules,
+the voids of that district's meals), so a statement covers the operator's sites of ONE district
+(``district_id``, by default the home district) and ``Settlement.district`` names it: the
+district's officials settle it, the city's officials for the city's own funder, the operator's
+staff read all of theirs (docs/decisions.md, 2026-12-01).
 
 Figures come from the per-source rollup rows, so a statement never scans the
 meal table for its month. Approved statements are locked. A meal voided after
 a statement's figures were computed (and that statement has left draft) is
-carried into the NEXT statement drafted for that operator and source as an
-adjustment line naming the meal — the locked statement is never edited. We
+carried into the NEXT statement drafted for that operator, district and source
+as an adjustment line naming the meal — the locked statement is never edited. We
 compare ``voided_at`` with the statement's ``computed_at`` (not its approval
 time): a void between submission and approval is thus not lost either.
 """
@@ -28,12 +35,13 @@ from canteen.core.errors import DomainError, register
 from canteen.core.periods import month_bounds, months, quarter_months
 from canteen.meals.tables import Meal, MonthlyRollup
 from canteen.quality.services import assert_no_open_flags
-from canteen.regions.tables import Operator, Site
+from canteen.regions.tables import District, Operator, Site
 
 register("settlement_state", 409)
 register("settlement_locked", 409)
 register("settlement_overlap", 409)
 register("settlement_period_invalid", 422)
+register("settlement_district_invalid", 422)
 
 # A statement covers a month, a quarter or a run of whole months, up to a year.
 MAX_PERIOD_MONTHS = 12
@@ -55,6 +63,33 @@ async def _operator(operator_id: int) -> dict[str, Any]:
 async def _operator_sites(operator_id: int) -> dict[int, str]:
     rows = await Site.select(Site.id, Site.name).where(Site.operator == operator_id)
     return {r["id"]: r["name"] for r in rows}
+
+
+async def _site_districts(operator_id: int) -> dict[int, int]:
+    """Each site of the operator with its district (the districts it serves)."""
+    rows = await Site.select(Site.id, Site.district).where(Site.operator == operator_id)
+    return {int(r["id"]): int(r["district"]) for r in rows}
+
+
+async def _statement_district(
+    op: dict[str, Any], district_id: int | None, site_districts: dict[int, int], span: list[str]
+) -> int:
+    """The district a statement covers: the home district by default, else one where the operator
+    runs sites (or had meals in the period, for a site since handed to another operator)."""
+    if district_id is None or district_id == op["district"] or district_id in site_districts.values():
+        return int(op["district"]) if district_id is None else district_id
+    had_meals = await MonthlyRollup.exists().where(
+        (MonthlyRollup.operator == op["id"])
+        & (MonthlyRollup.district == district_id)
+        & (MonthlyRollup.month >= span[0])
+        & (MonthlyRollup.month <= span[-1])
+    )
+    if not had_meals:
+        raise DomainError(
+            "settlement_district_invalid",
+            {"field": "district_id", "district_id": district_id, "operator_id": op["id"]},
+        )
+    return district_id
 
 
 def _may_operate(actor: Principal, sites: dict[int, str]) -> bool:
@@ -86,14 +121,21 @@ def _funding_fen(funding: Any, source: str) -> int:
 
 
 async def _adjustments(
-    operator_id: int, source: str, month: str, now: dt.datetime, redraft_of: int | None
+    operator_id: int,
+    district_id: int,
+    source: str,
+    month: str,
+    now: dt.datetime,
+    redraft_of: int | None,
 ) -> list[dict[str, Any]]:
-    """Voids after earlier statements (periods before ``month``) left draft, not yet carried into
-    any statement; each earlier statement's months are searched."""
+    """Voids of the district's meals after earlier statements of the same operator, district and
+    source (periods before ``month``) left draft, not yet carried into any statement; each
+    earlier statement's months are searched."""
     earlier = await Settlement.select(
         Settlement.id, Settlement.month, Settlement.period_end, Settlement.computed_at
     ).where(
         (Settlement.operator == operator_id)
+        & (Settlement.district == district_id)
         & (Settlement.source == source)
         & (Settlement.month < month)
         & Settlement.state.is_in(list(LIVE))
@@ -107,6 +149,7 @@ async def _adjustments(
             & SettlementLine.settlement.is_in(
                 Settlement.select(Settlement.id).where(
                     (Settlement.operator == operator_id)
+                    & (Settlement.district == district_id)
                     & (Settlement.source == source)
                     & (Settlement.id != (redraft_of or 0))
                 )
@@ -121,6 +164,7 @@ async def _adjustments(
             Meal.id, Meal.site, Meal.funding, Meal.tier_code, Meal.voided_at, Meal.void_reason
         ).where(
             (Meal.operator == operator_id)
+            & (Meal.district == district_id)
             & (Meal.service_date >= first)
             & (Meal.service_date <= last)
             & Meal.voided_at.is_not_null()
@@ -170,11 +214,17 @@ def period_of(month: str, period: str, until: str | None) -> tuple[str, str | No
     return month, None
 
 
-async def _overlapping(operator_id: int, source: str, span: list[str]) -> list[dict[str, Any]]:
-    """Statements of this operator and funder whose months meet ``span``."""
+async def _overlapping(
+    operator_id: int, district_id: int, source: str, span: list[str]
+) -> list[dict[str, Any]]:
+    """Statements of this operator, district and funder whose months meet ``span``."""
     rows = await Settlement.select(
         Settlement.id, Settlement.month, Settlement.period_end, Settlement.state
-    ).where((Settlement.operator == operator_id) & (Settlement.source == source))
+    ).where(
+        (Settlement.operator == operator_id)
+        & (Settlement.district == district_id)
+        & (Settlement.source == source)
+    )
     first, last = span[0], span[-1]
     return [r for r in rows if r["month"] <= last and (r["period_end"] or r["month"]) >= first]
 
@@ -186,24 +236,32 @@ async def draft_statement(
     source: str,
     *,
     until: str | None = None,
+    district_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> SettlementView:
     """Compute (or recompute, while still a draft) an operator's statement for a funding source
-    over a month, a quarter or any run of whole months (``month`` to ``until``).
+    over a month, a quarter or any run of whole months (``month`` to ``until``), for its sites in
+    ``district_id`` (None: the operator's home district).
 
+    The district's own officials (or, for the city's funder, the city's) and the operator's staff
+    may draft it; a district where the operator runs nothing is ``settlement_district_invalid``.
     Each line names its month, so a quarter's claim lists its months and each month's subtotal
-    equals that month's own statement. Periods of one operator and funder never overlap: a
-    draft meeting another statement's months is refused (``settlement_overlap``), unless it is
-    the same period being recomputed."""
+    equals that month's own statement. Periods of one operator, district and funder never
+    overlap: a draft meeting another statement's months is refused (``settlement_overlap``),
+    unless it is the same period being recomputed."""
     now = now or utcnow()
     span = period_months(month, until)
     period_end = span[-1] if len(span) > 1 else ""
     op = await _operator(operator_id)
-    sites = await _operator_sites(operator_id)
-    if not (settles(actor, op["district"], source) or _may_operate(actor, sites)):
-        raise DomainError("forbidden", {"operator_id": operator_id})
+    site_districts = await _site_districts(operator_id)
+    every_site = dict.fromkeys(site_districts, "")
+    wanted = district_id if district_id is not None else int(op["district"])
+    if not (settles(actor, wanted, source) or _may_operate(actor, every_site)):
+        raise DomainError("forbidden", {"operator_id": operator_id, "district_id": wanted})
+    district = await _statement_district(op, district_id, site_districts, span)
+    sites = sorted(s for s, d in site_districts.items() if d == district)
     async with write_transaction():
-        others = await _overlapping(operator_id, source, span)
+        others = await _overlapping(operator_id, district, source, span)
         existing = next(
             (r for r in others if r["month"] == month and (r["period_end"] or "") == period_end), None
         )
@@ -224,9 +282,11 @@ async def draft_statement(
             )
         rows = await MonthlyRollup.raw(
             "SELECT month, site, category, tier, SUM(meals) AS meals, SUM(subsidy_fen) AS fen "
-            "FROM monthly_rollup WHERE operator = {} AND source = {} AND month >= {} AND month <= {} "
+            "FROM monthly_rollup WHERE operator = {} AND district = {} AND source = {} "
+            "AND month >= {} AND month <= {} "
             "GROUP BY month, site, category, tier ORDER BY month, site, category, tier",
             operator_id,
+            district,
             source,
             span[0],
             span[-1],
@@ -245,10 +305,10 @@ async def draft_statement(
             for r in rows
             if int(r["meals"] or 0)
         ]
-        rules = [r for r in await district_rules(op["district"]) if r["source"] == source]
+        rules = [r for r in await district_rules(district) if r["source"] == source]
         for m in span if rules else []:
-            bases = await month_base(op["district"], m, categories=False)
-            for site_id in sorted(sites):
+            bases = await month_base(district, m, categories=False)
+            for site_id in sites:
                 fen = operating_subsidy(rules, site_id, m, bases.get(site_id, Base())).get(source, 0)
                 if fen:
                     lines.append(
@@ -262,7 +322,9 @@ async def draft_statement(
                     )
         lines.sort(key=lambda li: (li["month"], li["kind"] != "meals", li["site"]))
         lines.extend(
-            await _adjustments(operator_id, source, month, now, existing["id"] if existing else None)
+            await _adjustments(
+                operator_id, district, source, month, now, existing["id"] if existing else None
+            )
         )
         totals = {
             "meals": sum(li.get("meals", 0) for li in lines if li["kind"] == "meals"),
@@ -274,7 +336,7 @@ async def draft_statement(
         if existing is None:
             row = Settlement(
                 operator=operator_id,
-                district=op["district"],
+                district=district,
                 month=month,
                 period_end=period_end,
                 source=source,
@@ -297,8 +359,15 @@ async def draft_statement(
             "settlement.draft",
             "settlement",
             sid,
-            after={"operator": operator_id, "month": month, "until": span[-1], "source": source, **totals},
-            district_id=op["district"],
+            after={
+                "operator": operator_id,
+                "district": district,
+                "month": month,
+                "until": span[-1],
+                "source": source,
+                **totals,
+            },
+            district_id=district,
             now=now,
         )
     return await _view(sid)
@@ -422,11 +491,13 @@ async def _view(settlement_id: int) -> SettlementView:
         r["id"]: r["name"]
         for r in await Site.select(Site.id, Site.name).where(Site.district == s["district"])
     }
+    district = await District.select(District.name).where(District.id == s["district"]).first()
     return SettlementView(
         id=s["id"],
         operator_id=s["operator"],
         operator_name=op["name"],
         district_id=s["district"],
+        district_name=district["name"] if district else "",
         month=s["month"],
         until=s["period_end"] or s["month"],
         months=months(s["month"], s["period_end"] or s["month"]),
@@ -478,12 +549,14 @@ async def get_statement(actor: Principal, settlement_id: int) -> SettlementView:
 async def list_statements(
     actor: Principal, *, district_id: int | None = None, month: str | None = None, state: str | None = None
 ) -> list[SettlementSummary]:
-    """Statements this actor may see, newest month first."""
+    """Statements this actor may see, newest month first: those of its districts (an official),
+    of its city's districts (a city official), all of its operator's (operator staff)."""
     q = Settlement.select(
         Settlement.id,
         Settlement.operator,
         Settlement.operator.name.as_alias("operator_name"),
         Settlement.district,
+        Settlement.district.name.as_alias("district_name"),
         Settlement.month,
         Settlement.period_end,
         Settlement.source,
@@ -517,6 +590,8 @@ async def list_statements(
                     id=r["id"],
                     operator_id=r["operator"],
                     operator_name=r["operator_name"] or "",
+                    district_id=r["district"],
+                    district_name=r["district_name"] or "",
                     month=r["month"],
                     until=r["period_end"] or r["month"],
                     source=r["source"],

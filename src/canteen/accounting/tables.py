@@ -57,9 +57,11 @@ class FundingBudget(Table, tablename="funding_budget"):
 
 
 class Settlement(Table, tablename="settlement"):
-    """A statement per operator and funding source over a period of whole months: ``month`` (the
-    first) to ``period_end`` (the last; "" for a one-month statement). Unique (operator, month,
-    source); periods of one operator and source never overlap (``draft_statement`` refuses)."""
+    """A statement per operator, district and funding source over a period of whole months:
+    ``month`` (the first) to ``period_end`` (the last; "" for a one-month statement). ``district``
+    is the district whose sites it covers (an operator may run sites in several districts of its
+    city). Unique (operator, district, month, source); periods of one operator, district and
+    source never overlap (``draft_statement`` refuses)."""
 
     id: Serial
     operator = ForeignKey(Operator, index=True)

@@ -171,7 +171,13 @@ class OperatorController(Controller):
     tags = ["regions"]
     guards = [login_required]
 
-    @get("/", summary="Operators in the districts you may see", responses=errors())
+    @get(
+        "/",
+        summary="Operators registered in, or running sites in, the districts you may see",
+        description="`district_id` keeps the operators registered there or running a site there. "
+        "An official also sees every operator of its city (a site may be run by any of them).",
+        responses=errors(),
+    )
     async def list_operators(
         self,
         request: Req,
@@ -186,11 +192,24 @@ class OperatorController(Controller):
     @post(
         "/",
         guards=[roles(ADMIN, OFFICIAL)],
-        summary="Register an operator (admin, the district's official)",
+        summary="Register an operator in its home district (admin, the district's official)",
+        description="The district is the operator's home (where it registered). It may run sites in "
+        "any district of the same city; `serves` lists the districts it has sites in.",
         responses=errors("not_found"),
     )
     async def create_operator(self, request: Req, data: JSONBody[OperatorCreate]) -> OperatorView:
         return await services.create_operator(principal_of(request), data)
+
+    @get(
+        "/{operator_id:int}",
+        summary="One operator with the districts it serves (404 outside your scope)",
+        description="`district_id` is the home district; `serves` lists every district where the "
+        "operator runs sites, with its name and number of sites. Statements are drawn per operator, "
+        "district and funding source (`POST /api/v1/settlements` with `district_id`).",
+        responses=errors("not_found"),
+    )
+    async def get_operator(self, request: Req, operator_id: PathId) -> OperatorView:
+        return await services.get_operator(principal_of(request), operator_id)
 
 
 class SiteController(Controller):

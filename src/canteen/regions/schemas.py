@@ -133,13 +133,25 @@ class OperatorCreate(Input):
     contact_phone: Phone = ""
 
 
+class ServedDistrict(msgspec.Struct):
+    """A district where an operator runs sites (and so has statements)."""
+
+    id: int
+    name: str
+    sites: int
+
+
 class OperatorView(msgspec.Struct):
+    """An operator: registered in ``district_id`` (its home district), it may run sites in any
+    district of the same city; ``serves`` lists those districts, derived from its sites."""
+
     id: int
     district_id: int
     name: str
     kind: str
     contact_name: str
     contact_phone: str
+    serves: list[ServedDistrict] = []
 
 
 # --- sites ----------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ Scope rules (every function takes the actor explicitly and checks them itself):
 
 - admin: anything.
 - official: creates and edits streets, communities, operators and sites of their own
-  district(s), reads everything there.
+  district(s), reads everything there. A site may be run by an operator registered in any
+  district of the same city (an operator's home district is where it registered; it serves
+  every district it has sites in); an operator of another city is refused
+  (``operator_other_city``), so officials list the operators of their city to choose from.
 - operator: reads and edits its own sites (not the district, kind, operator or kitchen, not
   ``closed``); never creates.
 - cashier, kitchen, courier: read their own sites only.
@@ -25,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import msgspec
-from piccolo.columns.combination import Where, WhereRaw
+from piccolo.columns.combination import Combinable, Where, WhereRaw
 from piccolo.query.methods.select import Select
 
 from canteen.accounts.roles import ADMIN, OFFICIAL, OPERATOR, SITE_ROLES, Principal
@@ -48,6 +51,7 @@ from canteen.regions.schemas import (
     OperatorCreate,
     OperatorList,
     OperatorView,
+    ServedDistrict,
     SiteCreate,
     SiteList,
     SiteUpdate,
@@ -65,6 +69,7 @@ register("site_slots_invalid", 422)
 register("district_mismatch", 422)
 register("community_street_mismatch", 422)
 register("site_status_invalid", 409)
+register("operator_other_city", 422)
 
 # Error codes the site write services can give (the API lists them in OpenAPI).
 SITE_WRITE_CODES = (
@@ -74,6 +79,7 @@ SITE_WRITE_CODES = (
     "site_slots_invalid",
     "district_mismatch",
     "community_street_mismatch",
+    "operator_other_city",
 )
 
 INT4_MAX = 2_147_483_647
@@ -411,6 +417,74 @@ async def create_operator(
     return OperatorView(id=operator_id, district_id=district_id, **values)
 
 
+async def city_district_ids(district_ids: Iterable[int]) -> dict[int, int | None]:
+    """Each district's city (None: a district not yet placed in a city, a city of its own)."""
+    ids = sorted(set(district_ids))
+    rows = await District.select(District.id, District.city_id).where(_in(District.id, ids)) if ids else []
+    return {int(r["id"]): (int(r["city_id"]) if r["city_id"] is not None else None) for r in rows}
+
+
+async def same_city(district_a: int, district_b: int) -> bool:
+    """Whether two districts lie in one city (a district always lies in its own)."""
+    if district_a == district_b:
+        return True
+    cities = await city_district_ids([district_a, district_b])
+    city = cities.get(district_a)
+    return city is not None and city == cities.get(district_b)
+
+
+async def _operator_scope(actor: Principal) -> Combinable | None:
+    """Which operators the actor may list (None: all). Those registered in, or running a site in,
+    a district it sees (a city official: its city's districts); an official also every operator of
+    its districts' cities, to choose from when a site gets an operator."""
+    seen = actor.visible_district_ids()
+    if seen is None:
+        return None
+    visible = seen | actor.city_district_ids()
+    serving = {
+        int(r["operator"])
+        for r in await Site.select(Site.operator).where(
+            _in(Site.district, visible) & Site.operator.is_not_null()
+        )
+    }
+    homes = set(visible)
+    official = actor.district_ids(OFFICIAL)
+    if official:
+        cities = {c for c in (await city_district_ids(official)).values() if c is not None}
+        if cities:
+            homes |= {
+                int(r["id"]) for r in await District.select(District.id).where(_in(District.city_id, cities))
+            }
+    return _in(Operator.district, homes) | _in(Operator.id, serving)
+
+
+async def served_districts(operator_ids: list[int]) -> dict[int, list[ServedDistrict]]:
+    """The districts each operator runs sites in, with their names and site counts."""
+    if not operator_ids:
+        return {}
+    rows = await Site.select(
+        Site.operator, Site.district, Site.district.name.as_alias("district_name")
+    ).where(_in(Site.operator, operator_ids))
+    counts: dict[int, dict[int, list[Any]]] = {}
+    for r in rows:
+        entry = counts.setdefault(int(r["operator"]), {}).setdefault(
+            int(r["district"]), [r["district_name"], 0]
+        )
+        entry[1] += 1
+    return {
+        op: [ServedDistrict(id=d, name=str(name), sites=n) for d, (name, n) in sorted(by.items())]
+        for op, by in counts.items()
+    }
+
+
+async def _operator_views(rows: list[dict[str, Any]]) -> list[OperatorView]:
+    served = await served_districts([int(r["id"]) for r in rows])
+    return [
+        msgspec.convert({**r, "serves": msgspec.to_builtins(served.get(int(r["id"]), []))}, OperatorView)
+        for r in rows
+    ]
+
+
 async def list_operators(
     actor: Principal,
     *,
@@ -418,14 +492,34 @@ async def list_operators(
     limit: int = DEFAULT_LIMIT,
     cursor: int | None = None,
 ) -> OperatorList:
+    """Operators the actor may see, each with the districts it serves. ``district_id`` keeps those
+    registered in that district or running a site there."""
     query = Operator.select(*_OPERATOR_COLS).order_by(Operator.id).limit(limit + 1)
-    visible = actor.visible_district_ids()
-    if visible is not None:
-        query = query.where(_in(Operator.district, visible))
+    scope = await _operator_scope(actor)
+    if scope is not None:
+        query = query.where(scope)
     if district_id is not None:
-        query = query.where(Operator.district == min(district_id, INT4_MAX))
+        wanted = min(district_id, INT4_MAX)
+        query = query.where(
+            (Operator.district == wanted)
+            | Operator.id.is_in(
+                Site.select(Site.operator).where((Site.district == wanted) & Site.operator.is_not_null())
+            )
+        )
     rows, nxt = _page(await _after(query, Operator.id, cursor), limit)
-    return OperatorList([msgspec.convert(r, OperatorView) for r in rows], nxt)
+    return OperatorList(await _operator_views(rows), nxt)
+
+
+async def get_operator(actor: Principal, operator_id: int) -> OperatorView:
+    """One operator the actor may see, with the districts it serves; any other id is ``not_found``."""
+    row = None
+    if _valid_id(operator_id):
+        query = Operator.select(*_OPERATOR_COLS).where(Operator.id == operator_id)
+        scope = await _operator_scope(actor)
+        row = await (query.where(scope) if scope is not None else query).first()
+    if row is None:
+        raise DomainError("not_found", {"operator_id": operator_id})
+    return (await _operator_views([row]))[0]
 
 
 # --- sites ----------------------------------------------------------------------------------
@@ -509,6 +603,21 @@ async def _check_reference(
     return dict(row)
 
 
+async def _check_operator(operator_id: int | None, district_id: int) -> None:
+    """A site's operator may be registered in any district of the site's city: an operator runs
+    points across a city under one record (docs/decisions.md). One of another city is refused in
+    words; an unknown id is ``not_found``."""
+    if operator_id is None:
+        return
+    row = None
+    if _valid_id(operator_id):
+        row = await Operator.select(Operator.district).where(Operator.id == operator_id).first()
+    if row is None:
+        raise DomainError("not_found", {"field": "operator_id", "operator_id": operator_id})
+    if not await same_city(int(row["district"]), district_id):
+        raise DomainError("operator_other_city", {"field": "operator_id", "operator_id": operator_id})
+
+
 async def _validate_site(actor: Principal, site: dict[str, Any], site_id: int | None = None) -> None:
     """Cross-field and cross-row rules for a whole site (after a partial update is merged)."""
     district_id = site["district_id"]
@@ -531,7 +640,7 @@ async def _validate_site(actor: Principal, site: dict[str, Any], site_id: int | 
     community = await _check_reference(actor, Community, "community_id", site["community_id"], district_id)
     if community is not None and site["street_id"] is not None and community["street"] != site["street_id"]:
         raise DomainError("community_street_mismatch", {"field": "community_id"})
-    await _check_reference(actor, Operator, "operator_id", site["operator_id"], district_id)
+    await _check_operator(site["operator_id"], district_id)
     _check_slots(site["slots"])
 
 

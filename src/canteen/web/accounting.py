@@ -25,6 +25,7 @@ from canteen.core.clock import local_date, utcnow
 from canteen.core.errors import DomainError
 from canteen.core.periods import last_complete_month, month_bounds, month_of, shift
 from canteen.core.schemas import PathId
+from canteen.regions import services as regions
 from canteen.regions.tables import District, Operator, Site
 from canteen.settings import get_settings
 from canteen.subsidies import services as subsidies
@@ -205,6 +206,12 @@ async def settlements_page(request: Req, month: OptMonth = None) -> Template:
             if r["operator"]
         }
         ops = await Operator.select(Operator.id, Operator.name).where(Operator.id.is_in(list(op_ids) or [0]))
+    served = await regions.served_districts([int(o["id"]) for o in ops])
+    operators = [
+        {"id": o["id"], "name": o["name"], "serves": [d.name for d in served.get(int(o["id"]), [])]}
+        for o in ops
+    ]
+    draft_districts = await _draft_districts(actor, served)
     funders = await _funders([o["id"] for o in ops], lang_of(request))
     if not actor.is_admin and not actor.district_ids(OFFICIAL) and not actor.site_ids(OPERATOR):
         # A city official draws the statements of the city's own funder only.
@@ -213,11 +220,28 @@ async def settlements_page(request: Req, month: OptMonth = None) -> Template:
         request,
         "accounting/settlements.html",
         rows=rows,
-        operators=ops,
+        operators=operators,
+        districts=draft_districts,
+        # An official drafts for their own district by default (the only one they settle).
+        district_default=min(actor.district_ids(OFFICIAL), default=None),
         funders=funders,
         source_label=lambda code: source_label(code, lang_of(request)),
         month=shift(_this_month(), -1),
     )
+
+
+async def _draft_districts(actor: Any, served: dict[int, list[Any]]) -> list[dict[str, Any]]:
+    """The districts a statement can be drafted for here, by name: those the listed operators serve,
+    kept to the official's own districts (or the city official's city) for officials."""
+    by_id = {d.id: d.name for ds in served.values() for d in ds}
+    if not actor.is_admin and not actor.site_ids(OPERATOR):
+        mine = actor.district_ids(OFFICIAL) | actor.city_district_ids()
+        by_id = {i: n for i, n in by_id.items() if i in mine}
+        missing = sorted(set(actor.district_ids(OFFICIAL)) - set(by_id))
+        if missing:
+            rows = await District.select(District.id, District.name).where(District.id.is_in(missing))
+            by_id.update({int(r["id"]): r["name"] for r in rows})
+    return [{"id": i, "name": n} for i, n in sorted(by_id.items(), key=lambda kv: kv[0])]
 
 
 async def _funders(operator_ids: list[int], lang: str) -> list[tuple[str, str]]:
@@ -251,8 +275,14 @@ async def settlement_draft(request: Req, data: URLEncodedBody[dict[str, str]]) -
     until = data.get("until", "").strip() or None
     if period not in ("month", "quarter", "range") or (until is not None and not MONTH_RE.match(until)):
         raise DomainError("validation_failed", {"field": "until" if until else "period"})
+    district_text = data.get("district_id", "").strip()
+    district_id = _int(district_text)
+    if district_text and district_id is None:
+        raise DomainError("validation_failed", {"field": "district_id"})
     first, last = settlement.period_of(month, period, until)
-    view = await settlement.draft_statement(principal_of(request), operator_id, first, source, until=last)
+    view = await settlement.draft_statement(
+        principal_of(request), operator_id, first, source, until=last, district_id=district_id
+    )
     return Redirect(path=f"/accounting/settlements/{view.id}", status_code=303)
 
 

@@ -55,7 +55,7 @@ FIELD_HINTS = {
     "point_type": "Choose the type of meal point.",
     "street_id": "Enter the number of a street in this district, or leave it empty.",
     "community_id": "Enter the number of a community in this district, or leave it empty.",
-    "operator_id": "Choose an operator of this district, or none.",
+    "operator_id": "Choose an operator of this city, or none.",
     "kitchen_id": "Choose the central kitchen that supplies this satellite.",
     "address": "Enter an address of at most 300 characters.",
     "lat": "Enter a latitude between -90 and 90.",
