@@ -36,12 +36,46 @@ Order of the rules in :func:`quote`, each a documented decision:
 8. Delivery (delivery mode only): the largest reduction among the tiers the
    elder matches, not capped monthly, funded by the policy's split and made
    portable like the meal.
+
+City base and district top-up (:func:`effective_policy`, decided in
+docs/decisions.md, "A city base with district top-ups"). A city publishes
+versions of the same document (``city_id`` instead of ``district_id``); the
+effective policy of a district on a day is its own version in force folded with
+the city's version in force, and :func:`quote` prices it so:
+
+A. No city base in force: the district's own policy, exactly as above.
+B. The limits (``per_slot_daily_limit``, ``per_day_limit``,
+   ``monthly_cap_meals``, ``monthly_cap_fen``) are the stricter of the two for
+   each (a district can tighten the city's, never loosen them); the effective
+   policy carries them in the usual fields, so the counter's limit counters
+   read them there. Checked once, before either part: a reached limit sells
+   at full price. ``cap_crossing`` follows the stricter cap (equal caps: "full
+   price" if either says so).
+C. The base part: the base's tiers, combination (best/stack, its own stack
+   cap), funding and portability, on the list price.
+D. The top-up part: the district's tiers, combination, funding and
+   portability, priced on what the elder still pays after the base: "amount
+   off" is taken off that rest, "percent off" is a percent of it, "fixed
+   co-pay" and "free" set the elder's final co-pay. So the total never passes
+   the list price and the top-up is what is clipped first.
+E. Each part is split by its own funding with :func:`split_subsidy`; the
+   quote's ``funding`` is the sum per payer (base first), ``base_funding`` and
+   ``base_subsidy_fen`` the base part alone.
+F. The monthly money cap clips the whole meal subsidy: the top-up first, then
+   the base, each part's payers shrinking in proportion to what they paid.
+G. Delivery: the district's rule if it has one, else the base's, matched on
+   the tiers of the policy it belongs to and funded by that policy's split.
+H. A district with no policy of its own but a city base is priced by the base
+   alone; ``policy_version`` is the district's version when it has one, else
+   the city's, and ``city_policy_version`` is always the city's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+
+import msgspec
 
 from canteen.core.categories import CATEGORIES, MODES, SLOT_LABELS, SLOTS, Mode
 from canteen.core.errors import DomainError, register
@@ -52,6 +86,7 @@ from canteen.subsidies.schemas import (
     FUNDING_SOURCE_LABELS,
     MAX_FEN,
     MEAL_TYPES,
+    CityBase,
     DeliveryRule,
     ElderFacts,
     FundingPart,
@@ -336,6 +371,16 @@ def _slot_words(slot: str) -> tuple[str, str]:
     return label.zh, label.en.lower()
 
 
+def _without_slot_text(part: Quote, slot: str) -> tuple[str, str]:
+    """A part's reason without its "first lunch today" phrase (a part is priced as the slot's
+    first meal; the combined quote says which meal it really is, once)."""
+    slot_zh, slot_en = _slot_text(slot, 1)
+    zh_sep, en_sep = _both("quote.reason_sep")
+    zh = part.reason_zh.replace(zh_sep + slot_zh, "").replace(slot_zh, "")
+    en = part.reason_en.replace(en_sep + slot_en, "").replace(slot_en[:1].upper() + slot_en[1:], "")
+    return zh or part.reason_zh, en or part.reason_en
+
+
 def _slot_text(slot: str, nth: int) -> tuple[str, str]:
     if nth == 1:
         return _both("quote.slot_first", slot=_slot_words(slot))
@@ -481,6 +526,220 @@ def _limit_phrase(policy: Policy, usage: Usage, slot: str) -> tuple[str, str] | 
     return None
 
 
+def deciding_district(elder: ElderFacts, site_district_id: int) -> int:
+    """The district whose policy prices the meal and whose funders pay for it: the elder's
+    home district wherever in the city they eat (补贴跟着人走), the site's for a walk-in or a
+    member with no known home district. Which of the home policy's funders still pay away
+    from home is the policy's ``portability``."""
+    if elder.member and elder.home_district_id is not None:
+        return int(elder.home_district_id)
+    return site_district_id
+
+
+# ------------------------------------------------------------- the city base
+
+
+def _stricter(a: int | None, b: int | None) -> int | None:
+    """The stricter of two optional limits (None: no limit)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a < b else b
+
+
+def effective_policy(base: Policy | None, own: Policy | None, district_id: int) -> Policy | None:
+    """The policy that prices a meal of ``district_id``: the city base in force (``base``,
+    a city document, or None) folded with the district's own version in force (``own``).
+
+    No base: ``own`` itself, unchanged. A base and no own policy: the base alone, named as
+    the district's (its tiers, funding and limits are the base's; ``tiers`` of the effective
+    policy — the top-up — are empty). Both: ``own`` with the limits merged (the stricter of
+    the two for each limit) and the delivery rule the district's, else the base's; the base
+    rides along in ``city_base`` and :func:`quote` prices it first. See the module docstring.
+    """
+    if base is None:
+        return own
+    if own is None:
+        return msgspec.structs.replace(
+            base,
+            district_id=district_id,
+            tiers=[],
+            city_base=CityBase(policy=base, own=False, delivery_from_base=True),
+        )
+    cap = _stricter(own.monthly_cap_fen, base.monthly_cap_fen)
+    if own.monthly_cap_fen == base.monthly_cap_fen:
+        crossing = "full_price" if "full_price" in (own.cap_crossing, base.cap_crossing) else "remainder"
+    else:
+        crossing = own.cap_crossing if cap == own.monthly_cap_fen else base.cap_crossing
+    from_base = own.delivery is None and base.delivery is not None
+    until = _stricter_day(own.effective_until, base.effective_until)
+    return msgspec.structs.replace(
+        own,
+        district_id=district_id,
+        effective_from=max(own.effective_from, base.effective_from),
+        effective_until=until,
+        per_slot_daily_limit=min(own.per_slot_daily_limit, base.per_slot_daily_limit),
+        per_day_limit=_stricter(own.per_day_limit, base.per_day_limit),
+        monthly_cap_fen=cap,
+        cap_crossing=crossing,
+        monthly_cap_meals=_stricter(own.monthly_cap_meals, base.monthly_cap_meals),
+        delivery=base.delivery if from_base else own.delivery,
+        city_base=CityBase(policy=base, own=True, delivery_from_base=from_base),
+    )
+
+
+def _stricter_day(a: date | None, b: date | None) -> date | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _part_policy(doc: Policy, district_id: int, *, delivery: DeliveryRule | None) -> Policy:
+    """One part (the base or the top-up) as a plain policy for :func:`quote`: its own tiers,
+    combination, funding and portability; the limits and the monthly cap are the combined
+    policy's, applied once by :func:`_combined_quote`, so they are lifted here."""
+    return msgspec.structs.replace(
+        doc,
+        district_id=district_id,
+        per_slot_daily_limit=5,
+        per_day_limit=None,
+        monthly_cap_fen=None,
+        monthly_cap_meals=None,
+        delivery=delivery,
+        city_base=None,
+    )
+
+
+def _shrink_parts(parts: list[FundingPart], total: int) -> list[FundingPart]:
+    """Clip a part's funding to ``total`` fen, in proportion to what each payer paid (rule 7)."""
+    have = sum(p.fen for p in parts)
+    if total >= have:
+        return parts
+    if total <= 0 or not have:
+        return []
+    fen = _split_fen_fast(total, [p.fen for p in parts])
+    return [FundingPart(source=p.source, fen=f) for p, f in zip(parts, fen, strict=True) if f]
+
+
+def _merged(*groups: list[FundingPart]) -> list[FundingPart]:
+    out: dict[str, int] = {}
+    for parts in groups:
+        for p in parts:
+            out[p.source] = out.get(p.source, 0) + p.fen
+    return [FundingPart(source=s, fen=f) for s, f in out.items() if f]  # type: ignore[arg-type]
+
+
+def _combined_quote(
+    *,
+    elder: ElderFacts,
+    list_price_fen: int,
+    slot: str,
+    day: date,
+    mode: str,
+    policy: Policy,
+    usage: Usage,
+    site_street_id: int,
+    site_district_id: int,
+    meal_type: str,
+) -> Quote:
+    """Price a meal under an effective policy with a city base (see the module docstring,
+    "City base and district top-up")."""
+    folded = policy.city_base
+    assert folded is not None
+    base = folded.policy
+    district_id = int(policy.district_id or 0)
+    version = policy.version
+    args: dict[str, object] = {
+        "elder": elder,
+        "slot": slot,
+        "day": day,
+        "mode": mode,
+        "site_street_id": site_street_id,
+        "site_district_id": site_district_id,
+        "meal_type": meal_type,
+    }
+    # Walk-ins and reached meal-count limits: the combined limits, checked once; full price.
+    if not elder.member or _limit_phrase(policy, usage, slot) is not None:
+        shell = msgspec.structs.replace(policy, tiers=[], city_base=None)
+        q = quote(policy=shell, usage=usage, list_price_fen=list_price_fen, **args)  # type: ignore[arg-type]
+        return msgspec.structs.replace(q, city_policy_version=base.version, base_subsidy_fen=0)
+
+    base_doc = _part_policy(base, district_id, delivery=base.delivery if folded.delivery_from_base else None)
+    qb = quote(policy=base_doc, usage=Usage(), list_price_fen=list_price_fen, **args)  # type: ignore[arg-type]
+    rest = list_price_fen - qb.subsidy_fen
+    qt: Quote | None = None
+    if folded.own:
+        top_doc = _part_policy(
+            policy, district_id, delivery=None if folded.delivery_from_base else policy.delivery
+        )
+        qt = quote(policy=top_doc, usage=Usage(), list_price_fen=rest, **args)  # type: ignore[arg-type]
+
+    base_fen = qb.subsidy_fen
+    top_fen = qt.subsidy_fen if qt is not None else 0
+    base_parts = list(qb.funding)
+    top_parts = list(qt.funding) if qt is not None else []
+    # Each part says its own tier; which meal of the slot it is is said once, at the end, from
+    # the real usage (the parts are priced as if nothing had been eaten).
+    phrases: list[tuple[str, str]] = [_both("quote.city_base_part", text=_without_slot_text(qb, slot))]
+    if qt is not None:
+        phrases.append(_both("quote.topup_part", text=_without_slot_text(qt, slot)))
+
+    # The monthly money cap (the stricter of the two) clips the whole meal subsidy: the
+    # top-up first, then the base.
+    cap = policy.monthly_cap_fen
+    if cap is not None and base_fen + top_fen:
+        left = max(cap - usage.month_subsidy_fen, 0)
+        if base_fen + top_fen > left:
+            if left and policy.cap_crossing == "full_price":
+                phrases.append(_both("quote.cap_crossing_full", left=yuan(left)))
+                left = 0
+            elif left:
+                phrases.append(_both("quote.cap_left", left=yuan(left)))
+            else:
+                phrases.append(_both("quote.cap_reached"))
+            top_fen = min(top_fen, max(left - base_fen, 0))
+            base_fen = min(base_fen, left)
+            top_parts = _shrink_parts(top_parts, top_fen)
+            base_parts = _shrink_parts(base_parts, base_fen)
+
+    # The delivery fee and its reduction come from the one part that carries the rule.
+    carrier = qb if folded.delivery_from_base or qt is None else qt
+    subsidy = base_fen + top_fen
+    if subsidy:
+        phrases.append(_slot_text(slot, usage.slot_meals_today + 1))
+    copay = list_price_fen - subsidy
+    fee = carrier.delivery_fee_fen
+    delivery_red = carrier.delivery_subsidy_fen
+    lead_q = qt if qt is not None and qt.tier_code is not None else qb
+    codes = list(qb.tier_codes) + [c for c in (qt.tier_codes if qt else []) if c not in qb.tier_codes]
+    reason_zh, reason_en = _joined("quote.reason_sep", phrases)
+    return Quote(
+        list_price_fen=list_price_fen,
+        subsidy_fen=subsidy,
+        copay_fen=copay,
+        funding=_merged(base_parts, top_parts),
+        delivery_fee_fen=fee,
+        delivery_subsidy_fen=delivery_red,
+        delivery_copay_fen=fee - delivery_red,
+        delivery_funding=list(carrier.delivery_funding),
+        total_due_fen=copay + fee - delivery_red,
+        tier_code=lead_q.tier_code,
+        tier_codes=codes[:32],
+        tier_name_zh=lead_q.tier_name_zh,
+        tier_name_en=lead_q.tier_name_en,
+        reason_zh=reason_zh[:500],
+        reason_en=(reason_en[:1].upper() + reason_en[1:])[:500],
+        policy_version=version,
+        policy_district_id=policy.district_id,
+        city_policy_version=base.version,
+        base_subsidy_fen=base_fen,
+        base_funding=base_parts,
+    )
+
+
 def quote(
     *,
     elder: ElderFacts,
@@ -497,9 +756,10 @@ def quote(
     """Price one meal (a set of ``meal_type``) for one elder under ``policy`` on ``day``.
 
     ``policy`` must be the version in force on ``day`` (see
-    :func:`policy_in_force`) for the district of the site
-    (``site_district_id``). ``usage`` is what the elder already used (see
-    :class:`Usage`). The meal counts toward the meal-count limits and the
+    :func:`policy_in_force`) of :func:`deciding_district`: the elder's home
+    district at any point of the city (the subsidy follows the person), the
+    site's for a walk-in or a member whose home district is unknown. ``usage`` is what the
+    elder already used (see :class:`Usage`). The meal counts toward the meal-count limits and the
     monthly cap when the returned ``subsidy_fen`` is above 0.
 
     Raises ``DomainError`` with code ``invalid_price``, ``invalid_slot``,
@@ -516,10 +776,28 @@ def quote(
         raise DomainError("invalid_meal_type", {"meal_type": meal_type})
     if not in_force(policy, day):
         raise DomainError("policy_not_in_force", {"day": day.isoformat(), "version": policy.version})
-    if site_district_id != policy.district_id:
+    if deciding_district(elder, site_district_id) != policy.district_id:
         raise DomainError(
             "policy_wrong_district",
-            {"policy_district_id": policy.district_id, "site_district_id": site_district_id},
+            {
+                "policy_district_id": policy.district_id,
+                "site_district_id": site_district_id,
+                "home_district_id": elder.home_district_id,
+            },
+        )
+
+    if policy.city_base is not None:
+        return _combined_quote(
+            elder=elder,
+            list_price_fen=list_price_fen,
+            slot=slot,
+            day=day,
+            mode=mode,
+            policy=policy,
+            usage=usage,
+            site_street_id=site_street_id,
+            site_district_id=site_district_id,
+            meal_type=meal_type,
         )
 
     delivery_rule = policy.delivery if mode == _DELIVERY else None
@@ -632,6 +910,7 @@ def quote(
         reason_zh=reason_zh,
         reason_en=reason_en[:1].upper() + reason_en[1:],
         policy_version=policy.version,
+        policy_district_id=policy.district_id,
     )
 
 

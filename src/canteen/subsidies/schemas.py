@@ -178,8 +178,26 @@ class Portability(_Doc, kw_only=True):
     outside_home_district: Annotated[list[FundingSource], msgspec.Meta(max_length=8)] | None = None
 
 
+class CityBase(_Doc, kw_only=True):
+    """How an effective policy was folded from a city base and a district top-up (runtime
+    only: set by :func:`canteen.subsidies.rules.effective_policy`, never stored, refused on
+    input). ``policy`` is the city's version in force; ``own`` tells whether the district has
+    a policy of its own (the top-up: the effective policy's tiers and funding); the delivery
+    rule is the district's when it has one, else the base's (``delivery_from_base``)."""
+
+    policy: Policy
+    own: bool = True
+    delivery_from_base: bool = False
+
+
 class Policy(_Doc, kw_only=True):
-    """A district's subsidy policy, one version of it.
+    """A district's (or a city's) subsidy policy, one version of it.
+
+    A city's document has ``city_id`` and no ``district_id``; a district's has
+    ``district_id``. The effective policy of a district on a day (the district's
+    own, folded with the city base in force: see
+    :func:`canteen.subsidies.rules.effective_policy`) always names the district in
+    ``district_id``, and carries the base in ``city_base`` (runtime only).
 
     ``combination`` ``"best"`` gives the single matching tier with the largest
     subsidy (ties go to the tier listed first); ``"stack"`` adds all matching
@@ -195,7 +213,8 @@ class Policy(_Doc, kw_only=True):
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
     version: Version
-    district_id: Id
+    district_id: Id | None = None
+    city_id: Id | None = None
     effective_from: date
     effective_until: date | None = None
     combination: Combination = "best"
@@ -209,6 +228,8 @@ class Policy(_Doc, kw_only=True):
     tiers: Annotated[list[Tier], msgspec.Meta(max_length=32)] = []
     delivery: DeliveryRule | None = None
     portability: Portability = msgspec.field(default_factory=Portability)
+    # Runtime only (never stored; the store and the API drop it on input).
+    city_base: CityBase | None = None
 
 
 class Usage(_Doc, kw_only=True):
@@ -263,3 +284,13 @@ class Quote(_Doc, kw_only=True):
     reason_zh: Reason
     reason_en: Reason
     policy_version: Version
+    # The district whose policy priced the meal and whose funders owe its subsidy: the elder's
+    # home district wherever in the city they eat (``rules.deciding_district``). None for a
+    # list-price quote with no policy.
+    policy_district_id: Id | None = None
+    # With a city base (see rules.effective_policy): the city's version, the base part of the
+    # subsidy and what each payer pays of it (``funding`` is the whole: base + top-up).
+    # ``policy_version`` is the district's version, or the city's when the district has none.
+    city_policy_version: Version | None = None
+    base_subsidy_fen: Fen | None = None
+    base_funding: list[FundingPart] = []

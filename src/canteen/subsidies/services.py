@@ -12,6 +12,12 @@ other overlap is ``policy_overlap``.
 Scope: the admin and the officials of a district may write its policies;
 anyone whose districts include it (officials, and site staff through their
 sites) may read them; others get ``not_found``.
+
+A city publishes its base policy the same way (an owner is a district or a
+city, one code path for both): the admin and the city's ``city_official`` write
+it; they and everyone who may read a district of the city read it.
+:func:`policy_for` hands out the effective policy of a district: its own
+version folded with the city base in force (``rules.effective_policy``).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 import msgspec
 from piccolo.query.functions.aggregate import Max
 
-from canteen.accounts.roles import ADMIN, OFFICIAL, Principal
+from canteen.accounts.roles import ADMIN, CITY_OFFICIAL, OFFICIAL, Principal
 from canteen.core import audit
 from canteen.core.audit import Actor
 from canteen.core.cache import TTLCache
@@ -30,7 +36,7 @@ from canteen.core.categories import Category
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
 from canteen.core.errors import DomainError, register
-from canteen.regions.tables import District
+from canteen.regions.tables import City, District
 from canteen.subsidies import rules
 from canteen.subsidies.schemas import DEFAULT_MEAL_TYPE, CategoryGrant, ElderFacts, Policy, Quote, Usage
 from canteen.subsidies.tables import SubsidyPolicy
@@ -39,6 +45,9 @@ register("policy_not_draft", 409)
 register("policy_already_retired", 409)
 
 DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
+DISTRICT, CITY = "district", "city"
+# Who owns a version: ("district", id) or ("city", id).
+Owner = tuple[str, int]
 
 
 # --------------------------------------------------------------------- Structs
@@ -49,7 +58,7 @@ class PolicyView(msgspec.Struct, kw_only=True):
     an open-ended one); ``document`` is the policy as validated, with that date applied."""
 
     id: int
-    district_id: int
+    district_id: int | None
     version: int
     name: str
     status: str
@@ -58,6 +67,7 @@ class PolicyView(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
     published_at: dt.datetime | None
     document: Policy
+    city_id: int | None = None
 
 
 class PolicyList(msgspec.Struct, kw_only=True):
@@ -77,22 +87,63 @@ class PreviewRow(msgspec.Struct, kw_only=True):
 # ----------------------------------------------------------------------- scope
 
 
-def _require_writer(actor: Principal, district_id: int) -> None:
+def _require_writer(actor: Principal, owner: Owner) -> None:
+    kind, owner_id = owner
+    if kind == CITY:
+        if not actor.has_role(ADMIN, CITY_OFFICIAL):
+            raise DomainError("forbidden", {"needs_role": [ADMIN, CITY_OFFICIAL]})
+        if not actor.can_city(owner_id):
+            raise DomainError("not_found", {"city_id": owner_id})
+        return
     if not actor.has_role(ADMIN, OFFICIAL):
         raise DomainError("forbidden", {"needs_role": [ADMIN, OFFICIAL]})
-    if not actor.can_district(district_id):
-        raise DomainError("not_found", {"district_id": district_id})
+    if not actor.can_district(owner_id):
+        raise DomainError("not_found", {"district_id": owner_id})
 
 
-def _require_reader(actor: Principal, district_id: int) -> None:
+async def _city_districts(city_id: int) -> set[int]:
+    rows = await District.select(District.id).where(District.city_id == city_id)
+    return {int(r["id"]) for r in rows}
+
+
+async def _require_reader(actor: Principal, owner: Owner) -> None:
+    kind, owner_id = owner
     visible = actor.visible_district_ids()
-    if visible is not None and district_id not in visible:
-        raise DomainError("not_found", {"district_id": district_id})
+    if kind == CITY:
+        # The city's officials, and whoever reads a district of the city (its top-up sits on
+        # this base).
+        if visible is None or actor.can_city(owner_id):
+            return
+        if visible & await _city_districts(owner_id):
+            return
+        raise DomainError("not_found", {"city_id": owner_id})
+    if visible is not None and owner_id not in visible:
+        raise DomainError("not_found", {"district_id": owner_id})
+
+
+def _owner_of(row: dict[str, Any]) -> Owner:
+    if row.get("city") is not None:
+        return (CITY, int(row["city"]))
+    return (DISTRICT, int(row["district"]))
+
+
+def _owner_column(owner: Owner) -> Any:
+    return SubsidyPolicy.city if owner[0] == CITY else SubsidyPolicy.district
+
+
+async def _owner_exists(owner: Owner) -> bool:
+    table = City if owner[0] == CITY else District
+    return bool(await table.exists().where(table.id == owner[1]))
+
+
+def _audit_district(owner: Owner) -> int | None:
+    return owner[1] if owner[0] == DISTRICT else None
 
 
 _COLUMNS = (
     SubsidyPolicy.id,
     SubsidyPolicy.district,
+    SubsidyPolicy.city,
     SubsidyPolicy.version,
     SubsidyPolicy.name,
     SubsidyPolicy.status,
@@ -116,10 +167,20 @@ def _document(row: dict[str, Any]) -> Policy:
     return doc
 
 
+def _stored(doc: Policy) -> dict[str, Any]:
+    """The document as stored: the runtime-only ``city_base`` never is."""
+    out: dict[str, Any] = msgspec.to_builtins(doc)
+    out.pop("city_base", None)
+    if out.get("city_id") is None:
+        out.pop("city_id", None)
+    return out
+
+
 def _view(row: dict[str, Any]) -> PolicyView:
     return PolicyView(
         id=row["id"],
         district_id=row["district"],
+        city_id=row.get("city"),
         version=row["version"],
         name=row["name"],
         status=row["status"],
@@ -151,24 +212,45 @@ async def create_policy(
     so a policy with shares not adding up to 100, unknown categories or a bad
     tier is refused with the pure layer's code and nothing is written.
     """
+    return await _create(actor, (DISTRICT, district_id), policy_doc, now=now)
+
+
+async def create_city_policy(
+    actor: Actor, city_id: int, policy_doc: Policy, *, now: dt.datetime | None = None
+) -> PolicyView:
+    """Store a new draft version of a city's base policy (the same document and rules as a
+    district's; ``city_id`` and ``version`` set by the store, version = highest in the city
+    + 1). Writers: the admin and the city's ``city_official``."""
+    return await _create(actor, (CITY, city_id), policy_doc, now=now)
+
+
+async def _create(actor: Actor, owner: Owner, policy_doc: Policy, *, now: dt.datetime | None) -> PolicyView:
     now = now or utcnow()
+    kind, owner_id = owner
     if isinstance(actor, Principal):
-        _require_writer(actor, district_id)
+        _require_writer(actor, owner)
     async with write_transaction():
-        if not await District.exists().where(District.id == district_id):
-            raise DomainError("not_found", {"district_id": district_id})
+        if not await _owner_exists(owner):
+            raise DomainError("not_found", {f"{kind}_id": owner_id})
         top = (
             await SubsidyPolicy.select(Max(SubsidyPolicy.version).as_alias("top"))
-            .where(SubsidyPolicy.district == district_id)
+            .where(_owner_column(owner) == owner_id)
             .first()
         )
         version = int((top or {}).get("top") or 0) + 1
-        doc = msgspec.structs.replace(policy_doc, district_id=district_id, version=version)
+        doc = msgspec.structs.replace(
+            policy_doc,
+            district_id=owner_id if kind == DISTRICT else None,
+            city_id=owner_id if kind == CITY else None,
+            version=version,
+            city_base=None,
+        )
         rules.validate_policy(doc)
-        document = msgspec.to_builtins(doc)
+        document = _stored(doc)
         rows = await SubsidyPolicy.insert(
             SubsidyPolicy(
-                district=district_id,
+                district=owner_id if kind == DISTRICT else None,
+                city=owner_id if kind == CITY else None,
                 version=version,
                 name=doc.name[:100],
                 effective_from=doc.effective_from,
@@ -186,7 +268,7 @@ async def create_policy(
             "subsidy_policy",
             policy_id,
             after=document,
-            district_id=district_id,
+            district_id=_audit_district(owner),
             now=now,
         )
         return _view(await _row(policy_id))
@@ -202,9 +284,9 @@ async def publish_policy(actor: Actor, policy_id: int, *, now: dt.datetime | Non
     now = now or utcnow()
     async with write_transaction():
         row = await _row(policy_id)
-        district_id = int(row["district"])
+        owner = _owner_of(row)
         if isinstance(actor, Principal):
-            _require_writer(actor, district_id)
+            _require_writer(actor, owner)
         if row["status"] != DRAFT:
             raise DomainError("policy_not_draft", {"policy_id": policy_id, "status": row["status"]})
         new_from: dt.date = row["effective_from"]
@@ -214,7 +296,7 @@ async def publish_policy(actor: Actor, policy_id: int, *, now: dt.datetime | Non
             SubsidyPolicy.version,
             SubsidyPolicy.effective_from,
             SubsidyPolicy.effective_until,
-        ).where((SubsidyPolicy.district == district_id) & (SubsidyPolicy.status == PUBLISHED))
+        ).where((_owner_column(owner) == owner[1]) & (SubsidyPolicy.status == PUBLISHED))
         closing = [o for o in others if o["effective_until"] is None and o["effective_from"] < new_from]
         closed_until = new_from - dt.timedelta(days=1)
         ranges = [
@@ -232,7 +314,7 @@ async def publish_policy(actor: Actor, policy_id: int, *, now: dt.datetime | Non
                 o["id"],
                 before={"effective_until": None},
                 after={"effective_until": closed_until.isoformat(), "superseded_by": policy_id},
-                district_id=district_id,
+                district_id=_audit_district(owner),
                 now=now,
             )
         await SubsidyPolicy.update({SubsidyPolicy.status: PUBLISHED, SubsidyPolicy.published_at: now}).where(
@@ -245,7 +327,7 @@ async def publish_policy(actor: Actor, policy_id: int, *, now: dt.datetime | Non
             policy_id,
             before={"status": DRAFT},
             after={"status": PUBLISHED, "version": row["version"], "closed": [o["id"] for o in closing]},
-            district_id=district_id,
+            district_id=_audit_district(owner),
             now=now,
         )
         view = _view(await _row(policy_id))
@@ -259,8 +341,8 @@ async def retire_policy(actor: Principal, policy_id: int, *, now: dt.datetime | 
     now = now or utcnow()
     async with write_transaction():
         row = await _row(policy_id)
-        district_id = int(row["district"])
-        _require_writer(actor, district_id)
+        owner = _owner_of(row)
+        _require_writer(actor, owner)
         if row["status"] == RETIRED:
             raise DomainError("policy_already_retired", {"policy_id": policy_id})
         await SubsidyPolicy.update({SubsidyPolicy.status: RETIRED}).where(SubsidyPolicy.id == policy_id)
@@ -271,7 +353,7 @@ async def retire_policy(actor: Principal, policy_id: int, *, now: dt.datetime | 
             policy_id,
             before={"status": row["status"]},
             after={"status": RETIRED},
-            district_id=district_id,
+            district_id=_audit_district(owner),
             now=now,
         )
         view = _view(await _row(policy_id))
@@ -284,25 +366,39 @@ async def retire_policy(actor: Principal, policy_id: int, *, now: dt.datetime | 
 
 async def list_policies(actor: Principal, district_id: int) -> PolicyList:
     """Every version of a district's policy, newest first."""
-    _require_reader(actor, district_id)
-    if not await District.exists().where(District.id == district_id):
-        raise DomainError("not_found", {"district_id": district_id})
+    return await _list(actor, (DISTRICT, district_id))
+
+
+async def list_city_policies(actor: Principal, city_id: int) -> PolicyList:
+    """Every version of a city's base policy, newest first (the city's officials and whoever
+    reads a district of the city)."""
+    return await _list(actor, (CITY, city_id))
+
+
+async def _list(actor: Principal, owner: Owner) -> PolicyList:
+    await _require_reader(actor, owner)
+    if not await _owner_exists(owner):
+        raise DomainError("not_found", {f"{owner[0]}_id": owner[1]})
     rows = await (
         SubsidyPolicy.select(*_COLUMNS)
-        .where(SubsidyPolicy.district == district_id)
+        .where(_owner_column(owner) == owner[1])
         .order_by(SubsidyPolicy.version, ascending=False)
         .limit(200)
     )
     return PolicyList(items=[_view(r) for r in rows])
 
 
-async def get_policy(actor: Principal, policy_id: int) -> PolicyView:
-    """One version, if the actor may see its district."""
-    row = await _row(policy_id)
+async def _require_visible(actor: Principal, owner: Owner, policy_id: int) -> None:
     try:
-        _require_reader(actor, int(row["district"]))
+        await _require_reader(actor, owner)
     except DomainError:
         raise DomainError("not_found", {"policy_id": policy_id}) from None
+
+
+async def get_policy(actor: Principal, policy_id: int) -> PolicyView:
+    """One version, if the actor may see its district (or its city)."""
+    row = await _row(policy_id)
+    await _require_visible(actor, _owner_of(row), policy_id)
     return _view(row)
 
 
@@ -323,19 +419,39 @@ _invalidate = clear_policy_cache
 
 
 async def policy_for(district_id: int, day: dt.date) -> Policy | None:
-    """The published policy in force in ``district_id`` on ``day`` (service-zone date), or None."""
+    """The effective policy of ``district_id`` on ``day`` (service-zone date), or None: the
+    district's published version in force folded with its city's published base in force
+    (``rules.effective_policy``: no base, the district's version itself; a base and no
+    version of its own, the base alone, named as the district's)."""
     key = (district_id, day)
     hit, cached = _CACHE.get(key)
     if hit:
         return cached
+    own = await _in_force((DISTRICT, district_id), day)
+    base = await city_base_for(district_id, day)
+    found = rules.effective_policy(base, own, district_id)
+    _CACHE.set(key, found)
+    return found
+
+
+async def _in_force(owner: Owner, day: dt.date) -> Policy | None:
     rows = await SubsidyPolicy.select(*_COLUMNS).where(
-        (SubsidyPolicy.district == district_id)
+        (_owner_column(owner) == owner[1])
         & (SubsidyPolicy.status == PUBLISHED)
         & (SubsidyPolicy.effective_from <= day)
     )
-    found = rules.policy_in_force((_document(r) for r in rows), day)
-    _CACHE.set(key, found)
-    return found
+    return rules.policy_in_force((_document(r) for r in rows), day)
+
+
+async def city_base_for(district_id: int, day: dt.date) -> Policy | None:
+    """The published base policy in force on ``day`` of the city ``district_id`` belongs to
+    (None: no city, or no base in force). Not scoped: the caller shows or prices it for a
+    district it may read."""
+    row = await District.select(District.city_id).where(District.id == district_id).first()
+    city_id = (row or {}).get("city_id")
+    if city_id is None:
+        return None
+    return await _in_force((CITY, int(city_id)), day)
 
 
 # Quotes for a person at a site are assembled in canteen.meals.pricing (one assembly for all).
@@ -354,6 +470,11 @@ SAMPLE_ELDERS: list[tuple[str, str, str, list[str], int | None]] = [
 ]
 
 
+# A city's base previewed alone is priced as the base of a district with no top-up; the
+# preview is pure, so any district id will do.
+_PREVIEW_DISTRICT = 1
+
+
 def preview_quotes(
     policy: Policy,
     *,
@@ -361,11 +482,23 @@ def preview_quotes(
     list_price_fen: int = 1500,
     mode: str = "dine_in",
     meal_type: str = DEFAULT_MEAL_TYPE,
+    base: Policy | None = None,
 ) -> list[PreviewRow]:
     """What each sample elder would pay for a lunch set of ``meal_type`` at ``list_price_fen``
     under ``policy``, and what each payer pays (pure: the draft need not be stored; ``day``
-    defaults to the policy's first day)."""
+    defaults to the policy's first day). A district's draft is previewed on top of ``base``
+    (the city base in force, if any: the quotes then carry the base part apart); a city's
+    draft alone, as the base of a district with no top-up."""
     day = day or policy.effective_from
+    alone = policy.city_id is not None and policy.district_id is None
+    if alone:
+        effective = rules.effective_policy(policy, None, _PREVIEW_DISTRICT)
+    else:
+        effective = rules.effective_policy(base, policy, policy.district_id or _PREVIEW_DISTRICT)
+        if base is not None and effective is not None and not rules.in_force(effective, day):
+            effective = policy  # the base does not cover the draft's first day
+    assert effective is not None
+    policy = effective
     out = []
     for key, zh, en, cats, age in SAMPLE_ELDERS:
         if age is None:
@@ -380,7 +513,7 @@ def preview_quotes(
                 birth_date=birth,
                 categories=[CategoryGrant(code=c, valid_from=day) for c in cats],
                 home_street_id=1,
-                home_district_id=policy.district_id,
+                home_district_id=int(policy.district_id or _PREVIEW_DISTRICT),
             )
         q = rules.quote(
             elder=facts,
@@ -391,17 +524,35 @@ def preview_quotes(
             policy=policy,
             usage=Usage(),
             site_street_id=1,
-            site_district_id=policy.district_id,
+            site_district_id=int(policy.district_id or _PREVIEW_DISTRICT),
             meal_type=meal_type,
         )
+        if alone:  # the base previewed alone has no parts to tell apart
+            q = msgspec.structs.replace(q, city_policy_version=None, base_subsidy_fen=None, base_funding=[])
         out.append(PreviewRow(key=key, label_zh=zh, label_en=en, quote=q))
     return out
 
 
-async def latest_policy(actor: Principal, district_id: int) -> PolicyView | None:
-    """The newest version of a district's policy (any status), to start an edit from."""
-    items = (await list_policies(actor, district_id)).items
+async def latest_policy(actor: Principal, district_id: int, *, city: bool = False) -> PolicyView | None:
+    """The newest version of a district's (``city``: a city's) policy, any status, to start
+    an edit from."""
+    items = (await _list(actor, (CITY if city else DISTRICT, district_id))).items
     return items[0] if items else None
+
+
+async def city_choices(actor: Principal) -> list[tuple[int, str]]:
+    """(id, name) of the cities whose base policies the actor may see."""
+    query = City.select(City.id, City.name).order_by(City.id)
+    visible = actor.visible_district_ids()
+    if visible is not None:
+        ids = set(actor.city_ids())
+        if visible:
+            rows = await District.select(District.city_id).where(District.id.is_in(sorted(visible)))
+            ids |= {int(r["city_id"]) for r in rows if r["city_id"] is not None}
+        if not ids:
+            return []
+        query = query.where(City.id.is_in(sorted(ids)))
+    return [(int(r["id"]), str(r["name"])) for r in await query]
 
 
 async def district_choices(actor: Principal) -> list[tuple[int, str]]:

@@ -11,6 +11,12 @@ button renders the whole page with the table filled in.
 A stored draft is not edited in place: "edit" opens the form filled from a
 version and saving stores the next version as a new draft, so every stored
 version stays what it was when someone looked at it.
+
+One editor for both owners: a district's policy under ``/districts/{id}/policies``
+and a city's base under ``/cities/{id}/policies`` go through the same handlers
+(an owner parameter) and the same templates. A district's editor and page show
+the city base in force above the form and preview the combined result (base
+part + top-up part per payer); a city's preview is the base alone.
 """
 
 from __future__ import annotations
@@ -27,14 +33,14 @@ from litestar.response import Redirect, Template
 
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import login_required, roles
-from canteen.accounts.roles import ADMIN, OFFICIAL
+from canteen.accounts.roles import ADMIN, CITY_OFFICIAL, OFFICIAL, Principal
 from canteen.core.categories import CATEGORY_LABELS, SLOT_LABELS, Category, Slot
 from canteen.core.clock import local_date, utcnow
 from canteen.core.errors import ERRORS, DomainError
 from canteen.core.money import format_fen
 from canteen.i18n import gettext
 from canteen.subsidies import rules, services
-from canteen.subsidies.demo import demo_policy
+from canteen.subsidies.demo import city_base_policy, demo_policy
 from canteen.subsidies.schemas import (
     DEFAULT_MEAL_TYPE,
     FUNDING_SOURCE_LABELS,
@@ -49,6 +55,9 @@ from canteen.web.pages import page
 Req = Request[Any, Any, Any]
 PathId = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
 WRITERS = [roles(ADMIN, OFFICIAL)]
+CITY_WRITERS = [roles(ADMIN, CITY_OFFICIAL)]
+ANY_WRITERS = [roles(ADMIN, OFFICIAL, CITY_OFFICIAL)]
+DISTRICT, CITY = services.DISTRICT, services.CITY
 SOURCES = list(FUNDING_SOURCE_LABELS)
 TIER_KINDS = {
     "amount_off": "Yuan off",
@@ -246,7 +255,9 @@ def _model_from_form(form: Any) -> dict[str, Any]:
     }
 
 
-def _policy_from_model(m: dict[str, Any], district_id: int) -> tuple[Policy | None, dict[str, str]]:
+def _policy_from_model(
+    m: dict[str, Any], district_id: int | None, city_id: int | None = None
+) -> tuple[Policy | None, dict[str, str]]:
     """Build the document from the form's strings; field key → hint for each problem."""
     errors: dict[str, str] = {}
 
@@ -277,6 +288,7 @@ def _policy_from_model(m: dict[str, Any], district_id: int) -> tuple[Policy | No
         "name": m["name"],
         "version": 1,
         "district_id": district_id,
+        "city_id": city_id,
         "combination": m["combination"],
         "stack_cap_fen": yuan("stack_cap", m["stack_cap"]),
         "per_slot_daily_limit": integer("per_slot_daily_limit", m["per_slot_daily_limit"]) or 1,
@@ -474,20 +486,46 @@ def _labels(lang: str) -> dict[str, Any]:
     }
 
 
+def _owner_path(owner: services.Owner) -> str:
+    return f"/{'cities' if owner[0] == CITY else 'districts'}/{owner[1]}"
+
+
+def _may_write(actor: Principal, owner: services.Owner) -> bool:
+    if owner[0] == CITY:
+        return actor.has_role(ADMIN, CITY_OFFICIAL) and actor.can_city(owner[1])
+    return actor.has_role(ADMIN, OFFICIAL)
+
+
+def _draft_ids(owner: services.Owner) -> tuple[int | None, int | None]:
+    """(district_id, city_id) of a document the owner writes."""
+    return (None, owner[1]) if owner[0] == CITY else (owner[1], None)
+
+
+async def _base_for(owner: services.Owner, day: dt.date | None) -> Policy | None:
+    """The city base in force on ``day`` above a district's policy (None for a city's own)."""
+    if owner[0] == CITY or day is None:
+        return None
+    return await services.city_base_for(owner[1], day)
+
+
 def _editor(
     request: Req,
-    district_id: int,
+    owner: services.Owner,
     model: dict[str, Any],
     errors: dict[str, str],
     rows: list[services.PreviewRow] | None,
     status_code: int = 200,
+    base: Policy | None = None,
 ) -> Template:
     lang = lang_of(request)
     return page(
         request,
         "policies/edit.html",
         status_code=status_code,
-        district_id=district_id,
+        district_id=owner[1] if owner[0] == DISTRICT else None,
+        owner_path=_owner_path(owner),
+        is_city=owner[0] == CITY,
+        base=base,
         m=_padded(model),
         errors=errors,
         preview=rows,
@@ -501,70 +539,143 @@ def _editor(
 @get("/policies", guards=[login_required], include_in_schema=False)
 async def policy_index(request: Req) -> Template:
     actor = principal_of(request)
+    cities = []
+    for city_id, name in await services.city_choices(actor):
+        items = (await services.list_city_policies(actor, city_id)).items
+        cities.append(
+            {"id": city_id, "name": name, "policies": items, "can_write": _may_write(actor, (CITY, city_id))}
+        )
     districts = []
     for district_id, name in await services.district_choices(actor):
         items = (await services.list_policies(actor, district_id)).items
         districts.append({"id": district_id, "name": name, "policies": items})
     return page(
-        request, "policies/index.html", districts=districts, can_write=actor.has_role(ADMIN, OFFICIAL)
+        request,
+        "policies/index.html",
+        cities=cities,
+        districts=districts,
+        can_write=actor.has_role(ADMIN, OFFICIAL),
     )
+
+
+async def _new(request: Req, owner: services.Owner, source: int | None) -> Template:
+    actor = principal_of(request)
+    if owner[0] == CITY and not _may_write(actor, owner):
+        raise DomainError("not_found", {"city_id": owner[1]})
+    district_id, city_id = _draft_ids(owner)
+    if source is not None:
+        found = await services.get_policy(actor, source)
+        if (found.city_id, found.district_id) != (city_id, district_id):
+            raise DomainError("not_found", {"policy_id": source})
+        doc = found.document
+    else:
+        latest = await services.latest_policy(actor, owner[1], city=owner[0] == CITY)
+        today = local_date(utcnow(), request.app.state.settings.tz)
+        if latest:
+            doc = latest.document
+        elif owner[0] == CITY:
+            doc = city_base_policy(city_id=owner[1], effective_from=today)
+        else:
+            doc = demo_policy(district_id=owner[1], effective_from=today)
+    doc = msgspec.structs.replace(doc, district_id=district_id, city_id=city_id)
+    model = _model_from_policy(doc)
+    base = await _base_for(owner, doc.effective_from)
+    preview = services.preview_quotes(doc, base=base)
+    return _editor(request, owner, model, {}, preview, base=base)
 
 
 @get("/districts/{district_id:int}/policies/new", guards=WRITERS, include_in_schema=False)
 async def policy_new(request: Req, district_id: PathId, source: FromQuery[int | None] = None) -> Template:
-    actor = principal_of(request)
-    if source is not None:
-        base = await services.get_policy(actor, source)
-        if base.district_id != district_id:
-            raise DomainError("not_found", {"policy_id": source})
-        doc = base.document
-    else:
-        latest = await services.latest_policy(actor, district_id)
-        today = local_date(utcnow(), request.app.state.settings.tz)
-        doc = latest.document if latest else demo_policy(district_id=district_id, effective_from=today)
-    model = _model_from_policy(doc)
-    preview = services.preview_quotes(msgspec.structs.replace(doc, district_id=district_id))
-    return _editor(request, district_id, model, {}, preview)
+    return await _new(request, (DISTRICT, district_id), source)
 
 
-async def _posted(request: Req, district_id: int) -> tuple[dict[str, Any], Policy | None, dict[str, str]]:
+@get("/cities/{city_id:int}/policies/new", guards=CITY_WRITERS, include_in_schema=False)
+async def city_policy_new(request: Req, city_id: PathId, source: FromQuery[int | None] = None) -> Template:
+    return await _new(request, (CITY, city_id), source)
+
+
+async def _posted(
+    request: Req, owner: services.Owner
+) -> tuple[dict[str, Any], Policy | None, dict[str, str]]:
     form = await request.form()
     model = _model_from_form(form)
-    policy, errors = _policy_from_model(model, district_id)
+    district_id, city_id = _draft_ids(owner)
+    policy, errors = _policy_from_model(model, district_id, city_id)
     return model, policy, _messages(errors, lang_of(request))
+
+
+def _model_day(model: dict[str, Any]) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(model["effective_from"])
+    except ValueError:
+        return None
+
+
+async def _preview(request: Req, owner: services.Owner) -> Template:
+    if owner[0] == CITY and not _may_write(principal_of(request), owner):
+        raise DomainError("not_found", {"city_id": owner[1]})
+    model, policy, errors = await _posted(request, owner)
+    meal_type = model["preview_meal_type"]
+    base = await _base_for(owner, _model_day(model))
+    rows = services.preview_quotes(policy, meal_type=meal_type, base=base) if policy is not None else None
+    if request.headers.get("hx-request"):
+        lang = lang_of(request)
+        return page(request, "policies/_preview.html", preview=rows, errors=errors, **_labels(lang))
+    return _editor(request, owner, model, errors, rows, base=base)
 
 
 @post("/districts/{district_id:int}/policies/preview", guards=WRITERS, include_in_schema=False)
 async def policy_preview(request: Req, district_id: PathId) -> Template:
-    model, policy, errors = await _posted(request, district_id)
-    meal_type = model["preview_meal_type"]
-    rows = services.preview_quotes(policy, meal_type=meal_type) if policy is not None else None
-    if request.headers.get("hx-request"):
-        lang = lang_of(request)
-        return page(request, "policies/_preview.html", preview=rows, errors=errors, **_labels(lang))
-    return _editor(request, district_id, model, errors, rows)
+    return await _preview(request, (DISTRICT, district_id))
+
+
+@post("/cities/{city_id:int}/policies/preview", guards=CITY_WRITERS, include_in_schema=False)
+async def city_policy_preview(request: Req, city_id: PathId) -> Template:
+    return await _preview(request, (CITY, city_id))
+
+
+async def _create(request: Req, owner: services.Owner) -> Response[Any]:
+    model, policy, errors = await _posted(request, owner)
+    if policy is None:
+        base = await _base_for(owner, _model_day(model))
+        return _editor(request, owner, model, errors, None, status_code=422, base=base)
+    actor = principal_of(request)
+    if owner[0] == CITY:
+        view = await services.create_city_policy(actor, owner[1], policy)
+    else:
+        view = await services.create_policy(actor, owner[1], policy)
+    return Redirect(path=f"/policies/{view.id}")
 
 
 @post("/districts/{district_id:int}/policies/new", guards=WRITERS, include_in_schema=False)
 async def policy_create(request: Req, district_id: PathId) -> Response[Any]:
-    model, policy, errors = await _posted(request, district_id)
-    if policy is None:
-        return _editor(request, district_id, model, errors, None, status_code=422)
-    view = await services.create_policy(principal_of(request), district_id, policy)
-    return Redirect(path=f"/policies/{view.id}")
+    return await _create(request, (DISTRICT, district_id))
+
+
+@post("/cities/{city_id:int}/policies/new", guards=CITY_WRITERS, include_in_schema=False)
+async def city_policy_create(request: Req, city_id: PathId) -> Response[Any]:
+    return await _create(request, (CITY, city_id))
 
 
 async def _show(request: Req, policy_id: int, error: str | None = None, status_code: int = 200) -> Template:
-    view = await services.get_policy(principal_of(request), policy_id)
+    actor = principal_of(request)
+    view = await services.get_policy(actor, policy_id)
     lang = lang_of(request)
+    owner: services.Owner = (
+        (CITY, view.city_id) if view.city_id is not None else (DISTRICT, int(view.district_id or 0))
+    )
+    base = await _base_for(owner, view.effective_from)
     return page(
         request,
         "policies/show.html",
         status_code=status_code,
         p=view,
-        preview=services.preview_quotes(view.document),
+        base=base,
+        owner_path=_owner_path(owner),
+        is_city=owner[0] == CITY,
+        preview=services.preview_quotes(view.document, base=base),
         error=error,
-        can_write=principal_of(request).has_role(ADMIN, OFFICIAL),
+        can_write=_may_write(actor, owner),
         **_labels(lang),
     )
 
@@ -588,12 +699,12 @@ async def _transition(request: Req, policy_id: int, action: str) -> Response[Any
     return Redirect(path=f"/policies/{policy_id}")
 
 
-@post("/policies/{policy_id:int}/publish", guards=WRITERS, include_in_schema=False)
+@post("/policies/{policy_id:int}/publish", guards=ANY_WRITERS, include_in_schema=False)
 async def policy_publish(request: Req, policy_id: PathId) -> Response[Any]:
     return await _transition(request, policy_id, "publish")
 
 
-@post("/policies/{policy_id:int}/retire", guards=WRITERS, include_in_schema=False)
+@post("/policies/{policy_id:int}/retire", guards=ANY_WRITERS, include_in_schema=False)
 async def policy_retire(request: Req, policy_id: PathId) -> Response[Any]:
     return await _transition(request, policy_id, "retire")
 
@@ -601,8 +712,11 @@ async def policy_retire(request: Req, policy_id: PathId) -> Response[Any]:
 PAGES = [
     policy_index,
     policy_new,
+    city_policy_new,
     policy_preview,
+    city_policy_preview,
     policy_create,
+    city_policy_create,
     policy_show,
     policy_publish,
     policy_retire,

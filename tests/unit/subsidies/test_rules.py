@@ -225,7 +225,8 @@ def test_delivery_fee_rules() -> None:
 
 
 def test_outside_home_district_only_the_city_share_follows_the_person() -> None:
-    r = q(elder(age=92, district=2, street=99), mode="delivery")
+    # An elder of district 1 (the policy's) eating at a point of district 2.
+    r = q(elder(age=92), district=2, street=99, mode="delivery")
     assert r.subsidy_fen == 480
     assert [(p.source, p.fen) for p in r.funding] == [("city", 480)]
     assert r.delivery_subsidy_fen == 180
@@ -295,13 +296,28 @@ def test_invalid_price(price: int) -> None:
         ({"slot": "supper"}, "invalid_slot"),
         ({"mode": "takeaway"}, "invalid_mode"),
         ({"day": date(2024, 12, 31)}, "policy_not_in_force"),
-        ({"district": 2}, "policy_wrong_district"),
     ],
 )
 def test_quote_refusals(kwargs: dict, code: str) -> None:
     with pytest.raises(DomainError) as exc:
         q(elder(), **kwargs)
     assert exc.value.code == code
+
+
+def test_the_home_districts_policy_prices_the_meal_anywhere_in_the_city() -> None:
+    # An elder of district 1 eating at a point of district 2 is priced by district 1's policy.
+    away = q(elder(), district=2, street=99)
+    assert away.policy_version == demo_policy(district_id=DISTRICT).version and away.subsidy_fen > 0
+    # A policy of another district than the elder's home is refused, wherever the site is.
+    for site_district in (1, 2):
+        with pytest.raises(DomainError) as exc:
+            q(elder(district=2), district=site_district)
+        assert exc.value.code == "policy_wrong_district"
+    # A walk-in, or a member whose home is unknown, is priced by the site's district.
+    assert q(elder(member=False), district=1).subsidy_fen == 0
+    with pytest.raises(DomainError) as exc:
+        q(elder(district=None), district=2)
+    assert exc.value.code == "policy_wrong_district"
 
 
 # ------------------------------------------------------------------ validation
@@ -468,15 +484,16 @@ elders = st.builds(
     birth_date=st.none() | st.dates(min_value=date(1915, 1, 1), max_value=date(1975, 12, 31)),
     categories=st.lists(grants(), max_size=4),
     home_street_id=st.none() | st.integers(10, 12),
-    home_district_id=st.none() | st.integers(1, 2),
+    home_district_id=st.none() | st.just(DISTRICT),
 )
 usages = st.builds(Usage, slot_meals_today=st.integers(0, 3), month_subsidy_fen=st.integers(0, 60_000))
 
 
 @st.composite
 def cases(draw: st.DrawFn) -> dict:
+    e = draw(elders)
     return {
-        "elder": draw(elders),
+        "elder": e,
         "list_price_fen": draw(st.integers(0, 3000)),
         "slot": draw(st.sampled_from(["breakfast", "lunch", "dinner"])),
         "day": draw(days),
@@ -484,7 +501,10 @@ def cases(draw: st.DrawFn) -> dict:
         "policy": draw(policies()),
         "usage": draw(usages),
         "site_street_id": draw(st.integers(10, 12)),
-        "site_district_id": DISTRICT,
+        # The policy is the home district's: a member of it may eat in another district too.
+        "site_district_id": DISTRICT
+        if e.home_district_id is None or not e.member
+        else draw(st.integers(1, 2)),
     }
 
 
@@ -577,12 +597,20 @@ def test_prop_away_from_home_never_pays_more(case: dict) -> None:
         **{
             **case,
             "site_street_id": e.home_street_id or 10,
+            "site_district_id": DISTRICT,
             "elder": msgspec.structs.replace(
                 e, home_street_id=e.home_street_id or 10, home_district_id=DISTRICT
             ),
         }
     )
-    away = quote(**{**case, "elder": msgspec.structs.replace(e, home_street_id=None, home_district_id=None)})
+    # Away: the same member of the policy's district, at a point of another district.
+    away = quote(
+        **{
+            **case,
+            "site_district_id": 2 if e.member else DISTRICT,  # a walk-in pays the list price anywhere
+            "elder": msgspec.structs.replace(e, home_street_id=None, home_district_id=DISTRICT),
+        }
+    )
     assert away.subsidy_fen <= home.subsidy_fen
     assert away.delivery_subsidy_fen <= home.delivery_subsidy_fen
     paying = {f.source for f in away.funding} | {f.source for f in away.delivery_funding}

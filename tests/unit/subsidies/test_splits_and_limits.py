@@ -279,10 +279,12 @@ def test_prop_any_valid_policy_splits_exactly_and_keeps_every_limit(
         birth_date=dt.date(DAY.year - age, 1, 1) if age is not None else None,
         categories=[CategoryGrant(code=c, valid_from=dt.date(2020, 1, 1)) for c in cats],
         home_street_id=1 if away == "home" else 2,
-        home_district_id=1 if away != "district" else 2,
+        home_district_id=1,
     )
+    # The policy is the home district's (1); away from home the elder eats in district 2.
     q = quote(elder=elder, list_price_fen=price, slot=slot, day=DAY, mode="dine_in", policy=policy,
-              usage=usage, site_street_id=1, site_district_id=1, meal_type=meal_type)  # fmt: skip
+              usage=usage, site_street_id=1, site_district_id=2 if away == "district" and member else 1,
+              meal_type=meal_type)  # fmt: skip
     assert sum(p.fen for p in q.funding) == q.subsidy_fen
     assert all(p.fen > 0 for p in q.funding) and len({p.source for p in q.funding}) == len(q.funding)
     assert q.copay_fen + q.subsidy_fen == q.list_price_fen == price
