@@ -113,6 +113,10 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/cities": allow(ADMIN),
     "GET /api/v1/cities/{city_id}": allow(ADMIN, "city_official_h"),
     "GET /api/v1/cities/{city_id}/overview": allow(ADMIN, "city_official_h"),
+    # The city's base policy: its city official writes it; every staff member of a district of the
+    # city reads it (their district's top-up sits on it).
+    "GET /api/v1/cities/{city_id}/policies": allow(ANY_STAFF),
+    "POST /api/v1/cities/{city_id}/policies": allow(ADMIN, "city_official_h"),
     "POST /api/v1/districts": allow(ADMIN),
     "GET /api/v1/districts/{district_id}/alerts": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/budgets": allow(OFFICIAL_X),
@@ -163,6 +167,9 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/meals/{meal_id}/void": allow("admin", "operator_a", "cashier_a"),
     "POST /api/v1/operating-rules": allow(OFFICIALS),
     "GET /api/v1/operators": allow(ANY_STAFF),
+    # Operator X (home district X, sites in X): every official of its city, the city official, the
+    # staff of district X's sites; not cashier_c (site C of Y runs no site of X's operator).
+    "GET /api/v1/operators/{operator_id}": allow(ANY_STAFF - {"cashier_c"}),
     "POST /api/v1/operators": allow(OFFICIALS),
     "GET /api/v1/orders": allow(OFFICIAL_X),
     "POST /api/v1/orders": allow(OFFICIAL_X),
@@ -201,6 +208,7 @@ TABLE: dict[str, Rule] = {
     ),
     "PATCH /api/v1/districts/{district_id}": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/coverage": allow(OFFICIAL_X),
+    "GET /api/v1/districts/{district_id}/inter-district": allow(OFFICIAL_X, "city_official_h"),
     "GET /api/v1/sites/{site_id}": allow(OFFICIAL_X, "operator_a", "cashier_a", "courier_a"),
     "PATCH /api/v1/sites/{site_id}": allow(OFFICIAL_X, "operator_a"),
     "GET /api/v1/sites/{site_id}/cash": allow(OFFICIAL_X, "operator_a", "cashier_a"),

@@ -78,6 +78,8 @@ class ElderOnTicket(msgspec.Struct):
 class FundingPartOut(msgspec.Struct):
     source: str
     fen: int
+    # The district whose funder owes the part: the elder's home district (补贴跟着人走).
+    district_id: int | None = None
 
 
 class CheckinOut(msgspec.Struct):

@@ -55,6 +55,7 @@ from canteen.registry.cards import mask_card_number
 from canteen.registry.schemas import ElderBrief, ElderFacts
 from canteen.registry.services import CATEGORY_GROUP, access_of, counter_view_of
 from canteen.settings import get_settings
+from canteen.subsidies.rules import deciding_district
 from canteen.subsidies.schemas import Policy, Quote, Usage
 from canteen.subsidies.services import policy_for
 
@@ -167,7 +168,8 @@ async def _prepare(
         raise DomainError("elder_inactive", {"status": brief.status})
     await check_same_city(brief.district_id, site.district_id)
     meal_set = await meal_set_for(site.id, day, slot_name, items[0] if items else None)
-    policy = await policy_for(site.district_id, day)
+    # The home district's policy at any point of the city (补贴跟着人走): rules.deciding_district.
+    policy = await policy_for(deciding_district(facts, site.district_id), day)
     limits = meals.limits_of(policy)
     reached = policy is not None and (
         at_full_price
@@ -320,7 +322,7 @@ async def preview(
         list_price_fen=q.list_price_fen,
         subsidy_fen=q.subsidy_fen,
         copay_fen=q.copay_fen,
-        funding=[FundingPartOut(f.source, f.fen) for f in q.funding],
+        funding=[FundingPartOut(f.source, f.fen, q.policy_district_id) for f in q.funding],
         balance_fen=p.balance_fen,
         balance_after_fen=after,
         slot=p.slot,
@@ -476,7 +478,7 @@ async def _perform(
         list_price_fen=q.list_price_fen,
         subsidy_fen=q.subsidy_fen,
         copay_fen=q.copay_fen,
-        funding=[FundingPartOut(f.source, f.fen) for f in q.funding],
+        funding=[FundingPartOut(f.source, f.fen, q.policy_district_id) for f in q.funding],
         payment=request["payment"],
         balance_after_fen=p.balance_fen,
         slot=p.slot,

@@ -16,6 +16,7 @@ from canteen.accounts.tables import RoleGrant, StaffUser
 from canteen.core import audit
 from canteen.core.audit import SystemActor
 from canteen.core.db import write_transaction
+from canteen.core.errors import DomainError
 from canteen.demo.district import (
     DEMO_PASSWORD,
     DINNER,
@@ -25,6 +26,7 @@ from canteen.demo.district import (
     _get_or_insert,
 )
 from canteen.demo.people import DemoCommunity
+from canteen.meals.tables import Meal
 from canteen.regions.tables import City, Community, District, Operator, Site, Street
 
 CITY = {"name": "杭州市", "code": "330100"}
@@ -65,6 +67,7 @@ XIHU_SITES: list[dict[str, Any]] = [
 CITY_USERS = [
     ("city", "钱市民（杭州市民政局）", "city_official"),
     ("official_xihu", "周民政（西湖区民政局）", "official"),
+    ("cashier_xihu", "吴收银（曙光路老年食堂）", "cashier"),
 ]
 CITY_LOGINS = [(u, role) for u, _, role in CITY_USERS]
 
@@ -87,6 +90,23 @@ async def _user(username: str, display: str, grant: RoleGrant, now: dt.datetime,
     await RoleGrant.insert(grant)
     await audit.record(actor, "user.create", "staff_user", uid, after={"username": username}, now=now)
     return uid
+
+
+async def load_city_base(now: dt.datetime) -> int:
+    """The city (linked to the demo district) and its published base policy, first of all: every
+    meal of the demo, its month of history included, is priced by the base and the district's
+    top-up together (``subsidies.rules.effective_policy``). Idempotent; returns the city's id."""
+    from canteen.subsidies.demo import publish_city_base
+
+    async with write_transaction():
+        city_id, _ = await _get_or_insert(
+            City, City.code == CITY["code"], City(name=CITY["name"], code=CITY["code"])
+        )
+        await District.update({District.city_id: city_id}).where(
+            District.code.is_in([str(DISTRICT["code"]), str(XIHU["code"])]) & District.city_id.is_null()
+        )
+    await publish_city_base(city_id, now=now)
+    return city_id
 
 
 async def load_xihu(now: dt.datetime) -> tuple[DemoDistrict, list[DemoCommunity]]:
@@ -166,6 +186,14 @@ async def load_xihu(now: dt.datetime) -> tuple[DemoDistrict, list[DemoCommunity]
                 now,
                 actor,
             ),
+            # Scans cards of both districts at 曙光路: a 拱墅区 elder is priced by 拱墅区's policy.
+            "cashier_xihu": await _user(
+                "cashier_xihu",
+                CITY_USERS[2][1],
+                RoleGrant(role="cashier", site=site_ids[XIHU_SITES[0]["name"]]),
+                now,
+                actor,
+            ),
         }
     return DemoDistrict(district_id, site_ids, communities, user_ids, created), demo_communities
 
@@ -185,5 +213,89 @@ async def load_city(*, today: dt.date, now: dt.datetime) -> DemoDistrict:
     await load_policy_and_cards(xihu, now=now)
     await load_menus(xihu, today=today, now=now)
     await load_history(xihu, today=today, now=now)
+    await load_visits(xihu, today=today)
     await load_accounting(xihu, today=today, now=now)
     return xihu
+
+
+VISITS = 24  # past lunches of 拱墅区 elders at 西湖区's points (补贴跟着人走)
+
+
+async def load_visits(host: DemoDistrict, *, today: dt.date, days: int = 12) -> int:
+    """Lunches of the demo district's elders at the second district's points over the last days,
+    recorded through the one meal owner (``meals.record_meal``) with the real price: each is
+    priced by the elder's home policy and owed by the home district's funders, so the
+    inter-district statement and both dashboards have something to show. Idempotent: nothing
+    is written when such meals exist already. Returns the meals written."""
+    from canteen.meals import services as meals
+    from canteen.meals.pricing import elder_for_pricing, price_meal
+    from canteen.menus.services import meal_set_for
+    from canteen.regions.lookup import site_info
+    from canteen.registry.tables import Elder
+    from canteen.settings import get_settings
+
+    home = await District.select(District.id).where(District.code == str(DISTRICT["code"])).first()
+    if home is None or not host.site_ids:
+        return 0
+    home_id = int(home["id"])
+    if await Meal.exists().where((Meal.district == host.district_id) & (Meal.policy_district == home_id)):
+        return 0
+    elders = [
+        int(e["id"])
+        for e in await Elder.select(Elder.id)
+        .where((Elder.district == home_id) & (Elder.status == "active"))
+        .order_by(Elder.id)
+        .limit(200)
+    ][::8]
+    tz = get_settings().tz
+    actor = SystemActor("demo-loader")
+    sites = [await site_info(s) for s in sorted(host.site_ids.values())]
+    written = 0
+    for k in range(VISITS):
+        day = today - dt.timedelta(days=1 + k % days)
+        elder = elders[k % len(elders)] if elders else None
+        if elder is None:
+            break
+        site = sites[k % len(sites)]
+        if await Meal.exists().where(
+            (Meal.elder == elder)
+            & (Meal.service_date == day)
+            & (Meal.slot == "lunch")
+            & Meal.voided_at.is_null()
+        ):
+            continue  # lunched at home that day: a visit would be at full price
+        try:
+            meal_set = await meal_set_for(site.id, day, "lunch", None)
+        except DomainError:
+            continue  # no menu that day (a closed day)
+        brief, facts = await elder_for_pricing(elder, day)
+        priced = await price_meal(
+            site=site,
+            elder_id=elder,
+            facts=facts,
+            day=day,
+            slot="lunch",
+            mode=meals.DINE_IN,
+            list_price_fen=meal_set.list_price_fen,
+            meal_type=meal_set.meal_type,
+        )
+        served = dt.datetime.combine(day, dt.time(11, 40 + k % 15), tzinfo=tz)
+        await meals.record_meal(
+            meals.MealDraft(
+                site=site,
+                elder_id=elder,
+                day=day,
+                slot="lunch",
+                mode=meals.DINE_IN,
+                meal_set_id=meal_set.id,
+                meal_set_name=meal_set.name,
+                quote=priced.quote,
+                payment="cash",
+                categories=list(brief.categories),
+                device="demo-visits",
+            ),
+            actor=actor,
+            now=served.astimezone(dt.UTC),
+        )
+        written += 1
+    return written

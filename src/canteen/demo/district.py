@@ -280,7 +280,7 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     """Everything the demo needs, in dependency order. Each step is idempotent."""
     # Imported here, not at the top: every step module imports DemoDistrict from this module.
     from canteen.demo.accounting import load_accounting
-    from canteen.demo.city import load_city
+    from canteen.demo.city import load_city, load_city_base
     from canteen.demo.delivery import load_rounds
     from canteen.demo.elders import load_elders
     from canteen.demo.history import load_history
@@ -290,6 +290,8 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
 
     now = now or utcnow()
     district = await load_district(now)
+    # The city's base policy before anything is priced: the district's policy tops it up.
+    await load_city_base(now)
     await load_elders(district, today=today_of(now), now=now)
     await load_policy_and_cards(district, now=now)
     await load_menus(district, today=today_of(now), now=now)
@@ -306,4 +308,5 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
 DEMO_LOGINS = [(u, role) for u, _, role, _ in USERS] + [
     ("city", "city_official"),
     ("official_xihu", "official"),
+    ("cashier_xihu", "cashier"),
 ]

@@ -57,6 +57,9 @@ Actor = Principal | SystemActor
 
 #: The day-wide counter's slot; a limit of None counts the day without capping it.
 DAY = "*"
+#: The month's counter: slot "M" on the month's first day, for a policy's monthly meal-count cap
+#: (``monthly_cap_meals``); counted for every subsidised meal, capped only when the policy says.
+MONTH = "M"
 NO_LIMIT = 1000
 
 # ---------------------------------------------------------------------- SQL, both engines
@@ -299,6 +302,7 @@ class Limits:
 
     per_slot: int = 1
     per_day: int | None = None
+    per_month: int | None = None  # subsidised meals a calendar month (monthly_cap_meals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,6 +368,7 @@ MEAL_COLUMNS = (
     "list_price_fen", "subsidy_fen", "copay_fen", "funding", "delivery_fee_fen", "delivery_subsidy_fen",
     "payment", "subsidised", "policy_version", "tier_code", "reason_zh", "reason_en", "categories",
     "operator", "cashier_id", "device", "manual_reason", "idempotency_key", "ledger_txn",
+    "policy_district",
 )  # fmt: skip
 _MEAL_COLS = MEAL_COLUMNS
 _LEDGER_COLS = (
@@ -382,9 +387,12 @@ por AS (
   RETURNING id),
 sub AS (
   INSERT INTO subsidy_usage AS u (elder, service_date, slot, n)
-  SELECT CAST(:elder AS integer), CAST(:day AS date), s, 1 FROM unnest(CAST(:usage_slots AS text[])) AS s
+  SELECT CAST(:elder AS integer), x.d, x.s, 1
+  FROM unnest(CAST(:usage_slots AS text[]), CAST(:usage_days AS date[])) AS x(s, d)
   ON CONFLICT (elder, service_date, slot) DO UPDATE SET n = u.n + 1
-  WHERE u.n < CASE WHEN u.slot = '*' THEN CAST(:day_limit AS integer) ELSE CAST(:slot_limit AS integer) END
+  WHERE u.n < CASE u.slot WHEN '*' THEN CAST(:day_limit AS integer)
+                          WHEN 'M' THEN CAST(:month_limit AS integer)
+                          ELSE CAST(:slot_limit AS integer) END
   RETURNING 1),
 bal AS (
   UPDATE elder_balance
@@ -424,10 +432,25 @@ SELECT m.id AS meal_id, (SELECT balance_fen FROM bal) AS balance_after, chk.ok F
 _REFUSED = re.compile(r"canteen_refuse:(\w+)")
 
 
-def _usage_slots(w: MealWrite) -> list[str]:
+def counters_of(meal: Mapping[str, Any]) -> list[tuple[str, dt.date]]:
+    """The subsidy counters one subsidised meal counts in: (slot, day), the day's and the month's."""
+    day = _date(meal["service_date"])
+    assert day is not None
+    return [(meal["slot"], day), (DAY, day), (MONTH, day.replace(day=1))]
+
+
+def _limit(limits: Limits, slot: str) -> int:
+    if slot == DAY:
+        return limits.per_day or NO_LIMIT
+    if slot == MONTH:
+        return limits.per_month or NO_LIMIT
+    return limits.per_slot
+
+
+def _usage_slots(w: MealWrite) -> list[tuple[str, dt.date]]:
     if w.limits is None or w.row["elder"] is None:
         return []
-    return [w.row["slot"], DAY]
+    return counters_of(w.row)
 
 
 def _refusal(code: str, w: MealWrite) -> Exception:
@@ -454,9 +477,11 @@ async def _write_pg(w: MealWrite) -> Written:
         "meal_set": meal["meal_set"] or 0,
         "elder": meal["elder"] or 0,
         "day": meal["service_date"],
-        "usage_slots": _usage_slots(w),
+        "usage_slots": [slot for slot, _ in _usage_slots(w)],
+        "usage_days": [day for _, day in _usage_slots(w)],
         "slot_limit": limits.per_slot,
         "day_limit": limits.per_day or NO_LIMIT,
+        "month_limit": limits.per_month or NO_LIMIT,
         "charge": w.charge_fen,
         "now": meal["served_at"],
         "meal": msgspec.json.encode(_jsonable(meal)).decode(),
@@ -490,15 +515,14 @@ async def _write_lite(w: MealWrite) -> Written:
         if meal["meal_set"]:
             await _take_portion_lite(w)
         limits = w.limits or Limits()
-        for slot in _usage_slots(w):
-            limit = (limits.per_day or NO_LIMIT) if slot == DAY else limits.per_slot
+        for slot, day in _usage_slots(w):
             got = await SubsidyUsage.raw(
                 "INSERT INTO subsidy_usage (elder, service_date, slot, n) VALUES ({}, {}, {}, 1) "
                 "ON CONFLICT (elder, service_date, slot) DO UPDATE SET n = n + 1 WHERE n < {} RETURNING n",
                 meal["elder"],
-                meal["service_date"],
+                day,
                 slot,
-                limit,
+                _limit(limits, slot),
             )
             if not got:
                 raise _refusal("subsidy_limit", w)
@@ -593,12 +617,14 @@ async def give_back(meal: Mapping[str, Any]) -> None:
             meal["meal_set"],
         )
     if meal.get("subsidised") and meal.get("elder"):
+        (slot, day), _, (_, first) = counters_of(meal)
         await SubsidyUsage.raw(
-            "UPDATE subsidy_usage SET n = n - 1 "
-            "WHERE elder = {} AND service_date = {} AND (slot = {} OR slot = '*') AND n > 0",
+            "UPDATE subsidy_usage SET n = n - 1 WHERE elder = {} AND n > 0 "
+            "AND ((service_date = {} AND (slot = {} OR slot = '*')) OR (service_date = {} AND slot = 'M'))",
             meal["elder"],
-            meal["service_date"],
-            meal["slot"],
+            day,
+            slot,
+            first,
         )
 
 
@@ -607,8 +633,8 @@ async def count_usage(meals: Sequence[Mapping[str, Any]]) -> None:
     acc: dict[tuple[int, dt.date, str], int] = {}
     for m in meals:
         if m.get("subsidised") and m.get("elder") and m.get("voided_at") is None:
-            for slot in (m["slot"], DAY):
-                k = (int(m["elder"]), m["service_date"], slot)
+            for slot, day in counters_of(m):
+                k = (int(m["elder"]), day, slot)
                 acc[k] = acc.get(k, 0) + 1
     for (elder, day, slot), n in acc.items():
         await SubsidyUsage.raw(

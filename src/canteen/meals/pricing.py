@@ -103,14 +103,15 @@ async def price_meal(
     policy has a per-day or monthly meal limit, or more than one meal per slot, the counts
     come from ``meals.usage.usage_of``.
     """
-    policy = await policy_for(site.district_id, day)
-    already: dict[str, Any] | None = None
-    usage = Usage()
     if elder_id is None:
         facts = ElderFacts(member=False)
-    else:
-        if facts is None:
-            _, facts = await elder_for_pricing(elder_id, day)
+    elif facts is None:
+        _, facts = await elder_for_pricing(elder_id, day)
+    # The home district's policy, wherever in the city the elder eats (补贴跟着人走).
+    policy = await policy_for(subsidy_rules.deciding_district(facts, site.district_id), day)
+    already: dict[str, Any] | None = None
+    usage = Usage()
+    if elder_id is not None:
         already = await meal_usage.served_already(elder_id, day, slot) if look_up_served else None
         month_fen = await meal_usage.month_subsidy(elder_id, day) if policy and policy.monthly_cap_fen else 0
         usage = Usage(slot_meals_today=1 if already is not None else 0, month_subsidy_fen=month_fen)

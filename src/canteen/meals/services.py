@@ -92,6 +92,16 @@ def _subsidy_movements(site: SiteInfo, quote: Quote) -> list[Movement]:
     ]
 
 
+def funding_parts(quote: Quote) -> list[dict[str, Any]]:
+    """The meal subsidy's parts as the meal row stores them: each names its source, its fen and
+    the district whose funder owes it (the elder's home district, wherever the meal was eaten)."""
+    paying = quote.policy_district_id
+    return [
+        {"source": f.source, "fen": f.fen, **({"district_id": paying} if paying else {})}
+        for f in quote.funding
+    ]
+
+
 async def record_meal(
     draft: MealDraft,
     *,
@@ -120,7 +130,8 @@ async def record_meal(
         movements.append(Movement(cash_account(site.id, draft.day), revenue_account(site.id), due))
     # The txn id is chosen first so the meal row is written once, already pointing at its entries.
     txn = new_txn() if (by_balance or movements) else ""
-    funding = [{"source": f.source, "fen": f.fen} for f in q.funding]
+    paying = q.policy_district_id
+    funding = funding_parts(q)
     row: dict[str, Any] = {
         "district": site.district_id,
         "site": site.id,
@@ -156,10 +167,11 @@ async def record_meal(
         "manual_reason": draft.manual_reason[:200],
         "idempotency_key": draft.idempotency_key,
         "ledger_txn": txn,
+        "policy_district": paying,
     }
     limits = draft.limits
     if row["subsidised"] and draft.elder_id is not None and limits is None:
-        limits = limits_of(await policy_for(site.district_id, draft.day))
+        limits = limits_of(await policy_for(paying or site.district_id, draft.day))
     done = await hotpath.write_meal(
         hotpath.MealWrite(
             row=row,
@@ -177,12 +189,15 @@ async def record_meal(
 
 
 def limits_of(policy: Policy | None) -> hotpath.Limits:
-    """The subsidy limits a policy sets: per elder per slot per day, and per day across slots."""
+    """The subsidy limits a policy sets per elder: per slot per day, per day across slots, and
+    subsidised meals per calendar month — the counters in ``meals.hotpath`` enforce them."""
     if policy is None:
         return hotpath.Limits()
-    # per_day_limit arrives with issue #11 (subsidies.schemas.Policy); read it when it is there.
-    per_day = getattr(policy, "per_day_limit", None)
-    return hotpath.Limits(per_slot=policy.per_slot_daily_limit, per_day=per_day)
+    return hotpath.Limits(
+        per_slot=policy.per_slot_daily_limit,
+        per_day=policy.per_day_limit,
+        per_month=policy.monthly_cap_meals,
+    )
 
 
 async def _live_meal(meal_id: int) -> dict[str, Any] | None:

@@ -34,7 +34,11 @@ class Meal(Table, tablename="meal"):
     list_price_fen = Integer()
     subsidy_fen = Integer(default=0)
     copay_fen = Integer()
-    funding = JSON(default="[]")  # [{"source": "city", "fen": 480}, …]
+    funding = JSON(default="[]")  # [{"source": "city", "fen": 480, "district_id": 1}, …]
+    # The district whose policy priced the meal and whose funders owe its subsidy: the elder's
+    # home district wherever in the city they eat (补贴跟着人走); None for a list-price meal with
+    # no policy. Differs from ``district`` (the site's) for a resident of another district.
+    policy_district = Integer(null=True, default=None, index=True)
     delivery_fee_fen = Integer(default=0)
     delivery_subsidy_fen = Integer(default=0)
     payment = Varchar(length=10)  # balance | cash | card | none
@@ -123,10 +127,11 @@ class MonthlyRollup(Table, tablename="monthly_rollup"):
 
 class SubsidyUsage(Table, tablename="subsidy_usage"):
     """The referee of the policy's limits: live subsidised meals per elder and service day,
-    one row per slot (``slot`` = ``lunch`` …) and one for the whole day (``slot`` = ``*``).
+    one row per slot (``slot`` = ``lunch`` …), one for the whole day (``slot`` = ``*``) and one
+    for the calendar month (``slot`` = ``M`` on the month's first day: the monthly meal-count cap).
 
     (elder, service_date, slot) is unique (a raw index in the migration). A subsidised meal
-    increments both rows with ``INSERT … ON CONFLICT … DO UPDATE SET n = n + 1 WHERE n < limit``
+    increments its three rows with ``INSERT … ON CONFLICT … DO UPDATE SET n = n + 1 WHERE n < limit``
     — increment-then-check in one statement, inside the meal's write — and a void decrements
     them. The meals stay the truth (the migration back-filled the counters from them; the tests
     compare the two).

@@ -155,6 +155,7 @@ async def _findings(district_id: int, first: dt.date, last: dt.date) -> list[Fin
             Meal.cashier_id,
             Meal.operator,
             Meal.voided_at,
+            Meal.policy_district,
         )
         .where((Meal.district == district_id) & (Meal.service_date >= first) & (Meal.service_date <= last))
         .order_by(Meal.served_at)
@@ -208,7 +209,8 @@ async def _findings(district_id: int, first: dt.date, last: dt.date) -> list[Fin
         if m["subsidised"] and m["elder"] is not None:
             per_slot[(int(m["elder"]), m["service_date"], m["slot"])].append(m)
     for (elder, day, slot), ms in per_slot.items():
-        policy = await policy_for(district_id, day)
+        # The policy that priced the meals: the elder's home district's (补贴跟着人走).
+        policy = await policy_for(int(ms[0]["policy_district"] or district_id), day)
         limit = policy.per_slot_daily_limit if policy else 1
         if len(ms) > limit:
             out.append(
@@ -361,7 +363,7 @@ async def _findings(district_id: int, first: dt.date, last: dt.date) -> list[Fin
                     state = e["status"]
             if state in ("deceased", "moved"):
                 after[elder].append({**m, "state": state})
-            policy = await policy_for(district_id, m["service_date"])
+            policy = await policy_for(int(m["policy_district"] or district_id), m["service_date"])
             tier = next((t for t in (policy.tiers if policy else []) if t.code == m["tier_code"]), None)
             # The tier's categories when the policy is known; otherwise the categories the counter
             # recorded as valid for this meal (the snapshot it was subsidised on).

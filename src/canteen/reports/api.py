@@ -1,4 +1,5 @@
-"""The coverage of the 15-minute meal circle as an API: the same view the official's map shows."""
+"""Reports as an API: the coverage of the 15-minute meal circle (the same view the official's map
+shows), the inter-district statement and the city overview."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from canteen.core.apidocs import errors
 from canteen.core.clock import local_date, utcnow
 from canteen.core.periods import last_complete_month
 from canteen.reports import services
-from canteen.reports.schemas import CityOverview, CoverageView
+from canteen.reports.schemas import CityOverview, CoverageView, InterDistrictStatement
 from canteen.settings import get_settings
 
 Req = Request[Any, Any, Any]
@@ -45,6 +46,28 @@ class CoverageController(Controller):
     )
     async def coverage(self, request: Req, district_id: PathId) -> CoverageView:
         return await services.coverage_report(principal_of(request), district_id, _today())
+
+    @get(
+        "/districts/{district_id:int}/inter-district",
+        guards=[roles(OFFICIAL, CITY_OFFICIAL)],
+        summary="The month's inter-district statement: residents' meals elsewhere, visitors' meals here",
+        description="补贴跟着人走: an elder is priced by the home district's policy at any point of the "
+        "city and the home district's funders owe the subsidy. `residents_away` lists this district's "
+        "residents served at other districts' points (this district owes each host `owed_fen`: its own "
+        "funders' shares and the delivery subsidy, not the city-wide funders in `city_wide_sources`); "
+        "`visitors` lists other districts' residents served here (their home districts owe this one). "
+        "One line per home district × point. For the district's officials, a city official of its "
+        "city, or an admin; `month` defaults to the last complete month. Money in fen.",
+        responses=errors("not_found"),
+    )
+    async def inter_district(
+        self, request: Req, district_id: PathId, month: MonthQuery = None
+    ) -> InterDistrictStatement:
+        today = _today()
+        chosen = month or last_complete_month(today)
+        return await services.inter_district_statement(
+            principal_of(request), district_id, chosen, today=today
+        )
 
 
 class CityController(Controller):

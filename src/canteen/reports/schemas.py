@@ -95,6 +95,9 @@ class MonthOverview(msgspec.Struct):
     by_category: dict[str, int]  # subsidy fen by the elder's first category (or "none")
     by_source: dict[str, int]  # subsidy fen by funding source
     viability_available: bool
+    # Meals priced by another district's policy than the point's (补贴跟着人走), either way:
+    # lines whose host is this district are visitors, whose home is this district residents away.
+    away: list[AwayLine] = []
 
 
 class PublicPoint(msgspec.Struct):
@@ -142,3 +145,52 @@ class CityOverview(msgspec.Struct):
     subsidy_fen: int
     by_source: dict[str, int]
     districts: list[CityDistrict]
+    # 补贴跟着人走 across the city: per (home district, host district), what was eaten and is owed.
+    between: list[CityFlow] = []
+
+
+class CityFlow(msgspec.Struct):
+    home_district_id: int
+    home_district_name: str
+    host_district_id: int
+    host_district_name: str
+    meals: int
+    subsidy_fen: int
+    owed_fen: int
+
+
+class AwayLine(msgspec.Struct):
+    """Meals of one home district's residents at one point of another district, in a month."""
+
+    host_district_id: int
+    host_district_name: str
+    home_district_id: int
+    home_district_name: str
+    site_id: int
+    site_name: str
+    meals: int
+    subsidised: int
+    subsidy_fen: int  # the meal subsidy, all funders
+    by_source: dict[str, int]  # the meal subsidy by funding source (the home policy's funders)
+    delivery_subsidy_fen: int
+    owed_fen: int  # what the home district owes the host: its own funders' shares (not city-wide ones)
+
+
+class InterDistrictStatement(msgspec.Struct):
+    """补贴跟着人走: what a district's residents ate elsewhere (its funders owe the hosts) and what
+    residents of other districts ate at its points (their home districts owe it), for one month.
+
+    A resident is priced by the home district's policy at any point of the city; the host
+    district's operators are settled by the host, which claims the home district's shares back
+    with this statement. City-wide funders (``CITY_WIDE_SOURCES``) are the same payer on both
+    sides and are shown, never owed between districts."""
+
+    district_id: int
+    district_name: str
+    month: str
+    city_wide_sources: list[str]
+    residents_away: list[AwayLine]  # our residents at other districts' points: we owe
+    visitors: list[AwayLine]  # other districts' residents at our points: they owe us
+    we_owe_fen: int
+    owed_to_us_fen: int
+    net_fen: int  # owed_to_us - we_owe

@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from piccolo.columns.combination import WhereRaw
+
 from canteen.accounting import kpis
 from canteen.accounts.roles import OFFICIAL, Grant, Principal, require_district
 from canteen.core.errors import DomainError
@@ -23,11 +25,14 @@ from canteen.regions.tables import Community, District, Site
 from canteen.registry.tables import Elder, ElderCategory
 from canteen.reports import coverage as cov
 from canteen.reports.schemas import (
+    AwayLine,
     CityDistrict,
+    CityFlow,
     CityOverview,
     CommunityCount,
     CoverageView,
     DaySeries,
+    InterDistrictStatement,
     MonthOverview,
     NextPoint,
     PointMonth,
@@ -317,6 +322,9 @@ async def month_overview(
         by_category=dict(sorted(by_category.items())),
         by_source=dict(sorted(by_source.items())),
         viability_available=viability is not None,
+        # Shown apart: residents of other districts served here (their home policy, their home
+        # district's funders) and this district's residents served elsewhere.
+        away=await away_meals([district_id], first, min(last, today)),
     )
 
 
@@ -386,8 +394,20 @@ async def city_overview(
     reader = _district_reader(actor, city.district_ids)
     districts: list[CityDistrict] = []
     by_source: dict[str, int] = {}
+    flows: dict[tuple[int, int], CityFlow] = {}
     for district_id in city.district_ids:
         view = await month_overview(reader, district_id, month, today=today)
+        for li in view.away:  # each line once: from its host's overview
+            if li.host_district_id != district_id:
+                continue
+            f = flows.setdefault(
+                (li.home_district_id, li.host_district_id),
+                CityFlow(li.home_district_id, li.home_district_name, li.host_district_id,
+                         li.host_district_name, 0, 0, 0),
+            )  # fmt: skip
+            f.meals += li.meals
+            f.subsidy_fen += li.subsidy_fen
+            f.owed_fen += li.owed_fen
         graded: dict[str, int] = {}
         for p in view.points:
             graded[p.grade or "N"] = graded.get(p.grade or "N", 0) + 1
@@ -417,4 +437,115 @@ async def city_overview(
         subsidy_fen=sum(d.subsidy_fen for d in districts),
         by_source=dict(sorted(by_source.items())),
         districts=districts,
+        between=[flows[k] for k in sorted(flows)],
+    )
+
+
+# Funders that pay city-wide (the city's and the province's money): the same payer whichever
+# district's point serves the meal, so never owed between districts.
+CITY_WIDE_SOURCES = ("province", "city")
+
+
+def _may_read_district(actor: Principal, district_id: int) -> None:
+    # An official of the district, a city official of its city, or an admin.
+    if not (actor.can_district(district_id) or district_id in actor.city_district_ids()):
+        raise DomainError("not_found", {"district_id": district_id})
+
+
+async def away_meals(district_ids: Iterable[int], first: dt.date, last: dt.date) -> list[AwayLine]:
+    """Meals priced by one district's policy at a point of another (补贴跟着人走), touching any
+    of ``district_ids`` as host or home, between ``first`` and ``last``: one line per (home
+    district, point). The one query behind the inter-district statement and the dashboards'
+    "residents of other districts" figures."""
+    ids = sorted(set(district_ids))
+    if not ids:
+        return []
+    rows = await Meal.select(
+        Meal.district,
+        Meal.policy_district,
+        Meal.site,
+        Meal.subsidised,
+        Meal.subsidy_fen,
+        Meal.delivery_subsidy_fen,
+        Meal.funding,
+    ).where(
+        (Meal.service_date >= first)
+        & (Meal.service_date <= last)
+        & Meal.voided_at.is_null()
+        & Meal.policy_district.is_not_null()
+        & WhereRaw("policy_district <> district")
+        & (Meal.district.is_in(ids) | Meal.policy_district.is_in(ids))
+    )
+    acc: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for r in rows:
+        key = (int(r["policy_district"]), int(r["district"]), int(r["site"]))
+        a = acc.setdefault(key, {"meals": 0, "sub": 0, "fen": 0, "dfen": 0, "src": {}})
+        a["meals"] += 1
+        a["sub"] += 1 if r["subsidised"] else 0
+        a["fen"] += int(r["subsidy_fen"] or 0)
+        a["dfen"] += int(r["delivery_subsidy_fen"] or 0)
+        for part in _json_list(r["funding"]):
+            src = str(part.get("source", ""))
+            a["src"][src] = a["src"].get(src, 0) + int(part.get("fen", 0))
+    if not acc:
+        return []
+    names = {
+        int(d["id"]): d["name"]
+        for d in await District.select(District.id, District.name).where(
+            District.id.is_in(sorted({k[0] for k in acc} | {k[1] for k in acc}))
+        )
+    }
+    sites = {
+        int(s["id"]): s["name"]
+        for s in await Site.select(Site.id, Site.name).where(Site.id.is_in(sorted({k[2] for k in acc})))
+    }
+    lines = []
+    for (home, host, site), a in sorted(acc.items()):
+        lines.append(
+            AwayLine(
+                host_district_id=host,
+                host_district_name=names.get(host, ""),
+                home_district_id=home,
+                home_district_name=names.get(home, ""),
+                site_id=site,
+                site_name=sites.get(site, ""),
+                meals=a["meals"],
+                subsidised=a["sub"],
+                subsidy_fen=a["fen"],
+                by_source=dict(sorted(a["src"].items())),
+                delivery_subsidy_fen=a["dfen"],
+                owed_fen=sum(f for s, f in a["src"].items() if s not in CITY_WIDE_SOURCES) + a["dfen"],
+            )
+        )
+    return lines
+
+
+async def inter_district_statement(
+    actor: Principal, district_id: int, month: str, *, today: dt.date | None = None
+) -> InterDistrictStatement:
+    """The month's inter-district statement of ``district_id`` (see :class:`InterDistrictStatement`):
+    its residents' meals at other districts' points and other residents' meals at its points,
+    each line with the home policy's funders' shares and what is owed. Meals of days after
+    ``today`` are not counted (a delivery ordered ahead is not a meal yet)."""
+    _may_read_district(actor, district_id)
+    district = await District.select(District.name).where(District.id == district_id).first()
+    if district is None:
+        raise DomainError("not_found", {"district_id": district_id})
+    today = today or kpis.service_today()
+    first, last = month_bounds(month)
+    lines = await away_meals([district_id], first, min(last, today))
+    away = [li for li in lines if li.home_district_id == district_id]
+    visitors = [li for li in lines if li.host_district_id == district_id]
+    we_owe = sum(li.owed_fen for li in away)
+    owed_to_us = sum(li.owed_fen for li in visitors)
+    return InterDistrictStatement(
+        district_id=district_id,
+        district_name=district["name"],
+        month=month,
+        city_wide_sources=list(CITY_WIDE_SOURCES),
+        residents_away=away,
+        visitors=visitors,
+        we_owe_fen=we_owe,
+        owed_to_us_fen=owed_to_us,
+        net_fen=owed_to_us - we_owe,
     )

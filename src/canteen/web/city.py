@@ -89,6 +89,7 @@ async def city_page(
         grade_names=GRADES,
         grades=GRADE_TEXT,
         district_chart=chart,
+        yuan=yuan,
     )
 
 

@@ -17,7 +17,7 @@ from canteen.accounting.exports import report_category_label as _category
 from canteen.accounting.exports import source_label as _source
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import roles
-from canteen.accounts.roles import OFFICIAL
+from canteen.accounts.roles import CITY_OFFICIAL, OFFICIAL
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.core.money import yuan
@@ -179,6 +179,7 @@ async def dashboard_month(
     dh, dr = _days_table(overview)
     sh, sr = _spending_table(spend, lang)
     ch, cr = _category_table(spend, overview, lang)
+    split = _split_away(overview.away, district_id)
 
     def t(msgid: str) -> str:
         return i18n.gettext(lang, msgid)
@@ -226,6 +227,8 @@ async def dashboard_month(
         days_table=(dh, dr),
         spending_table=(sh, sr),
         category_table=(ch, cr),
+        visitors_table=_away_rows(split["visitors"], "visitors", lang),
+        away_table=_away_rows(split["away"], "away", lang),
         charts=charts,
         grades=GRADE_TEXT,
         yuan=_yuan,
@@ -350,7 +353,12 @@ def _flags_table(flags: Any, lang: str) -> tuple[list[str], list[list[Any]]]:
     ]
 
 
-@get("/official/districts/{district_id:int}/dashboard/export", guards=GUARDS, include_in_schema=False)
+@get(
+    "/official/districts/{district_id:int}/dashboard/export",
+    # Each table checks its own scope: a city official may export the inter-district statement.
+    guards=[roles(OFFICIAL, CITY_OFFICIAL)],
+    include_in_schema=False,
+)
 async def dashboard_export(
     request: Request[Any, Any, Any],
     district_id: FromPath[int],
@@ -366,6 +374,9 @@ async def dashboard_export(
         headers, rows = _coverage_table(await reports.coverage_report(actor, district_id, _today()))
     elif table == "flags":
         headers, rows = _flags_table(await quality.list_flags(actor, district_id, month), lang_of(request))
+    elif table in ("visitors", "away"):
+        view = await reports.inter_district_statement(actor, district_id, month, today=_today())
+        headers, rows = _away_table(view, table, lang_of(request))
     elif table in ("points", "days", "spending", "categories"):
         data = await _month_data(request, district_id, month)
         if table == "points":
@@ -385,6 +396,73 @@ async def dashboard_export(
         body,
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _split_away(lines: list[Any], district_id: int) -> dict[str, list[Any]]:
+    return {
+        "visitors": [li for li in lines if li.host_district_id == district_id],
+        "away": [li for li in lines if li.home_district_id == district_id],
+    }
+
+
+def _away_rows(lines: list[Any], which: str, lang: str) -> tuple[list[str], list[list[Any]]]:
+    """Meals across districts (补贴跟着人走), one row per home district × point: ``visitors`` are
+    other districts' residents served at this district's points (their home owes it), ``away``
+    this district's residents served elsewhere (it owes the host)."""
+    headers = [
+        "Home district" if which == "visitors" else "Host district",
+        "Meal point",
+        "Meals",
+        "Subsidised meals",
+        "Subsidy (yuan)",
+        "By funding source (yuan)",
+        "Delivery subsidy (yuan)",
+        "Owed between districts (yuan)",
+    ]
+    rows = [
+        [
+            li.home_district_name if which == "visitors" else li.host_district_name,
+            li.site_name,
+            li.meals,
+            li.subsidised,
+            _money(li.subsidy_fen),
+            " · ".join(f"{_source(src, lang)} {yuan(fen)}" for src, fen in li.by_source.items()),
+            _money(li.delivery_subsidy_fen),
+            _money(li.owed_fen),
+        ]
+        for li in lines
+    ]
+    return headers, rows
+
+
+def _away_table(view: Any, which: str, lang: str) -> tuple[list[str], list[list[Any]]]:
+    return _away_rows(view.visitors if which == "visitors" else view.residents_away, which, lang)
+
+
+@get(
+    "/official/districts/{district_id:int}/inter-district",
+    guards=[roles(OFFICIAL, CITY_OFFICIAL)],
+    include_in_schema=False,
+)
+async def inter_district_page(
+    request: Request[Any, Any, Any], district_id: FromPath[int], month: FromQuery[str] = ""
+) -> Template:
+    """The month's inter-district statement: what this district's residents ate elsewhere (it owes
+    the hosts) and what other districts' residents ate here (their home districts owe it)."""
+    month = _month(month)
+    view = await reports.inter_district_statement(principal_of(request), district_id, month, today=_today())
+    lang = lang_of(request)
+    return page(
+        request,
+        "dashboard/inter_district.html",
+        view=view,
+        month=month,
+        district_id=district_id,
+        visitors_table=_away_table(view, "visitors", lang),
+        away_table=_away_table(view, "away", lang),
+        city_wide=" · ".join(_source(s, lang) for s in view.city_wide_sources),
+        yuan=_yuan,
     )
 
 
@@ -469,6 +547,7 @@ PAGES = [
     coverage_page,
     coverage_radius,
     dashboard_export,
+    inter_district_page,
     claims_page,
     claims_run,
     flag_page,

@@ -12,7 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from canteen.core.categories import Category
-from canteen.subsidies.schemas import FundingShare, MealTypeValue, Policy, Tier, Usage
+from canteen.subsidies.rules import effective_policy
+from canteen.subsidies.schemas import FundingShare, MealTypeValue, Policy, Portability, Tier, Usage
 
 DISTRICT = 1
 DAY = dt.date(2026, 6, 16)
@@ -43,6 +44,9 @@ class Row:
     usage: Usage = field(default_factory=Usage)
     day: dt.date = DAY
     note: str = ""
+    # Where the meal is eaten: at home (the home street), in another street of the home
+    # district, or in another district of the city (补贴跟着人走).
+    where: str = "home"
 
     @property
     def subsidy(self) -> int:
@@ -50,10 +54,41 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Operating:
+    """An operating subsidy the district pays the point (``accounting.kpis.RULE_KINDS``)."""
+
+    kind: str
+    amount_fen: int
+    source: str
+
+
+@dataclass(frozen=True)
 class Fixture:
     key: str
     policy: Policy
     rows: list[Row]
+    # Paid to the point besides the meal subsidies; and the claim period the statements use.
+    operating: tuple[Operating, ...] = ()
+    period: str = "month"  # month | quarter
+    city_base: Policy | None = None  # the city's base policy under the district's (a top-up)
+
+    def effective(self) -> Policy:
+        """The policy the rules price with: the district's, with the city's base folded in."""
+        if self.city_base is None:
+            return self.policy
+        found = effective_policy(self.city_base, self.policy, DISTRICT)
+        assert found is not None
+        return found
+
+    def operating_fen(self, source: str, diner_days: int, subsidised_meals: int) -> int:
+        """What the statement for ``source`` owes the point in operating subsidies, by hand."""
+        fen = 0
+        for o in self.operating:
+            if o.source == source and o.kind == "per_diner_day":
+                fen += o.amount_fen * diner_days
+            elif o.source == source and o.kind == "per_meal":
+                fen += o.amount_fen * subsidised_meals
+        return fen
 
 
 def _tier(code: str, kind: str, value: int = 0, **kw: object) -> Tier:
@@ -113,7 +148,8 @@ FIXED_SPLIT = Fixture(
     ],
 )
 
-# 2. One subsidised meal a day whichever slot; the 60+ tier at lunch only.
+# 2. One subsidised meal a day whichever slot; the 60+ tier at lunch only; and an operating
+#    subsidy of 1 yuan per elder served per day (distinct diners, not meals), paid by the district.
 PER_DAY = Fixture(
     "per_day",
     _policy(
@@ -139,6 +175,7 @@ PER_DAY = Fixture(
             note="had a subsidised lunch: dinner at full price",
         ),
     ],
+    operating=(Operating("per_diner_day", 100, "district"),),
 )
 
 # 3. Age bands that stack with category top-ups, capped per meal, and a monthly money cap
@@ -268,7 +305,97 @@ THERAPEUTIC = Fixture(
     ],
 )
 
-LIBRARY: list[Fixture] = [FIXED_SPLIT, PER_DAY, AGE_STACK, THERAPEUTIC]
+# 5. A street-office policy claimed by the quarter: 低保 and 特困 elders of the street eat for
+#    2 yuan, the street pays 40 %, charity 1 yuan a meal and the district the rest; the point
+#    also gets 0.50 yuan per subsidised meal from the street. Claimed quarterly: one statement
+#    per funder for the quarter, its months listed.
+QUARTERLY = Fixture(
+    "quarterly",
+    _policy(
+        "街道助餐（按季结算）",
+        funding=[
+            FundingShare(source="street", percent=40),
+            FundingShare(source="charity", fixed_fen=100),
+            FundingShare(source="district", rest=True),
+        ],
+        tiers=[
+            _tier("tekun", "fixed_copay", 200, categories=[Category.TEKUN.value]),
+            _tier("dibao", "fixed_copay", 200, categories=[Category.DIBAO.value]),
+        ],
+    ),
+    [
+        Row(
+            "dibao75",
+            200,
+            {"charity": 100, "street": 520, "district": 680},
+            note="13 off: charity's fixed 1 first, street 40 % = 5.20, district the rest 6.80",
+        ),
+        Row(
+            "tekun85",
+            200,
+            {"charity": 100, "street": 720, "district": 980},
+            price=2000,
+            note="18 off: 1 + 7.20 + 9.80",
+        ),
+        Row("age85", 1500, {}, note="no tier for age alone"),
+    ],
+    operating=(Operating("per_meal", 50, "street"),),
+    period="quarter",
+)
+
+# 6. A city base with district top-ups, and portability: the city gives 低保 3 yuan and 80+ 2
+#    yuan off wherever in the city the elder eats; the district tops up 低保 by 4 yuan (district
+#    2 fixed, the home street the rest) and 80+ by 1 yuan (district); the street's share is paid
+#    only in the home street, the district's follows the person across the city.
+CITY_BASE = Fixture(
+    "city_base",
+    _policy(
+        "区级叠加（市级基础之上）",
+        funding=[FundingShare(source="district", percent=100)],
+        tiers=[
+            _tier(
+                "dibao_top",
+                "amount_off",
+                400,
+                categories=[Category.DIBAO.value],
+                funding=[
+                    FundingShare(source="district", fixed_fen=200),
+                    FundingShare(source="street", rest=True),
+                ],
+            ),
+            _tier("age80_top", "amount_off", 100, min_age=80),
+        ],
+        # The top-up's own payers only; the base's city share follows the base's portability.
+        portability=Portability(outside_home_street=["district"], outside_home_district=["district"]),
+    ),
+    [
+        Row(
+            "dibao75",
+            800,
+            {"city": 300, "district": 200, "street": 200},
+            note="base 3 (city) + top 4 (2 + 2)",
+        ),
+        Row("dibao75", 1000, {"city": 300, "district": 200}, where="street", note="no street share away"),
+        Row("dibao75", 1000, {"city": 300, "district": 200}, where="district", note="the district's follows"),
+        Row("age85", 1200, {"city": 200, "district": 100}, note="base 2 + top 1"),
+        Row("age85", 1200, {"city": 200, "district": 100}, where="district", note="both follow the person"),
+        Row("plain65", 1500, {}, note="no tier in either part"),
+        Row("walk_in", 1500, {}),
+    ],
+    city_base=Policy(
+        name="市级基础补贴",
+        version=1,
+        city_id=1,
+        effective_from=dt.date(2026, 1, 1),
+        funding=[FundingShare(source="city", percent=100)],
+        tiers=[
+            _tier("city_dibao", "amount_off", 300, categories=[Category.DIBAO.value]),
+            _tier("city_age80", "amount_off", 200, min_age=80),
+        ],
+    ),
+)
+
+LIBRARY: list[Fixture] = [FIXED_SPLIT, PER_DAY, AGE_STACK, THERAPEUTIC, QUARTERLY, CITY_BASE]
 
 
 def birth_date(age: int, day: dt.date) -> dt.date:

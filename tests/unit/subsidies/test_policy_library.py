@@ -33,10 +33,10 @@ def priced(fx: Fixture, row: Row) -> Quote:
         slot=row.slot,
         day=row.day,
         mode="dine_in",
-        policy=fx.policy,
+        policy=fx.effective(),
         usage=row.usage,
-        site_street_id=HOME_STREET,
-        site_district_id=DISTRICT,
+        site_street_id=HOME_STREET if row.where == "home" else HOME_STREET + 1,
+        site_district_id=DISTRICT if row.where != "district" else DISTRICT + 1,
         meal_type=row.meal_type,
     )
 
@@ -49,6 +49,8 @@ CASES = [
 @pytest.mark.parametrize("fx", LIBRARY, ids=[fx.key for fx in LIBRARY])
 def test_library_policies_are_valid(fx: Fixture) -> None:
     validate_policy(fx.policy)
+    if fx.city_base is not None:
+        validate_policy(fx.city_base)
 
 
 @pytest.mark.parametrize(("fx", "row"), CASES)
