@@ -1,4 +1,4 @@
-"""The shared vocabulary: elder categories, diet tags, meal slots and service modes.
+"""The shared vocabulary: elder categories, diet tags, meal slots, meal types and service modes.
 
 Every domain speaks these codes (the registry stores them, policies match on
 them, reports group by them), so they live in one place with their zh-CN and
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 
 class Label(NamedTuple):
@@ -169,3 +169,28 @@ def mode_label(code: str, lang: str = "zh-CN") -> str:
 def is_category(code: str) -> bool:
     """True if ``code`` is a known elder category."""
     return code in CATEGORIES
+
+
+# A meal set's type (menus.MealSet.meal_type): a subsidy tier can give a different subsidy per type
+# and be limited to some types. Each district chooses which of these its points serve
+# (district.meal_types; every type when it chose none); "standard" is always among them.
+MealType = Literal["standard", "therapeutic", "soft", "diabetic", "low_salt", "pureed"]
+MEAL_TYPES: tuple[str, ...] = ("standard", "therapeutic", "soft", "diabetic", "low_salt", "pureed")
+DEFAULT_MEAL_TYPE = "standard"
+MEAL_TYPE_LABELS: dict[str, tuple[str, str]] = {
+    "standard": ("普通餐", "standard"),
+    "therapeutic": ("治疗餐", "therapeutic (diet)"),
+    "soft": ("软食", "soft food"),
+    "diabetic": ("糖尿病餐", "diabetic"),
+    "low_salt": ("低盐餐", "low salt"),
+    "pureed": ("流食/糊状餐", "pureed"),
+}
+
+
+def district_meal_types(chosen: Iterable[str] | None) -> list[str]:
+    """A district's meal types in the vocabulary's order: its choice (standard always in it), or
+    every type when it chose none."""
+    picked = {str(t) for t in (chosen or [])}
+    if not picked:
+        return list(MEAL_TYPES)
+    return [t for t in MEAL_TYPES if t in picked or t == DEFAULT_MEAL_TYPE]

@@ -55,6 +55,7 @@ from canteen.menus.schemas import (
     MenuView,
 )
 from canteen.menus.tables import DailyMenu, Dish, MealSet
+from canteen.regions.lookup import meal_types_of
 from canteen.regions.tables import District, Site
 from canteen.settings import get_settings
 from canteen.subsidies.schemas import DEFAULT_MEAL_TYPE
@@ -66,11 +67,13 @@ register("meal_set_in_use", 409)
 register("portions_below_sold", 409)
 # Same text as canteen.checkin.services registers (a code is registered once, identically).
 register("no_menu", 409)
+register("meal_type_not_served", 422)
 
 Actor = Principal | SystemActor
 MENU_WRITE_CODES = (
     "not_found",
     "menu_not_cooking_site",
+    "meal_type_not_served",
     "slot_not_served",
     "meal_set_in_use",
     "portions_below_sold",
@@ -520,6 +523,12 @@ async def set_menu(
     _check_slot(site, slot)
     if not sets:
         raise DomainError("validation_failed", {"field": "sets"})
+    served = await meal_types_of(int(site["district"]))
+    for s in sets:
+        if s.meal_type is not None and s.meal_type not in served:
+            raise DomainError(
+                "meal_type_not_served", {"field": "meal_type", "meal_type": s.meal_type, "served": served}
+            )
     try:
         async with write_transaction():
             menu_id = await _write_menu(actor, site, day, slot, sets, cutoff_at, now)

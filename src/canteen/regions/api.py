@@ -103,10 +103,12 @@ class DistrictController(Controller):
     @patch(
         "/{district_id:int}",
         guards=[roles(ADMIN, OFFICIAL)],
-        summary="Change a district's name or meal-circle radius (admin, its official)",
+        summary="Change a district's name, meal-circle radius or meal types (admin, its official)",
         description="`service_radius_m` is the walking distance (metres) within which an elder counts "
-        "as covered by a meal point; a site may set its own (`PATCH /api/v1/sites/{id}`).",
-        responses=errors("not_found", "forbidden"),
+        "as covered by a meal point; a site may set its own (`PATCH /api/v1/sites/{id}`). "
+        "`meal_types` is the district's list of meal types (it must include `standard`): its points' "
+        'menus offer only these. Example: `{"meal_types": ["standard", "soft", "therapeutic"]}`.',
+        responses=errors("not_found", "forbidden", "validation_failed"),
     )
     async def update_district(
         self, request: Req, district_id: PathId, data: JSONBody[DistrictUpdate]

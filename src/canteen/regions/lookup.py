@@ -7,10 +7,12 @@ the site's own street, else the street of its community, else none (0 for the ru
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from canteen.core.cache import TTLCache
+from canteen.core.categories import district_meal_types
 from canteen.core.errors import DomainError, register
 from canteen.regions.tables import District, Site
 
@@ -109,3 +111,21 @@ async def check_same_city(home_district_id: int, site_district_id: int) -> None:
     home, host = await city_of(home_district_id), await city_of(site_district_id)
     if home is not None and host is not None and home != host:
         raise DomainError("card_other_city", {"home_district_id": home_district_id, "site_city_id": host})
+
+
+_MEAL_TYPES: TTLCache[int, list[str]] = TTLCache(ttl=300.0)
+
+
+async def meal_types_of(district_id: int) -> list[str]:
+    """The meal types a district's points serve (``district.meal_types``; every type unless the
+    district chose), cached like the city map (district edits clear every cache)."""
+    hit, cached = _MEAL_TYPES.get(district_id)
+    if hit and cached is not None:
+        return cached
+    row = await District.select(District.meal_types).where(District.id == district_id).first()
+    chosen = row["meal_types"] if row is not None else None
+    if isinstance(chosen, str | bytes):
+        chosen = json.loads(chosen or "[]")
+    types = district_meal_types(chosen)
+    _MEAL_TYPES.set(district_id, types)
+    return types

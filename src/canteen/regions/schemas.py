@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from canteen.core.categories import MealType
 from canteen.core.schemas import Id, Input, Lat, Lon, LongName, Name, Text300, Text2000
 
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=12, pattern=r"^[0-9A-Za-z]+$")]
@@ -87,6 +88,18 @@ class DistrictUpdate(Input):
 
     name: Name | UnsetType = UNSET
     service_radius_m: Radius | UnsetType = UNSET
+    # The meal types the district's points serve; "standard" is always one of them.
+    meal_types: (
+        Annotated[
+            list[MealType],
+            msgspec.Meta(
+                min_length=1,
+                max_length=6,
+                description='e.g. ["standard", "soft", "therapeutic"]: the menus offer only these',
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class DistrictView(msgspec.Struct):
@@ -98,6 +111,7 @@ class DistrictView(msgspec.Struct):
     lon: float
     service_radius_m: int = 1000
     city_id: int | None = None
+    meal_types: list[str] = []  # the types its points serve (every type unless it chose)
 
 
 class StreetCreate(Input):

@@ -24,6 +24,7 @@ object but not change that part of it (an operator closing its own site) gets 40
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +35,7 @@ from piccolo.query.methods.select import Select
 from canteen.accounts.roles import ADMIN, OFFICIAL, OPERATOR, SITE_ROLES, Principal
 from canteen.core import audit
 from canteen.core.cache import clear_all
+from canteen.core.categories import DEFAULT_MEAL_TYPE, district_meal_types
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, is_sqlite, write_transaction
 from canteen.core.errors import DomainError, register
@@ -173,7 +175,10 @@ def _in(column: Any, ids: Iterable[int]) -> Where | WhereRaw:
 
 
 def _district_view(row: dict[str, Any]) -> DistrictView:
-    return msgspec.convert(row, DistrictView)
+    chosen = row.get("meal_types")
+    if isinstance(chosen, str | bytes):
+        chosen = json.loads(chosen or "[]")
+    return msgspec.convert({**row, "meal_types": district_meal_types(chosen)}, DistrictView)
 
 
 async def create_city(actor: Principal, data: CityCreate, *, now: dt.datetime | None = None) -> CityView:
@@ -264,8 +269,13 @@ async def get_district(actor: Principal, district_id: int) -> DistrictView:
 async def update_district(
     actor: Principal, district_id: int, data: DistrictUpdate, *, now: dt.datetime | None = None
 ) -> DistrictView:
-    """Change a district's name or meal-circle radius (admin, or the district's official); audited."""
+    """Change a district's name, meal-circle radius or meal types (admin, or the district's
+    official); audited. The meal types must include ``standard`` (every set is one unless typed)."""
     changes = {f: v for f, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    if "meal_types" in changes:
+        if DEFAULT_MEAL_TYPE not in changes["meal_types"]:
+            raise DomainError("validation_failed", {"field": "meal_types", "reason": "standard_required"})
+        changes["meal_types"] = district_meal_types(changes["meal_types"])
     async with write_transaction():
         before = _district_view(await _writable_district(actor, district_id))
         old, new = audit.changes({f: getattr(before, f) for f in changes}, changes)

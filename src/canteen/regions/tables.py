@@ -36,6 +36,8 @@ class District(Table, tablename="district"):
     lon = DoublePrecision(default=0.0)
     # The meal circle: how far an elder is expected to walk to a point (metres of walking).
     service_radius_m = Integer(default=1000)
+    # The meal types its points serve (core.categories.MEAL_TYPES; empty: every type).
+    meal_types = JSON(default="[]")
 
 
 class Street(Table, tablename="street"):

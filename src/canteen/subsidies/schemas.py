@@ -18,6 +18,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
+# A meal set's type is the shared vocabulary's (core.categories), named here like the registry's facts.
+from canteen.core.categories import DEFAULT_MEAL_TYPE as DEFAULT_MEAL_TYPE
+from canteen.core.categories import MEAL_TYPE_LABELS as MEAL_TYPE_LABELS
+from canteen.core.categories import MEAL_TYPES as MEAL_TYPES
+from canteen.core.categories import MealType as MealType
+
 # The quote's inputs about the person are the registry's facts (the registry builds them; the
 # registry sits below subsidies in .importlinter), named here too so the quote's whole vocabulary
 # can be read from this module.
@@ -69,19 +75,6 @@ class _Doc(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """
 
 
-# A meal set's type (menus.MealSet.meal_type): a tier can give a different subsidy per type
-# and can be limited to some types. The district's list of types to choose from.
-MealType = Literal["standard", "therapeutic", "soft", "diabetic", "low_salt", "pureed"]
-MEAL_TYPES: tuple[str, ...] = ("standard", "therapeutic", "soft", "diabetic", "low_salt", "pureed")
-DEFAULT_MEAL_TYPE = "standard"
-MEAL_TYPE_LABELS: dict[str, tuple[str, str]] = {
-    "standard": ("普通餐", "standard"),
-    "therapeutic": ("治疗餐", "therapeutic (diet)"),
-    "soft": ("软食", "soft food"),
-    "diabetic": ("糖尿病餐", "diabetic"),
-    "low_salt": ("低盐餐", "low salt"),
-    "pureed": ("流食/糊状餐", "pureed"),
-}
 SlotCode = Literal["breakfast", "lunch", "dinner"]
 
 

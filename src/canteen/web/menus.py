@@ -24,6 +24,7 @@ from canteen.core.errors import DomainError
 from canteen.core.money import yuan
 from canteen.menus import services
 from canteen.menus.schemas import MealSetIn
+from canteen.regions.lookup import meal_types_of
 from canteen.settings import get_settings
 from canteen.subsidies.schemas import DEFAULT_MEAL_TYPE, MEAL_TYPE_LABELS, MEAL_TYPES
 from canteen.web.pages import page
@@ -147,7 +148,11 @@ class MenuPages(Controller):
             form_error=form_error,
             slot_name=SLOT_LABELS[slot].en if lang == "en" else SLOT_LABELS[slot].zh,
             monday=day - dt.timedelta(days=day.weekday()),
-            meal_types=[(t, MEAL_TYPE_LABELS[t][1 if lang == "en" else 0]) for t in MEAL_TYPES],
+            # The district's own list of meal types (every type unless its official chose).
+            meal_types=[
+                (t, MEAL_TYPE_LABELS[t][1 if lang == "en" else 0])
+                for t in await meal_types_of(site["district"])
+            ],
         )
 
     @post("/{day:date}/{slot:str}")

@@ -39,6 +39,9 @@ from canteen.core.clock import local_date, utcnow
 from canteen.core.errors import ERRORS, DomainError
 from canteen.core.money import format_fen
 from canteen.i18n import gettext
+from canteen.regions.lookup import meal_types_of
+from canteen.regions.schemas import DistrictUpdate
+from canteen.regions.services import update_district
 from canteen.subsidies import rules, services
 from canteen.subsidies.demo import city_base_policy, demo_policy
 from canteen.subsidies.schemas import (
@@ -546,16 +549,42 @@ async def policy_index(request: Req) -> Template:
             {"id": city_id, "name": name, "policies": items, "can_write": _may_write(actor, (CITY, city_id))}
         )
     districts = []
+    lang = lang_of(request)
     for district_id, name in await services.district_choices(actor):
         items = (await services.list_policies(actor, district_id)).items
-        districts.append({"id": district_id, "name": name, "policies": items})
+        served = await meal_types_of(district_id)
+        districts.append(
+            {
+                "id": district_id,
+                "name": name,
+                "policies": items,
+                "edits_types": actor.has_role(ADMIN, OFFICIAL) and actor.can_district(district_id),
+                "meal_types": [
+                    (t, MEAL_TYPE_LABELS[t][1 if lang == "en" else 0], t in served) for t in MEAL_TYPES
+                ],
+            }
+        )
     return page(
         request,
         "policies/index.html",
         cities=cities,
         districts=districts,
         can_write=actor.has_role(ADMIN, OFFICIAL),
+        standard=DEFAULT_MEAL_TYPE,
     )
+
+
+@post("/districts/{district_id:int}/meal-types", guards=WRITERS, include_in_schema=False)
+async def district_meal_types(request: Req, district_id: PathId) -> Response[Any]:
+    """The official chooses which meal types the district's points serve (standard always)."""
+    form = await request.form()
+    chosen = [t for t in MEAL_TYPES if t in form.getall("meal_type", []) or t == DEFAULT_MEAL_TYPE]
+    await update_district(
+        principal_of(request),
+        district_id,
+        DistrictUpdate(meal_types=chosen),  # type: ignore[arg-type]
+    )
+    return Redirect(path=f"/policies#district-{district_id}-types")
 
 
 async def _new(request: Req, owner: services.Owner, source: int | None) -> Template:
@@ -720,4 +749,5 @@ PAGES = [
     policy_show,
     policy_publish,
     policy_retire,
+    district_meal_types,
 ]
