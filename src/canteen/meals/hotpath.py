@@ -368,7 +368,7 @@ MEAL_COLUMNS = (
     "list_price_fen", "subsidy_fen", "copay_fen", "funding", "delivery_fee_fen", "delivery_subsidy_fen",
     "payment", "subsidised", "policy_version", "tier_code", "reason_zh", "reason_en", "categories",
     "operator", "cashier_id", "device", "manual_reason", "idempotency_key", "ledger_txn",
-    "policy_district",
+    "policy_district", "delivery_funding",
 )  # fmt: skip
 _MEAL_COLS = MEAL_COLUMNS
 _LEDGER_COLS = (

@@ -92,14 +92,13 @@ def _subsidy_movements(site: SiteInfo, quote: Quote) -> list[Movement]:
     ]
 
 
-def funding_parts(quote: Quote) -> list[dict[str, Any]]:
-    """The meal subsidy's parts as the meal row stores them: each names its source, its fen and
-    the district whose funder owes it (the elder's home district, wherever the meal was eaten)."""
+def funding_parts(quote: Quote, *, delivery: bool = False) -> list[dict[str, Any]]:
+    """The meal subsidy's parts (or the delivery subsidy's) as the meal row stores them: each
+    names its source, its fen and the district whose funder owes it (the elder's home district,
+    wherever the meal was eaten)."""
     paying = quote.policy_district_id
-    return [
-        {"source": f.source, "fen": f.fen, **({"district_id": paying} if paying else {})}
-        for f in quote.funding
-    ]
+    parts = quote.delivery_funding if delivery else quote.funding
+    return [{"source": f.source, "fen": f.fen, **({"district_id": paying} if paying else {})} for f in parts]
 
 
 async def record_meal(
@@ -168,6 +167,7 @@ async def record_meal(
         "idempotency_key": draft.idempotency_key,
         "ledger_txn": txn,
         "policy_district": paying,
+        "delivery_funding": funding_parts(q, delivery=True),
     }
     limits = draft.limits
     if row["subsidised"] and draft.elder_id is not None and limits is None:

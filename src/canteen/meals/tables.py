@@ -41,6 +41,9 @@ class Meal(Table, tablename="meal"):
     policy_district = Integer(null=True, default=None, index=True)
     delivery_fee_fen = Integer(default=0)
     delivery_subsidy_fen = Integer(default=0)
+    # The delivery subsidy's parts, like ``funding`` (empty for a dine-in meal and for meals
+    # written before they were kept: their delivery subsidy is then owed as a whole).
+    delivery_funding = JSON(default="[]")
     payment = Varchar(length=10)  # balance | cash | card | none
     subsidised = Boolean(default=False)
     # The policy is (district, policy_version): versions are unique per district and immutable once published.

@@ -54,7 +54,8 @@ class CoverageController(Controller):
         description="补贴跟着人走: an elder is priced by the home district's policy at any point of the "
         "city and the home district's funders owe the subsidy. `residents_away` lists this district's "
         "residents served at other districts' points (this district owes each host `owed_fen`: its own "
-        "funders' shares and the delivery subsidy, not the city-wide funders in `city_wide_sources`); "
+        "funders' shares of the meal and delivery subsidies, not the city-wide funders' in "
+        "`city_wide_sources`); "
         "`visitors` lists other districts' residents served here (their home districts owe this one). "
         "One line per home district × point. For the district's officials, a city official of its "
         "city, or an admin; `month` defaults to the last complete month. Money in fen.",

@@ -174,6 +174,7 @@ class AwayLine(msgspec.Struct):
     by_source: dict[str, int]  # the meal subsidy by funding source (the home policy's funders)
     delivery_subsidy_fen: int
     owed_fen: int  # what the home district owes the host: its own funders' shares (not city-wide ones)
+    delivery_by_source: dict[str, int] = {}  # the delivery subsidy by funding source
 
 
 class InterDistrictStatement(msgspec.Struct):

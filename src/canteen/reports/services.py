@@ -468,6 +468,7 @@ async def away_meals(district_ids: Iterable[int], first: dt.date, last: dt.date)
         Meal.subsidy_fen,
         Meal.delivery_subsidy_fen,
         Meal.funding,
+        Meal.delivery_funding,
     ).where(
         (Meal.service_date >= first)
         & (Meal.service_date <= last)
@@ -479,14 +480,23 @@ async def away_meals(district_ids: Iterable[int], first: dt.date, last: dt.date)
     acc: dict[tuple[int, int, int], dict[str, Any]] = {}
     for r in rows:
         key = (int(r["policy_district"]), int(r["district"]), int(r["site"]))
-        a = acc.setdefault(key, {"meals": 0, "sub": 0, "fen": 0, "dfen": 0, "src": {}})
+        a = acc.setdefault(key, {"meals": 0, "sub": 0, "fen": 0, "dfen": 0, "src": {}, "dsrc": {}, "owed": 0})
         a["meals"] += 1
         a["sub"] += 1 if r["subsidised"] else 0
         a["fen"] += int(r["subsidy_fen"] or 0)
-        a["dfen"] += int(r["delivery_subsidy_fen"] or 0)
+        dfen = int(r["delivery_subsidy_fen"] or 0)
+        a["dfen"] += dfen
         for part in _json_list(r["funding"]):
-            src = str(part.get("source", ""))
-            a["src"][src] = a["src"].get(src, 0) + int(part.get("fen", 0))
+            src, fen = str(part.get("source", "")), int(part.get("fen", 0))
+            a["src"][src] = a["src"].get(src, 0) + fen
+            a["owed"] += 0 if src in CITY_WIDE_SOURCES else fen
+        delivery_parts = _json_list(r["delivery_funding"])
+        for part in delivery_parts:
+            src, fen = str(part.get("source", "")), int(part.get("fen", 0))
+            a["dsrc"][src] = a["dsrc"].get(src, 0) + fen
+            a["owed"] += 0 if src in CITY_WIDE_SOURCES else fen
+        if dfen and not delivery_parts:  # written before the parts were kept: owed as a whole
+            a["owed"] += dfen
     if not acc:
         return []
     names = {
@@ -514,7 +524,8 @@ async def away_meals(district_ids: Iterable[int], first: dt.date, last: dt.date)
                 subsidy_fen=a["fen"],
                 by_source=dict(sorted(a["src"].items())),
                 delivery_subsidy_fen=a["dfen"],
-                owed_fen=sum(f for s, f in a["src"].items() if s not in CITY_WIDE_SOURCES) + a["dfen"],
+                delivery_by_source=dict(sorted(a["dsrc"].items())),
+                owed_fen=a["owed"],
             )
         )
     return lines

@@ -18,13 +18,17 @@ from canteen.menus.services import set_menu
 from canteen.payments.ledger import top_up_cash
 from canteen.regions.tables import Site
 from canteen.registry.card_services import issue_card
+from canteen.registry.services import grant_delivery
 from canteen.settings import get_settings
-from canteen.subsidies.schemas import FundingShare, Policy, Portability, Tier
+from canteen.subsidies.schemas import DeliveryReduction, DeliveryRule, FundingShare, Policy, Portability, Tier
 from canteen.subsidies.services import create_policy, publish_policy
 from tests.factories import World
 from tests.integration.cards.elders import add_elder
 
-ALL_DAY = [{"slot": "lunch", "start": "00:00", "end": "23:59", "cutoff": "00:00"}]
+ALL_DAY = [
+    {"slot": "lunch", "start": "00:00", "end": "23:59", "cutoff": "00:00"},
+    {"slot": "dinner", "start": "00:00", "end": "23:59", "cutoff": "00:00"},
+]
 
 
 def _home_policy(district_id: int) -> Policy:
@@ -50,6 +54,10 @@ def _home_policy(district_id: int) -> Policy:
             )
         ],
         portability=Portability(outside_home_street=None, outside_home_district=None),
+        # Delivery: a 5-yuan fee, 3 yuan off for 低保, paid by the policy's funder (the district).
+        delivery=DeliveryRule(
+            fee_fen=500, reductions=[DeliveryReduction(tier_code="dibao", kind="amount_off", value=300)]
+        ),
     )
 
 
@@ -73,12 +81,21 @@ async def _set_up(w: World) -> dict[str, Any]:
         await publish_policy(admin, (await create_policy(admin, district, doc(district))).id)
     await Site.update({Site.slots: ALL_DAY}).where(Site.id.is_in([w.site_a, w.site_c]))
     for site in (w.site_a, w.site_c):
-        await set_menu(admin, site, today, "lunch", [MealSetIn(name="套餐A", list_price_fen=1500)])
+        for slot in ("lunch", "dinner"):
+            await set_menu(
+                admin,
+                site,
+                today,
+                slot,
+                [MealSetIn(name="套餐A", list_price_fen=1500)],
+                cutoff_at=utcnow() + dt.timedelta(hours=1),
+            )
     elder = await add_elder(
         district=w.district_x, community=w.community_x, name="周桂兰", categories=("dibao",)
     )
     card = (await issue_card(admin, elder, reason="new")).token
     await top_up_cash(admin, w.site_a, elder, 5000, idempotency_key=f"seed-topup-{elder}")
+    await grant_delivery(admin, elder, "独居，社区评估同意送餐", None)
     return {"elder": elder, "card": card, "today": today}
 
 
@@ -135,7 +152,37 @@ def test_an_elder_of_x_eating_in_y_is_priced_and_charged_by_x(
         ("city", 200, world.district_x),
         ("district", 400, world.district_x),
     ]
-    # A resident of Y at the same point is priced by Y's own policy: nothing changes for them.
+    # Dinner delivered from Y's point: the delivery subsidy is X's too, part by part.
+    menu = client.get(
+        f"/api/v1/sites/{world.site_c}/menus",
+        params={"from": d["today"].isoformat(), "to": d["today"].isoformat()},
+        headers=login("admin"),
+    ).json()
+    dinner_set = next(m for m in menu["items"] if m["slot"] == "dinner")["sets"][0]["id"]
+    placed = client.post(
+        "/api/v1/orders",
+        json={
+            "elder_id": d["elder"],
+            "site_id": world.site_c,
+            "service_date": d["today"].isoformat(),
+            "slot": "dinner",
+            "meal_set_id": dinner_set,
+            "payment": "cash",
+        },
+        headers={**login("admin"), "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert placed.status_code == 201, placed.text
+    delivered = run(
+        lambda: (
+            Meal.select(Meal.delivery_subsidy_fen, Meal.delivery_funding, Meal.policy_district)
+            .where((Meal.elder == d["elder"]) & (Meal.slot == "dinner"))
+            .first()
+        )
+    )
+    parts = delivered["delivery_funding"]
+    parts = json.loads(parts) if isinstance(parts, str) else parts
+    assert delivered["delivery_subsidy_fen"] == 300 and delivered["policy_district"] == world.district_x
+    assert parts == [{"source": "district", "fen": 300, "district_id": world.district_x}]
     month = d["today"].strftime("%Y-%m")
 
     # The host's statement: a visitor from X; X owes Y its own district's 4 yuan (not the city's).
@@ -153,13 +200,19 @@ def test_an_elder_of_x_eating_in_y_is_priced_and_charged_by_x(
         world.district_y,
         world.site_c,
     )
-    assert (line["meals"], line["subsidy_fen"], line["by_source"], line["owed_fen"]) == (
-        1,
-        600,
-        {"city": 200, "district": 400},
-        400,
+    # Lunch 6 yuan (city 2, district 4) and dinner's 6 yuan + 3 yuan of delivery (district): X owes
+    # Y its district's 4 + 4 + 3 = 11 yuan; the city's 4 yuan is the same payer on both sides.
+    assert (line["meals"], line["subsidy_fen"], line["by_source"]) == (
+        2,
+        1200,
+        {"city": 400, "district": 800},
     )
-    assert (h["owed_to_us_fen"], h["we_owe_fen"], h["net_fen"]) == (400, 0, 400)
+    assert (line["delivery_subsidy_fen"], line["delivery_by_source"], line["owed_fen"]) == (
+        300,
+        {"district": 300},
+        1100,
+    )
+    assert (h["owed_to_us_fen"], h["we_owe_fen"], h["net_fen"]) == (1100, 0, 1100)
 
     # The home district's statement lists the same meal as its residents' meal elsewhere.
     home = client.get(
@@ -167,7 +220,7 @@ def test_an_elder_of_x_eating_in_y_is_priced_and_charged_by_x(
         params={"month": month},
         headers=login("official_x"),
     ).json()
-    assert home["visitors"] == [] and home["residents_away"] == [line] and home["we_owe_fen"] == 400
+    assert home["visitors"] == [] and home["residents_away"] == [line] and home["we_owe_fen"] == 1100
 
     # Scope: X's official cannot read Y's statement; the city official reads both.
     assert (
@@ -187,7 +240,7 @@ def test_an_elder_of_x_eating_in_y_is_priced_and_charged_by_x(
     ).json()
     assert [
         (f["home_district_id"], f["host_district_id"], f["meals"], f["owed_fen"]) for f in overview["between"]
-    ] == [(world.district_x, world.district_y, 1, 400)]
+    ] == [(world.district_x, world.district_y, 2, 1100)]
 
     # Y's dashboard shows the meal apart, in words (district names, no codes).
     from tests.integration.accounts.test_auth import _page_login
@@ -196,5 +249,5 @@ def test_an_elder_of_x_eating_in_y_is_priced_and_charged_by_x(
     page = client.get(f"/official/districts/{world.district_y}/inter-district", params={"month": month})
     assert page.status_code == 200, page.text
     words = re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", page.text))
-    assert "拱墅区" in words and "曙光路老年食堂" in words and "4.00" in words, words[:2000]
+    assert "拱墅区" in words and "曙光路老年食堂" in words and "11.00" in words, words[:2000]
     assert "district_id" not in words and "residents_away" not in words
