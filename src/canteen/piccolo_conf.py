@@ -21,5 +21,7 @@ APP_REGISTRY = AppRegistry(
         "canteen.orders.piccolo_app",
         "canteen.quality.piccolo_app",
         "canteen.delivery.piccolo_app",
+        "canteen.notify.piccolo_app",
+        "canteen.care.piccolo_app",
     ]
 )

@@ -14,6 +14,10 @@ OPERATOR = "operator"
 CASHIER = "cashier"
 KITCHEN = "kitchen"
 COURIER = "courier"
+# Scoped to communities (grant.community_id): a community worker registers elders, records visits
+# and service pauses and sees the personal data of its communities only; a volunteer records visits.
+COMMUNITY_WORKER = "community_worker"
+VOLUNTEER = "volunteer"
 
 ROLES: dict[str, tuple[str, str]] = {
     ADMIN: ("系统管理员", "Administrator"),
@@ -23,8 +27,11 @@ ROLES: dict[str, tuple[str, str]] = {
     CASHIER: ("收银员", "Cashier"),
     KITCHEN: ("厨房人员", "Kitchen staff"),
     COURIER: ("送餐员", "Courier"),
+    COMMUNITY_WORKER: ("社区工作者", "Community worker"),
+    VOLUNTEER: ("志愿者", "Volunteer"),
 }
 SITE_ROLES = frozenset({OPERATOR, CASHIER, KITCHEN, COURIER})
+COMMUNITY_ROLES = frozenset({COMMUNITY_WORKER, VOLUNTEER})
 
 
 def role_label(role: str, lang: str = "zh-CN") -> str:
@@ -38,6 +45,7 @@ class Grant:
     district_id: int | None = None
     site_id: int | None = None
     city_id: int | None = None
+    community_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,8 @@ class Principal:
     site_districts: dict[int, int] = field(default_factory=dict)
     # The districts of each city the user is a city official of (read with the principal).
     city_districts: dict[int, frozenset[int]] = field(default_factory=dict)
+    # District of each community the user is scoped to (community worker, volunteer).
+    community_districts: dict[int, int] = field(default_factory=dict)
 
     @property
     def roles(self) -> frozenset[str]:
@@ -86,6 +96,21 @@ class Principal:
         site_roles = wanted & SITE_ROLES
         # Without a site role asked for, a site grant must not pass (site_ids() with no roles means all).
         return bool(site_roles) and site_id in self.site_ids(*site_roles)
+
+    def community_ids(self, *roles: str) -> frozenset[int]:
+        """Communities this principal is scoped to in one of ``roles`` (default: both community roles)."""
+        wanted = set(roles) or COMMUNITY_ROLES
+        return frozenset(
+            g.community_id for g in self.grants if g.role in wanted and g.community_id is not None
+        )
+
+    def can_community(self, community_id: int, district_id: int | None, *roles: str) -> bool:
+        """May act in this community: admin, an official of its district, or a community grant."""
+        if self.is_admin:
+            return True
+        if district_id is not None and district_id in self.district_ids(OFFICIAL):
+            return True
+        return community_id in self.community_ids(*roles)
 
     def can_district(self, district_id: int) -> bool:
         return self.is_admin or district_id in self.district_ids(OFFICIAL)

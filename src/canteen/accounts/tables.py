@@ -3,7 +3,7 @@
 from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
-from canteen.regions.tables import City, District, Site
+from canteen.regions.tables import City, Community, District, Site
 
 
 class StaffUser(Table, tablename="staff_user"):
@@ -13,6 +13,8 @@ class StaffUser(Table, tablename="staff_user"):
     password_hash = Varchar(length=200)
     active = Boolean(default=True)
     language = Varchar(length=8, default="zh-CN")
+    # Where notifications for this person go (a community worker's SMS); optional.
+    phone = Varchar(length=30, default="")
     # Bumped on every change of password or grants: cached principals carry it.
     auth_version = Integer(default=1)
     created_at = Timestamptz()
@@ -21,7 +23,7 @@ class StaffUser(Table, tablename="staff_user"):
 
 class RoleGrant(Table, tablename="role_grant"):
     """One role in one scope: admin (global), official (a district), city official (a city),
-    site roles (a site)."""
+    site roles (a site), community roles (a community)."""
 
     id: Serial
     user = ForeignKey(StaffUser, index=True)
@@ -29,6 +31,7 @@ class RoleGrant(Table, tablename="role_grant"):
     district = ForeignKey(District, null=True, default=None)
     site = ForeignKey(Site, null=True, default=None)
     city = ForeignKey(City, null=True, default=None)
+    community = ForeignKey(Community, null=True, default=None)  # community worker, volunteer
 
 
 class ApiToken(Table, tablename="api_token"):

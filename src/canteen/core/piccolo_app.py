@@ -2,12 +2,12 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-from canteen.core.tables import AuditEntry, IdempotencyRecord
+from canteen.core.tables import AuditEntry, IdempotencyRecord, OutboxEvent
 
 APP_CONFIG = AppConfig(
     app_name="core",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[AuditEntry, IdempotencyRecord],
+    table_classes=[AuditEntry, IdempotencyRecord, OutboxEvent],
     migration_dependencies=[],
     commands=[],
 )

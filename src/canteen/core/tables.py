@@ -1,4 +1,4 @@
-"""Cross-cutting tables: the audit trail and idempotency records."""
+"""Cross-cutting tables: the audit trail, idempotency records and the notification outbox."""
 
 from piccolo.columns import JSON, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
@@ -36,3 +36,18 @@ class IdempotencyRecord(Table, tablename="idempotency_record"):
     status_code = Integer()
     response = JSON()
     created_at = Timestamptz()
+
+
+class OutboxEvent(Table, tablename="outbox_event"):
+    """Something people must hear about, written by a domain in the transaction of the change
+    (canteen.core.outbox.emit); canteen.notify fans it out. ``dedupe_key`` names the fact once."""
+
+    id: Serial
+    kind = Varchar(length=32, index=True)
+    district = Integer(index=True)
+    elder = Integer(null=True, default=None, index=True)
+    payload = JSON(default="{}")
+    dedupe_key = Varchar(length=160, unique=True)
+    created_at = Timestamptz(index=True)
+    # Set by canteen.notify once the event has been turned into per-recipient notifications.
+    fanned_out_at = Timestamptz(null=True, default=None, index=True)

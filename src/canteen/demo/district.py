@@ -301,6 +301,8 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     await load_rounds(district.district_id, today=today_of(now), now=now)
     # The city above it and a second district of the same city (the city view, portability).
     await load_city(today=today_of(now), now=now)
+    # Care around the meal (issue #17): each part's demo data, one line each, in its own module.
+    # demo:care
     return district
 
 

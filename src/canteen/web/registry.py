@@ -140,7 +140,16 @@ async def _profile_extras(actor: Any, elder_id: int, lang: str) -> dict[str, Any
     family = await maybe(lambda: order_services.family_links(actor, elder_id))
     balance = await maybe(lambda: ledger.elder_balance(actor, elder_id, limit=1))
     orders = await maybe(lambda: order_services.list_orders(actor, elder_id, limit=10))
+    care: dict[str, Any] = {}
+    # Issue #17's parts each add their own section data here (one line each), read by the
+    # partials included at the end of registry/profile.html.
+    # care:allergy
+    # care:pauses
+    # care:notifications
+    # care:visits
+    # care:civil
     return {
+        **care,
         "card": cards.live if cards is not None else None,
         "masked_card": mask_card_number,
         "family": family,
