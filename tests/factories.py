@@ -32,6 +32,7 @@ class World:
     street_x: int = 0
     community_x: int = 0
     community_y: int = 0
+    community_b: int = 0  # a second community of district X (community workers' scope checks)
     operator_x: int = 0
     kitchen_x: int = 0
     site_a: int = 0  # canteen in district X
@@ -122,6 +123,11 @@ async def make_world() -> World:
             Community(street=w.street_x, district=w.district_x, name="卖鱼桥社区", lat=30.3189, lon=120.1524)
         )
     )
+    w.community_b = await _id(
+        Community.insert(
+            Community(street=w.street_x, district=w.district_x, name="大兜路社区", lat=30.2931, lon=120.1547)
+        )
+    )
     w.community_y = await _id(
         Community.insert(
             Community(street=street_y, district=w.district_y, name="曙光路社区", lat=30.2711, lon=120.1411)
@@ -157,4 +163,13 @@ async def make_world() -> World:
     }
     for name, grants in spec.items():
         w.users[name] = await add_user(name, grants, city=w.city)
+    # Community roles: scoped to a community (community A = community_x, B = community_b, both X).
+    community_spec = {
+        "community_a": ("community_worker", w.community_x),
+        "community_b": ("community_worker", w.community_b),
+        "volunteer_a": ("volunteer", w.community_x),
+    }
+    for name, (role, community) in community_spec.items():
+        w.users[name] = await add_user(name, [])
+        await RoleGrant.insert(RoleGrant(user=w.users[name], role=role, community=community))
     return w

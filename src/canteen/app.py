@@ -25,6 +25,8 @@ from canteen import i18n
 from canteen.accounting import api as accounting_api
 from canteen.api import auth as auth_api
 from canteen.api import health
+from canteen.care import api as care_api
+from canteen.care import civil_api  # care:civil
 from canteen.checkin import api as checkin_api
 from canteen.core import events
 from canteen.core.db import close_pool, open_pool
@@ -33,18 +35,22 @@ from canteen.core.ratelimit import make_limiter
 from canteen.delivery import api as delivery_api
 from canteen.meals import api as meals_api
 from canteen.menus import api as menus_api
+from canteen.notify import api as notify_api
+from canteen.notify.dispatcher import background_dispatcher
 from canteen.orders import api as orders_api
 from canteen.orders import webhooks as order_webhooks
 from canteen.payments import api as payments_api
 from canteen.quality import api as quality_api
 from canteen.regions import api as regions_api
 from canteen.registry import api as registry_api
-from canteen.registry import card_api
+from canteen.registry import card_api, pause_api
 from canteen.reports import api as reports_api
 from canteen.settings import Settings, get_settings
 from canteen.subsidies import api as subsidies_api
 from canteen.web import accounting as accounting_pages
 from canteen.web import cards as card_pages
+from canteen.web import care as care_pages
+from canteen.web import care_civil as care_civil_pages  # care:civil
 from canteen.web import cashier as cashier_pages
 from canteen.web import city as city_pages
 from canteen.web import courier as courier_pages
@@ -52,12 +58,15 @@ from canteen.web import dashboard as dashboard_pages
 from canteen.web import errors as web_errors
 from canteen.web import kitchen as kitchen_pages
 from canteen.web import menus as menu_pages
+from canteen.web import notify as notify_pages
 from canteen.web import official as official_pages
 from canteen.web import pages
+from canteen.web import pauses as pause_pages
 from canteen.web import policies as policy_pages
 from canteen.web import public as public_pages
 from canteen.web import receipts as receipt_pages
 from canteen.web import registry as registry_pages
+from canteen.web import survey as survey_pages
 from canteen.web.admin import ADMIN_PAGES
 from canteen.web.elder import PAGES as ELDER_PAGES
 from canteen.web.middleware import JsonFormatter, auth_middleware, wrap_outermost
@@ -108,7 +117,9 @@ def route_handlers() -> list[Any]:
         *card_pages.PAGES,
         *policy_pages.PAGES,
         *registry_api.CONTROLLERS,
+        *pause_api.CONTROLLERS,
         *registry_pages.PAGES,
+        *pause_pages.PAGES,
         *pages.PAGES,
         *ADMIN_PAGES,
         *menus_api.CONTROLLERS,
@@ -124,11 +135,18 @@ def route_handlers() -> list[Any]:
         *reports_api.CONTROLLERS,
         *public_pages.PAGES,
         *delivery_api.CONTROLLERS,
+        *care_api.CONTROLLERS,
         *courier_pages.PAGES,
+        *care_pages.PAGES,
         *kitchen_pages.PAGES,
         *orders_api.CONTROLLERS,
         *order_webhooks.CONTROLLERS,
+        *civil_api.CONTROLLERS,
+        *care_civil_pages.PAGES,  # care:civil
         *ELDER_PAGES,
+        *notify_api.CONTROLLERS,
+        *notify_pages.PAGES,
+        *survey_pages.PAGES,
     ]
 
 
@@ -149,9 +167,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await open_pool(settings.db_pool_min, settings.db_pool_max)
+        # The demo's notification loop (CANTEEN_NOTIFY_DISPATCH_IN_APP); production runs `canteen jobs`.
+        notifier = background_dispatcher(settings)
         try:
             yield
         finally:
+            if notifier is not None:
+                notifier.cancel()
             await close_pool()
             await kv.close()
             await limiter.close()

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from canteen.settings import Settings, SettingsError, get_settings
+from canteen.settings import Settings, SettingsError, get_settings, use_demo_defaults
 
 T = TypeVar("T")
 
@@ -111,6 +111,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print()
     sys.stdout.flush()
     if not args.no_serve:
+        # The demo sends its notifications from the app itself (to the log page unless a gateway
+        # is configured); the uvicorn factory reads the settings afresh.
+        use_demo_defaults()
         cmd_serve(args)
 
 
@@ -136,6 +139,8 @@ def cmd_user(args: argparse.Namespace) -> None:
         )
         if args.site:
             grants = [Grant(args.role, None, sid) for sid in args.site]
+        if args.community:
+            grants = [Grant(args.role, community_id=cid) for cid in args.community]
         return await accounts.create_user(
             actor,
             username=args.username,
@@ -206,10 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("action", choices=["create", "reset-password"])
     sp.add_argument("username")
     sp.add_argument(
-        "--role", default="admin", choices=["admin", "official", "operator", "cashier", "kitchen", "courier"]
+        "--role",
+        default="admin",
+        choices=[
+            "admin",
+            "official",
+            "operator",
+            "cashier",
+            "kitchen",
+            "courier",
+            "community_worker",
+            "volunteer",
+        ],
     )
     sp.add_argument("--district", help="district code, for an official")
     sp.add_argument("--site", type=int, action="append", help="site id, for site roles (repeatable)")
+    sp.add_argument(
+        "--community",
+        type=int,
+        action="append",
+        help="community id, for a community worker or volunteer (repeatable)",
+    )
     sp.add_argument("--name", help="display name")
     sp.add_argument("--password", help="omit to be prompted")
     sp.set_defaults(fn=cmd_user)

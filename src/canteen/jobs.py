@@ -4,7 +4,9 @@
 - standing orders become orders for tomorrow (once per standing order and day);
 - at each menu's cut-off, placed delivery orders are confirmed;
 - after each slot's set time, "no meal today" alerts are raised for regular diners at risk;
-- yesterday's rollups are rebuilt from the meals (a safety net: they are kept as meals are written).
+- yesterday's rollups are rebuilt from the meals (a safety net: they are kept as meals are written);
+- notifications: living-alone regulars missing meals and low balances become events, events are
+  fanned out to their recipients and due messages are sent (canteen.notify).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.delivery.services import raise_missed_meal_alerts
 from canteen.meals.rollups import rollup_day
+from canteen.notify.services import run_notifications
 from canteen.orders.services import confirm_at_cutoff, materialise_standing_orders
 from canteen.regions.tables import District, Site
 from canteen.settings import get_settings
@@ -30,6 +33,7 @@ class JobReport(msgspec.Struct):
     confirmed: int
     missed_meal_alerts: int
     rollup_rows: int
+    notifications_sent: int = 0
 
 
 async def run_due_jobs(now: dt.datetime | None = None) -> JobReport:
@@ -58,6 +62,10 @@ async def run_due_jobs(now: dt.datetime | None = None) -> JobReport:
                 if err.code != "missed_meal_too_early":
                     raise
         rollup_rows += await rollup_day(district["id"], today - dt.timedelta(days=1))
-    report = JobReport(standing, confirmed, alerts, rollup_rows)
+    # Last, so the confirmations and alerts of this run are sent in this run.
+    notified = await run_notifications(now=now)
+    report = JobReport(
+        standing, confirmed, alerts, rollup_rows, notified.dispatch.sent + notified.dispatch.logged
+    )
     log.info("jobs ran", extra={"code": "jobs"})
     return report

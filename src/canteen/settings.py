@@ -60,6 +60,15 @@ class Settings:
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    # Notifications (canteen.notify): nothing set → every message goes to the log page only.
+    notify_sms_url: str | None = None  # generic SMS gateway: POST JSON {to, text}, bearer key
+    notify_sms_key: str | None = None
+    notify_wechat_appid: str | None = None
+    notify_wechat_secret: str | None = None
+    notify_wechat_template_id: str | None = None
+    notify_wechat_base: str = "https://api.weixin.qq.com"
+    notify_dispatch_in_app: bool = False  # the app's lifespan runs the dispatcher (``canteen demo`` sets it)
+    notify_interval_seconds: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -179,6 +188,16 @@ class Settings:
                     )
             if not self.cookie_secure:
                 out.append("CANTEEN_COOKIE_SECURE: must be true in production (cookies only over HTTPS)")
+        if self.notify_sms_url and urlparse(self.notify_sms_url).scheme not in {"http", "https"}:
+            out.append(f"CANTEEN_NOTIFY_SMS_URL={self.notify_sms_url!r}: must start with http:// or https://")
+        wechat = (self.notify_wechat_appid, self.notify_wechat_secret, self.notify_wechat_template_id)
+        if any(wechat) and not all(wechat):
+            out.append(
+                "CANTEEN_NOTIFY_WECHAT_APPID, CANTEEN_NOTIFY_WECHAT_SECRET and "
+                "CANTEEN_NOTIFY_WECHAT_TEMPLATE_ID: set all three or none"
+            )
+        if not 1 <= self.notify_interval_seconds <= 3600:
+            out.append("CANTEEN_NOTIFY_INTERVAL_SECONDS: must be between 1 and 3600")
         if (self.stripe_api_key is None) != (self.stripe_webhook_secret is None):
             out.append("CANTEEN_STRIPE_API_KEY and CANTEEN_STRIPE_WEBHOOK_SECRET: set both or neither")
         return out
@@ -206,3 +225,11 @@ def parse_networks(text: str) -> tuple[IPNetwork, ...]:
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return Settings.from_env()
+
+
+def use_demo_defaults() -> None:
+    """What `canteen demo` serves with unless the environment says otherwise: the notification
+    loop runs inside the app (there is no separate `canteen jobs` beside a newcomer's demo).
+    Set in the environment, not only here, so uvicorn's worker processes inherit it."""
+    os.environ.setdefault("CANTEEN_NOTIFY_DISPATCH_IN_APP", "true")
+    get_settings.cache_clear()

@@ -510,6 +510,12 @@
       return;
     }
     if (k === "F2") { e.preventDefault(); togglePayment(); return; }
+    if (k === "F3") {
+      // The allergen panel's reason box: never focused by itself, so a scan cannot land in it.
+      var why = document.getElementById("override-reason");
+      if (why) { e.preventDefault(); why.focus(); }
+      return;
+    }
     if (k === "F4") { e.preventDefault(); runTool("walkin"); return; }
     if (k === "F6") { e.preventDefault(); openLookup(); return; }
     if (k === "F7") {

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from canteen.accounting.tables import Settlement
 from canteen.accounts.passwords import hash_password
 from canteen.accounts.roles import Principal
+from canteen.care.tables import RefundTask, VisitRule
 from canteen.core.clock import utcnow
 from canteen.delivery.tables import Alert, DeliveryRound, RoundStop
 from canteen.menus.services import menu_for
 from canteen.orders.services import create_family_account, link_family
 from canteen.orders.tables import StandingOrder
-from canteen.quality.tables import ClaimFlag
+from canteen.quality.tables import ClaimFlag, Complaint
 from canteen.regions.tables import Operator
-from canteen.registry.tables import Card, Elder
+from canteen.registry.tables import Card, Elder, ServicePause
 from tests.factories import World
 from tests.integration.delivery.data import add_meal, add_menu, add_order
 
@@ -117,8 +118,65 @@ async def _scope(
         ).returning(Settlement.id)
     )
     standing = await _standing(elder, site, now)
+    complaint = await _id(
+        Complaint.insert(
+            Complaint(
+                site=site,
+                district=district,
+                elder=elder,
+                category="food",
+                text="授权矩阵投诉",
+                filed_by_kind="elder",
+                filed_by_id=elder,
+                filed_at=now,
+                updated_at=now,
+            )
+        ).returning(Complaint.id)
+    )
     family = await create_family_account(admin, phone=f"1360000{district:04d}", password="x" * 12, name=tag)
+    pause = await _id(
+        ServicePause.insert(
+            ServicePause(
+                elder=elder,
+                district=district,
+                delivery=True,
+                first_day=day + dt.timedelta(days=30),
+                last_day=day + dt.timedelta(days=32),
+                reason="hospital",
+                by_kind="staff",
+                created_at=now,
+            )
+        ).returning(ServicePause.id)
+    )
+    rule = await _id(
+        VisitRule.insert(
+            VisitRule(
+                district=district,
+                name="独居80岁以上",
+                alone=True,
+                min_age=80,
+                every_days=7,
+                created_at=now,
+                updated_at=now,
+            )
+        ).returning(VisitRule.id)
+    )
+    task = await _id(
+        RefundTask.insert(
+            RefundTask(
+                district=district,
+                elder=elder,
+                balance_fen=1200,
+                reason="moved",
+                event_date=day,
+                opened_at=now,
+            )
+        ).returning(RefundTask.id)
+    )
     return {
+        "pause_id": pause,
+        "rule_id": rule,
+        "task_id": task,
         "meal_id": meal,
         "order_id": order,
         "round_id": round_id,
@@ -128,6 +186,7 @@ async def _scope(
         "settlement_id": settlement,
         "standing_id": standing,
         "family_id": family,
+        "complaint_id": complaint,
     }
 
 

@@ -22,7 +22,10 @@ Principals (tests/factories.make_world): admin; official_x / official_y;
 operator_a, cashier_a (site A), cashier_b (site B, same district),
 cashier_c (site C, district Y), kitchen_k (central kitchen of district X),
 courier_a (site A), city_official_h (the city of both districts: reads the city's reports, edits
-nothing of a district); ``anonymous`` (no login) and ``revoked`` (a revoked device
+nothing of a district); community_a (community worker of community A = the community of elder X,
+district X), community_b (community worker of community B, also district X: another community's
+elder is a 404 to it), volunteer_a (volunteer of community A: no registry, no personal data);
+``anonymous`` (no login) and ``revoked`` (a revoked device
 token of cashier_a). Elder and family principals: see ``ELDER_PRINCIPALS``.
 """
 
@@ -41,6 +44,9 @@ STAFF = (
     "kitchen_k",
     "courier_a",
     "city_official_h",
+    "community_a",
+    "community_b",
+    "volunteer_a",
 )
 PRINCIPALS = (*STAFF, "anonymous", "revoked")
 # Elder/family principals: elder E1 signed in on /elder with card number + PIN, and a family member
@@ -58,6 +64,9 @@ PUBLIC_NOT_REVOKED = PUBLIC - {"revoked"}
 ADMIN = frozenset({"admin"})
 OFFICIALS = frozenset({"admin", "official_x", "official_y"})
 OFFICIAL_X = frozenset({"admin", "official_x"})
+# District X's community roles (community A and B, volunteer of A): they read the district's
+# configuration (districts, streets, communities, dishes, policies), never its other elders.
+COMMUNITY_X = frozenset({"community_a", "community_b", "volunteer_a"})
 # Routes whose body names site A (test_authz_matrix.BODIES): its counter staff.
 SITE_A_COUNTER = frozenset({"admin", "operator_a", "cashier_a"})
 
@@ -100,12 +109,29 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/checkins/preview": allow(SITE_A_COUNTER),
     "GET /api/v1/claim-flags/{flag_id}": allow(OFFICIAL_X),
     "POST /api/v1/claim-flags/{flag_id}/decision": allow(OFFICIAL_X),
+    # Survey and complaints (quality.survey / quality.complaints): the point's operator and the
+    # district's officials; everyone else (other districts included) gets a 404.
+    "GET /api/v1/complaints": allow(OFFICIALS, "operator_a"),
+    "GET /api/v1/complaints/{complaint_id}": allow(OFFICIAL_X, "operator_a"),
+    "POST /api/v1/complaints/{complaint_id}/replies": allow(OFFICIAL_X, "operator_a"),
+    "POST /api/v1/complaints/{complaint_id}/status": allow(OFFICIAL_X, "operator_a"),
+    "POST /api/v1/sites/{site_id}/complaints": allow(OFFICIAL_X, "operator_a"),
+    "POST /api/v1/sites/{site_id}/survey-answers": allow(OFFICIAL_X, "operator_a"),
+    "GET /api/v1/sites/{site_id}/survey-results": allow(OFFICIAL_X, "operator_a"),
+    "GET /api/v1/districts/{district_id}/survey-results": allow(OFFICIAL_X, "operator_a"),
+    # Notifications (canteen.notify): the district's officials only (every field of the
+    # settings PUT has a default, so an empty body reaches the scope check).
+    "GET /api/v1/districts/{district_id}/notifications": allow(OFFICIAL_X),
+    "GET /api/v1/districts/{district_id}/notify-settings": allow(OFFICIAL_X),
+    "PUT /api/v1/districts/{district_id}/notify-settings": allow(OFFICIAL_X),
     "GET /api/v1/costs/template.xlsx": allow(OFFICIALS, "operator_a"),
     "POST /api/v1/costs/upload": allow(OFFICIALS, "operator_a"),
-    "GET /api/v1/dishes": allow(OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"),
+    "GET /api/v1/dishes": allow(
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a", COMMUNITY_X
+    ),
     "POST /api/v1/dishes": allow(OFFICIALS, "operator_a", "kitchen_k"),
     "GET /api/v1/dishes/{dish_id}": allow(
-        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a", COMMUNITY_X
     ),
     "PATCH /api/v1/dishes/{dish_id}": allow(OFFICIAL_X, "operator_a", "kitchen_k"),
     "GET /api/v1/districts": allow(ANY_STAFF),
@@ -119,6 +145,17 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/cities/{city_id}/policies": allow(ADMIN, "city_official_h"),
     "POST /api/v1/districts": allow(ADMIN),
     "GET /api/v1/districts/{district_id}/alerts": allow(OFFICIAL_X),
+    # Welfare visits (care/api.py): community roles see the plan of their own communities (community_b's
+    # is empty but answers), visits of their community's elders; writes with the matrix's empty body are
+    # refused by validation (422) before the scope check (tests/integration/care/test_visits.py).
+    "GET /api/v1/districts/{district_id}/visit-rules": allow(OFFICIAL_X),
+    "POST /api/v1/districts/{district_id}/visit-rules": allow(OFFICIALS),
+    "PUT /api/v1/districts/{district_id}/visit-rules/{rule_id}": allow(OFFICIALS),
+    "GET /api/v1/districts/{district_id}/visit-plan": allow(OFFICIAL_X, COMMUNITY_X),
+    "GET /api/v1/districts/{district_id}/visit-coverage": allow(OFFICIAL_X),
+    "POST /api/v1/elders/{elder_id}/visits": allow(OFFICIALS, COMMUNITY_X),
+    "GET /api/v1/elders/{elder_id}/visits": allow(OFFICIAL_X, "community_a", "volunteer_a"),
+    "GET /api/v1/me/visit-hours": allow(OFFICIALS, COMMUNITY_X),
     "GET /api/v1/districts/{district_id}/budgets": allow(OFFICIAL_X),
     "POST /api/v1/districts/{district_id}/claim-checks": allow(OFFICIALS),
     "GET /api/v1/districts/{district_id}/claim-flags": allow(OFFICIAL_X),
@@ -126,13 +163,13 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/districts/{district_id}/missed-meal-alerts": allow(OFFICIALS),
     "GET /api/v1/districts/{district_id}/operating-rules": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/policies": allow(
-        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a", COMMUNITY_X
     ),
     "POST /api/v1/districts/{district_id}/policies": allow(OFFICIALS),
     "POST /api/v1/districts/{district_id}/rollups/rebuild": allow(OFFICIALS),
     "GET /api/v1/districts/{district_id}/spending": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/streets": allow(
-        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a", COMMUNITY_X
     ),
     "POST /api/v1/districts/{district_id}/streets": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/today": allow(OFFICIAL_X),
@@ -141,23 +178,39 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/elders": allow(ANY_STAFF),
     "POST /api/v1/elders": allow(ANY_STAFF),
     "GET /api/v1/elders/export": allow(OFFICIAL_X, "operator_a"),
+    # Civil-affairs lists (canteen.care.civil): the multipart uploads fail the matrix's JSON body
+    # for every signed-in caller (as the elder import's do); the district scope is checked in
+    # tests/integration/care/test_civil.py. Without district_id officials get 422, community
+    # workers their own communities' list.
+    "POST /api/v1/care/civil/apply": allow(ANY_STAFF),
+    "POST /api/v1/care/civil/dry-run": allow(ANY_STAFF),
+    "GET /api/v1/care/civil/expiring": allow(OFFICIALS, "community_a", "community_b"),
+    "GET /api/v1/care/refund-tasks": allow(OFFICIAL_X),
+    "GET /api/v1/care/refund-tasks/{task_id}": allow(OFFICIAL_X),
+    "POST /api/v1/care/refund-tasks/{task_id}/close": allow(OFFICIAL_X),
     "POST /api/v1/elders/import": allow(ANY_STAFF),
     "POST /api/v1/elders/import/dry-run": allow(ANY_STAFF),
+    # Elder X lives in community A: its community worker reads and edits the record and balance
+    # and reveals the ID (audited); community B's worker and the volunteer get 404.
     "GET /api/v1/elders/{elder_id}": allow(
-        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a", "community_a"
     ),
-    "PATCH /api/v1/elders/{elder_id}": allow(OFFICIAL_X),
+    "PATCH /api/v1/elders/{elder_id}": allow(OFFICIAL_X, "community_a"),
     "GET /api/v1/elders/{elder_id}/balance": allow(
-        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a", "community_a"
     ),
     "GET /api/v1/elders/{elder_id}/card.png": allow(OFFICIAL_X),
     "GET /api/v1/elders/{elder_id}/card.svg": allow(OFFICIAL_X),
     "POST /api/v1/elders/{elder_id}/cards": allow(OFFICIAL_X),
     "POST /api/v1/elders/{elder_id}/delivery-grant": allow(OFFICIAL_X),
-    "GET /api/v1/elders/{elder_id}/national-id": allow(OFFICIAL_X),
+    "GET /api/v1/elders/{elder_id}/national-id": allow(OFFICIAL_X, "community_a"),
     "POST /api/v1/elders/{elder_id}/pin": allow(OFFICIAL_X),
     "POST /api/v1/elders/{elder_id}/pin/unlock": allow(OFFICIAL_X),
     "POST /api/v1/elders/{elder_id}/status": allow(OFFICIAL_X),
+    # Service pauses (报停): staff with scope for the elder, the community worker of its community.
+    "GET /api/v1/elders/{elder_id}/pauses": allow(OFFICIAL_X, "community_a"),
+    "POST /api/v1/elders/{elder_id}/pauses": allow(OFFICIAL_X, "community_a"),
+    "POST /api/v1/pauses/{pause_id}/end": allow(OFFICIAL_X, "community_a"),
     "GET /api/v1/kitchens/{site_id}/labels": allow(OFFICIAL_X, "kitchen_k"),
     "GET /api/v1/kitchens/{site_id}/packing": allow(OFFICIAL_X, "kitchen_k"),
     "GET /api/v1/kitchens/{site_id}/plan": allow(OFFICIAL_X, "kitchen_k"),
@@ -183,7 +236,7 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/orders/{order_id}/status": allow(OFFICIAL_X, "operator_a", "courier_a"),
     "POST /api/v1/payments/stripe/webhook": allow(PUBLIC_NOT_REVOKED),
     "GET /api/v1/policies/{policy_id}": allow(
-        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a", COMMUNITY_X
     ),
     "POST /api/v1/policies/{policy_id}/publish": allow(OFFICIAL_X),
     "POST /api/v1/policies/{policy_id}/retire": allow(OFFICIAL_X),
@@ -204,7 +257,7 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/sites": allow(ANY_STAFF),
     "POST /api/v1/sites": allow(OFFICIALS),
     "GET /api/v1/districts/{district_id}": allow(
-        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a", COMMUNITY_X
     ),
     "PATCH /api/v1/districts/{district_id}": allow(OFFICIAL_X),
     "GET /api/v1/districts/{district_id}/coverage": allow(OFFICIAL_X),
@@ -231,7 +284,7 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/stops/{stop_id}/fail": allow("admin", "courier_a"),
     "POST /api/v1/stops/{stop_id}/welfare": allow("admin", "courier_a"),
     "GET /api/v1/streets/{street_id}/communities": allow(
-        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a"
+        OFFICIAL_X, "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a", COMMUNITY_X
     ),
     "POST /api/v1/streets/{street_id}/communities": allow(OFFICIAL_X),
     "GET /api/v1/tokens": allow(ADMIN),

@@ -51,13 +51,27 @@ from tests.security.authz_table import ELDER_PRINCIPALS, PRINCIPALS, STAFF, TABL
 
 DENIED = (401, 403, 404)
 # Principals of district X / site A checked against district Y / site C objects.
-SCOPED_X = ("official_x", "operator_a", "cashier_a", "cashier_b", "kitchen_k", "courier_a")
+SCOPED_X = (
+    "official_x",
+    "operator_a",
+    "cashier_a",
+    "cashier_b",
+    "kitchen_k",
+    "courier_a",
+    "community_a",
+    "community_b",
+    "volunteer_a",
+)
 # Routes that end the caller's session run last.
 LAST = ("POST /api/v1/auth/logout",)
 # Writes sent with a valid body (else an empty one): their scope check is reached, so these are
 # also asked with district Y / site C ids, like the reads. A callable gets the scope's values.
 Body = dict[str, Any] | Callable[[dict[str, str]], dict[str, Any]]
 BODIES: dict[str, Body] = {
+    "POST /api/v1/care/refund-tasks/{task_id}/close": {
+        "outcome": "refunded_cash",
+        "note": "授权矩阵：现金退还家属",
+    },
     "POST /api/v1/cards/{card_id}/revoke": {"reason": "授权矩阵"},
     "POST /api/v1/districts/{district_id}/streets": {"name": "授权矩阵街道"},
     "PATCH /api/v1/elders/{elder_id}": {"version": 1, "phone": "13800000000"},
@@ -65,6 +79,13 @@ BODIES: dict[str, Body] = {
     "POST /api/v1/elders/{elder_id}/delivery-grant": {"reason": "授权矩阵"},
     "POST /api/v1/elders/{elder_id}/pin": {"pin": "2580"},
     "POST /api/v1/elders/{elder_id}/status": {"status": "active", "reason": "授权矩阵"},
+    # A counter pause (报停) today: it leaves the delivery orders of later routes alone.
+    "POST /api/v1/elders/{elder_id}/pauses": lambda v: {
+        "kinds": "counter",
+        "first_day": v["day"],
+        "last_day": v["day"],
+        "reason": "hospital",
+    },
     "POST /api/v1/sites/{site_id}/status": {"status": "open", "note": "授权矩阵"},
     "POST /api/v1/streets/{street_id}/communities": {"name": "授权矩阵社区", "lat": 30.3, "lon": 120.1},
     "POST /api/v1/alerts/{alert_id}/acknowledge": {"note": "授权矩阵"},
@@ -74,6 +95,12 @@ BODIES: dict[str, Body] = {
         "consent_note": "授权矩阵",
     },
     "POST /api/v1/meals/{meal_id}/rating": {"score": 3},
+    "POST /api/v1/sites/{site_id}/survey-answers": {
+        k: 4 for k in ("taste", "quantity", "hygiene", "service", "price")
+    },
+    "POST /api/v1/sites/{site_id}/complaints": {"category": "food", "text": "授权矩阵投诉"},
+    "POST /api/v1/complaints/{complaint_id}/replies": {"text": "授权矩阵答复"},
+    "POST /api/v1/complaints/{complaint_id}/status": {"status": "in_progress"},
     "POST /api/v1/meals/{meal_id}/void": {"reason": "授权矩阵"},
     "POST /api/v1/orders/{order_id}/cancel": {},
     "POST /api/v1/orders/{order_id}/card-payment": {},

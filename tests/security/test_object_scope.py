@@ -70,6 +70,9 @@ QUOTE_SITE = {
     "kitchen_k": "kitchen_x",
     "courier_a": "site_a",
     "city_official_h": "site_a",
+    "community_a": "site_a",
+    "community_b": "site_a",
+    "volunteer_a": "site_a",
 }
 # ... and the districts whose elders it may read → whether it may see their categories
 # (canteen.registry.services.ROLE_ACCESS / access_of).
@@ -84,6 +87,10 @@ READS: dict[str, dict[str, bool]] = {
     "kitchen_k": {"x": False},
     "courier_a": {"x": False},
     "city_official_h": {},  # reads reports, never an elder
+    # Community roles never quote: the counter is not theirs (their elders: the registry).
+    "community_a": {},
+    "community_b": {},
+    "volunteer_a": {},
 }
 CATEGORY_FIELDS = ("tier_code", "tier_codes", "tier_name_zh", "tier_name_en", "reason_zh", "reason_en")
 SPLIT_FIELDS = (

@@ -133,6 +133,8 @@ CRAWLS: list[Crawl] = [
     Crawl("kitchen", _staff_sign_in("kitchen")),
     Crawl("courier", _staff_sign_in("courier")),
     Crawl("city official", _staff_sign_in("city")),
+    Crawl("community worker", _staff_sign_in("community")),
+    Crawl("volunteer", _staff_sign_in("volunteer")),
     Crawl("elder", _elder_sign_in, home="/elder", elder=True),
     Crawl("family", _family_sign_in, home="/elder", elder=True),
 ]

@@ -42,6 +42,17 @@ VIABILITY_HEADERS = (
     "Subsidy dependence",
     "Break-even meals per day",
     "Reasons",
+    "Quarter",
+    "Survey answers",
+    "Satisfaction (1–5)",
+    "Taste",
+    "Quantity",
+    "Hygiene",
+    "Service",
+    "Price",
+    "Complaints filed",
+    "Complaints not yet answered",
+    "Mean days to reply",
 )
 SPENDING_HEADERS = ("Funding source", "Budget (yuan)", "Spent (yuan)", "Share of budget")
 SPENDING_CELL_HEADERS = ("Funding source", "Category", "Month", "Spent (yuan)")
@@ -203,8 +214,26 @@ def _viability_rows(report: ViabilityReport, lang: str) -> list[list[Any]]:
             ratio(p.subsidy_dependence, 3),
             None if p.break_even_meals_per_day is None else round(p.break_even_meals_per_day),
             "; ".join(r.en if en else r.zh for r in p.reasons),
+            *_quality_cells(p),
         ]
         for p in report.points
+    ]
+
+
+def _quality_cells(p: Any) -> list[Any]:
+    """The quarter's survey and complaints, as numbers (blank where there is nothing to average)."""
+    q = p.quality
+    if q is None:
+        return [None] * 11
+    dims = ("taste", "quantity", "hygiene", "service", "price")
+    return [
+        q.quarter,
+        q.survey_n,
+        q.survey_mean,
+        *[q.dimension_means.get(d) for d in dims],
+        q.complaints_filed,
+        q.complaints_open,
+        q.mean_days_to_reply,
     ]
 
 

@@ -11,6 +11,7 @@ from canteen.accounting.schemas import (
     CategoryMeals,
     PointDay,
     PointKpis,
+    PointQuality,
     Reason,
     SourceSpending,
     SpendingCell,
@@ -26,6 +27,7 @@ from canteen.core.errors import DomainError
 from canteen.core.money import split_fen
 from canteen.core.periods import index, month_bounds, shift
 from canteen.meals.tables import DailyRollup, Meal, MonthlyRollup
+from canteen.quality import complaints, survey
 from canteen.regions.tables import Site
 from canteen.settings import get_settings
 
@@ -427,6 +429,7 @@ async def viability_report(
     if site_ids is not None:
         only = site_ids if only is None else only & site_ids
     report = await _viability_unchecked(district_id, month, only, lang)
+    await _attach_quality(district_id, month, report.points)
     points = report.points
     points.sort(key=lambda p: (_GRADE_ORDER[p.grade], -p.margin_fen, p.site_name))
     counts = {g: 0 for g in "ABCDN"}
@@ -442,6 +445,30 @@ async def viability_report(
         income_fen=sum(p.income_fen for p in points),
         cost_fen=sum(p.cost_fen for p in points),
     )
+
+
+async def _attach_quality(district_id: int, month: str, points: list[PointKpis]) -> None:
+    """The quarter's survey results and complaints beside each point's figures (survey #17)."""
+    quarter = survey.quarter_of(month_bounds(month)[0])
+    first, last = survey.quarter_bounds(quarter)
+    tz = get_settings().tz
+    start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    ids = [p.site_id for p in points]
+    results = await survey.results_unchecked(district_id, quarter, ids)
+    stats = await complaints.stats_unchecked(district_id, start, end, ids)
+    for p in points:
+        r = results[p.site_id]
+        c = stats.get(p.site_id, {})
+        p.quality = PointQuality(
+            quarter=quarter,
+            survey_n=r.n,
+            survey_mean=r.mean,
+            dimension_means={d.dimension: d.mean for d in r.dimensions},
+            complaints_filed=c.get("filed", 0),
+            complaints_open=c.get("open", 0),
+            mean_days_to_reply=c.get("mean_days_to_reply"),
+        )
 
 
 async def kpis_for(actor: Principal, site_id: int, month: str, *, lang: str = "zh-CN") -> PointKpis:

@@ -70,6 +70,18 @@ class Reason(msgspec.Struct, kw_only=True):
     en: str
 
 
+class PointQuality(msgspec.Struct, kw_only=True):
+    """A point's satisfaction survey and complaints for the quarter of the report's month."""
+
+    quarter: str  # YYYY-Qn
+    survey_n: int
+    survey_mean: float | None  # 1–5, mean of each answer's five scores
+    dimension_means: dict[str, float | None]  # taste, quantity, hygiene, service, price
+    complaints_filed: int
+    complaints_open: int  # still open or in progress (not yet answered)
+    mean_days_to_reply: float | None
+
+
 class PointKpis(msgspec.Struct, kw_only=True):
     """One meal point in one month: what it served, earned and spent, and a grade with reasons."""
 
@@ -110,6 +122,8 @@ class PointKpis(msgspec.Struct, kw_only=True):
     trend_margin_fen: int | None
     grade: str  # A | B | C | D | N
     reasons: list[Reason]
+    # the quarter's satisfaction survey and complaints (quality.survey / quality.complaints)
+    quality: PointQuality | None = None
 
 
 class ViabilityReport(msgspec.Struct, kw_only=True):

@@ -137,8 +137,21 @@ class Principal:
             return None
         ids = set(self.district_ids(OFFICIAL))
         ids.update(self.site_districts.get(s, -1) for s in self.site_ids())
+        # A community grant shows its district's shared configuration (streets, sites, menus,
+        # policies); personal data stays per community (``reads_elders_of``, registry.access_of).
+        ids.update(self.community_districts.get(c, -1) for c in self.community_ids())
         ids.discard(-1)
         return frozenset(ids)
+
+    def reads_elders_of(self, district_id: int, community_id: int | None) -> bool:
+        """May read elders living in this district and community at all: admin, an official of the
+        district, staff of a site in it, or a community worker of that very community (a
+        volunteer reaches elders only through the visits it is given, never the registry)."""
+        if self.is_admin or district_id in self.district_ids(OFFICIAL):
+            return True
+        if any(self.site_districts.get(s) == district_id for s in self.site_ids()):
+            return True
+        return community_id is not None and community_id in self.community_ids(COMMUNITY_WORKER)
 
 
 def roles_of(grants: Iterable[Grant]) -> list[str]:

@@ -18,7 +18,16 @@ from canteen.accounts.passwords import (
     needs_rehash,
     verify_password_async,
 )
-from canteen.accounts.roles import ADMIN, CITY_OFFICIAL, OFFICIAL, ROLES, SITE_ROLES, Grant, Principal
+from canteen.accounts.roles import (
+    ADMIN,
+    CITY_OFFICIAL,
+    COMMUNITY_ROLES,
+    OFFICIAL,
+    ROLES,
+    SITE_ROLES,
+    Grant,
+    Principal,
+)
 from canteen.accounts.tables import ApiToken, RoleGrant, StaffUser
 from canteen.core import audit
 from canteen.core.audit import Actor
@@ -27,7 +36,7 @@ from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.kv import KV
 from canteen.core.ratelimit import Attempt, Limit, Limiter, progressive
-from canteen.regions.tables import City, District, Site
+from canteen.regions.tables import City, Community, District, Site
 
 register("invalid_credentials", 401)
 register("account_disabled", 403)
@@ -63,14 +72,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-# One round trip per request: the user, their grants and each granted site's district.
+# One round trip per request: the user, their grants, each granted site's and community's district.
 # "user" is a reserved word in PostgreSQL, hence the quotes (SQLite accepts them too).
 _PRINCIPAL_SQL = (
     "SELECT u.id AS id, u.username AS username, u.display_name AS display_name, u.active AS active, "
     "u.auth_version AS auth_version, g.role AS role, g.district AS district, g.site AS site, "
-    "s.district AS site_district, g.city AS city, cd.id AS city_district{extra} "
+    "s.district AS site_district, g.city AS city, cd.id AS city_district, "
+    "g.community AS community, cm.district AS community_district{extra} "
     'FROM {source} LEFT JOIN role_grant g ON g."user" = u.id LEFT JOIN site s ON s.id = g.site '
-    "LEFT JOIN district cd ON cd.city_id = g.city "
+    "LEFT JOIN district cd ON cd.city_id = g.city LEFT JOIN community cm ON cm.id = g.community "
     "WHERE {where}"
 )
 _BY_USER = _PRINCIPAL_SQL.format(extra="", source="staff_user u", where="u.id = {}")
@@ -88,7 +98,9 @@ def _principal(rows: list[dict[str, Any]], *, via_token: bool) -> Principal | No
     # A city grant comes once per district of the city (the join): one Grant, the districts apart.
     grants = tuple(
         dict.fromkeys(
-            Grant(r["role"], r["district"], r["site"], r["city"]) for r in rows if r["role"] is not None
+            Grant(r["role"], r["district"], r["site"], r["city"], r["community"])
+            for r in rows
+            if r["role"] is not None
         )
     )
     city_districts: dict[int, set[int]] = {}
@@ -106,6 +118,11 @@ def _principal(rows: list[dict[str, Any]], *, via_token: bool) -> Principal | No
         via_token=via_token,
         site_districts={int(r["site"]): int(r["site_district"]) for r in rows if r["site"] is not None},
         city_districts={c: frozenset(d) for c, d in city_districts.items()},
+        community_districts={
+            int(r["community"]): int(r["community_district"])
+            for r in rows
+            if r["community"] is not None and r["community_district"] is not None
+        },
     )
 
 
@@ -239,11 +256,20 @@ def _check_grant(grant: Grant) -> None:
     if grant.role not in ROLES:
         raise DomainError("unknown_role", {"role": grant.role})
     city = grant.city_id is not None
-    ok = (
+    # A community grant names its community only: its district follows from the community.
+    community = grant.community_id is not None
+    ok = not community and (
         (grant.role == ADMIN and grant.district_id is None and grant.site_id is None and not city)
         or (grant.role == OFFICIAL and grant.district_id is not None and grant.site_id is None and not city)
         or (grant.role == CITY_OFFICIAL and city and grant.district_id is None and grant.site_id is None)
         or (grant.role in SITE_ROLES and grant.site_id is not None and grant.district_id is None and not city)
+    )
+    ok = ok or (
+        grant.role in COMMUNITY_ROLES
+        and community
+        and grant.district_id is None
+        and grant.site_id is None
+        and not city
     )
     if not ok:
         raise DomainError("grant_scope_invalid", {"role": grant.role})
@@ -256,6 +282,10 @@ async def _check_grant_targets(grant: Grant) -> None:
         raise DomainError("not_found", {"site_id": grant.site_id})
     if grant.city_id is not None and not await City.exists().where(City.id == grant.city_id):
         raise DomainError("not_found", {"city_id": grant.city_id})
+    if grant.community_id is not None and not await Community.exists().where(
+        Community.id == grant.community_id
+    ):
+        raise DomainError("not_found", {"community_id": grant.community_id})
 
 
 async def create_user(
@@ -289,11 +319,7 @@ async def create_user(
             ).returning(StaffUser.id)
             user_id = rows[0]["id"]
             for g in grants:
-                await RoleGrant.insert(
-                    RoleGrant(
-                        user=user_id, role=g.role, district=g.district_id, site=g.site_id, city=g.city_id
-                    )
-                )
+                await RoleGrant.insert(_row(user_id, g))
             await audit.record(
                 actor,
                 "user.create",
@@ -312,10 +338,22 @@ class _GrantStruct(msgspec.Struct, omit_defaults=True):
     district_id: int | None
     site_id: int | None
     city_id: int | None = None
+    community_id: int | None = None
 
 
 def _g(g: Grant) -> _GrantStruct:
-    return _GrantStruct(g.role, g.district_id, g.site_id, g.city_id)
+    return _GrantStruct(g.role, g.district_id, g.site_id, g.city_id, g.community_id)
+
+
+def _row(user_id: int, g: Grant) -> RoleGrant:
+    return RoleGrant(
+        user=user_id,
+        role=g.role,
+        district=g.district_id,
+        site=g.site_id,
+        city=g.city_id,
+        community=g.community_id,
+    )
 
 
 async def user_id_by_name(username: str) -> int:
@@ -354,17 +392,15 @@ async def set_grants(
     for g in grants:
         _check_grant(g)
         await _check_grant_targets(g)
-    before = await RoleGrant.select(RoleGrant.role, RoleGrant.district, RoleGrant.site, RoleGrant.city).where(
-        RoleGrant.user == user_id
-    )
+    before = await RoleGrant.select(
+        RoleGrant.role, RoleGrant.district, RoleGrant.site, RoleGrant.city, RoleGrant.community
+    ).where(RoleGrant.user == user_id)
     async with write_transaction():
         if not await StaffUser.exists().where(StaffUser.id == user_id):
             raise DomainError("not_found", {"user_id": user_id})
         await RoleGrant.delete().where(RoleGrant.user == user_id)
         for g in grants:
-            await RoleGrant.insert(
-                RoleGrant(user=user_id, role=g.role, district=g.district_id, site=g.site_id, city=g.city_id)
-            )
+            await RoleGrant.insert(_row(user_id, g))
         await StaffUser.update({StaffUser.auth_version: StaffUser.auth_version + 1}).where(
             StaffUser.id == user_id
         )
@@ -398,7 +434,12 @@ async def list_users() -> list[UserView]:
         StaffUser.id, StaffUser.username, StaffUser.display_name, StaffUser.active
     ).order_by(StaffUser.username)
     grants = await RoleGrant.select(
-        RoleGrant.user, RoleGrant.role, RoleGrant.district, RoleGrant.site, RoleGrant.city
+        RoleGrant.user,
+        RoleGrant.role,
+        RoleGrant.district,
+        RoleGrant.site,
+        RoleGrant.city,
+        RoleGrant.community,
     )
     by_user: dict[int, list[dict[str, int | str | None]]] = {}
     for g in grants:
@@ -409,6 +450,8 @@ async def list_users() -> list[UserView]:
         }
         if g["city"] is not None:
             scope["city_id"] = g["city"]
+        if g["community"] is not None:
+            scope["community_id"] = g["community"]
         by_user.setdefault(g["user"], []).append(scope)
     order = list(ROLES)
     return [

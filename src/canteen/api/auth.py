@@ -34,12 +34,14 @@ class LoginOut(msgspec.Struct):
 
 class GrantIn(Input):
     """One role in one scope: ``admin`` (none), ``official`` (``district_id``), ``city_official``
-    (``city_id``), site roles (``site_id``)."""
+    (``city_id``), site roles (``site_id``), ``community_worker`` and ``volunteer``
+    (``community_id``)."""
 
     role: Annotated[str, msgspec.Meta(max_length=16)]
     district_id: Id | None = None
     site_id: Id | None = None
     city_id: Id | None = None
+    community_id: Id | None = None
 
 
 class UserCreate(Input):
@@ -54,7 +56,7 @@ class PasswordIn(Input):
 
 
 class GrantsIn(Input):
-    grants: list[GrantIn]
+    grants: Annotated[list[GrantIn], msgspec.Meta(max_length=20)]
 
 
 class TokenCreate(Input):
@@ -81,7 +83,7 @@ class Me(msgspec.Struct):
 
 
 def _grants(items: list[GrantIn]) -> list[Grant]:
-    return [Grant(g.role, g.district_id, g.site_id, g.city_id) for g in items]
+    return [Grant(g.role, g.district_id, g.site_id, g.city_id, g.community_id) for g in items]
 
 
 class AuthController(Controller):

@@ -15,6 +15,7 @@ Payment = Literal["balance", "cash"]
 SlotName = Literal["breakfast", "lunch", "dinner"]
 CardText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Reason = Annotated[str, msgspec.Meta(min_length=2, max_length=200)]
+OverrideReason = Annotated[str, msgspec.Meta(max_length=200)]
 # The meal set chosen at the counter. A check-in serves exactly ONE meal set: the list is bounded
 # as input (at most MAX_ITEMS ids, else validation_failed) and more than one id is refused with
 # ``one_item_per_meal``; an id not on the site's menu for the slot is refused by
@@ -35,6 +36,9 @@ class CheckinIn(Input):
     items: Items | None = None  # one meal set id; default: the menu's first set
     payment: Payment = "balance"
     full_price_ok: bool = False
+    # Serve a set holding one of the elder's allergens anyway, saying why (>= 2 characters;
+    # audited as meal.allergen_override). Without it such a set is refused (allergen_conflict).
+    allergen_override_reason: OverrideReason | None = None
 
     def __post_init__(self) -> None:
         _one_item(self.items)
@@ -50,6 +54,9 @@ class ManualCheckinIn(Input):
     items: Items | None = None
     payment: Payment = "balance"
     full_price_ok: bool = False
+    # Serve a set holding one of the elder's allergens anyway, saying why (>= 2 characters;
+    # audited as meal.allergen_override). Without it such a set is refused (allergen_conflict).
+    allergen_override_reason: OverrideReason | None = None
 
     def __post_init__(self) -> None:
         _one_item(self.items)
@@ -116,6 +123,9 @@ class PreviewOut(msgspec.Struct):
     slot: str
     meal_set: str
     already_served: dict[str, str | int] | None = None
+    # The elder's allergen groups the set holds: check_in refuses it without a staff override.
+    allergen_conflicts: list[str] = []
+    allergen_message: str = ""
 
 
 class VoidOut(msgspec.Struct):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -45,6 +45,7 @@ from canteen.meals.hotpath import Limits
 from canteen.meals.pricing import assemble_quote, price_meal, without_categories
 from canteen.meals.tables import Meal
 from canteen.meals.usage import already_detail, is_subsidy_refusal, served_already
+from canteen.menus.rules import AllergenConflict, allergen_conflicts, check_allergens
 from canteen.menus.services import meal_set_for
 from canteen.payments.ledger import balance_of, elder_account, ledger_balance_of
 from canteen.payments.tables import LedgerEntry
@@ -100,6 +101,7 @@ class _Prepared:
     limit_reached: bool
     balance_fen: int
     shows_categories: bool
+    allergen_conflicts: list[str] = field(default_factory=list)
 
 
 class _Replay(Exception):
@@ -198,6 +200,7 @@ async def _prepare(
         > 0,
         balance_fen=read.balance_fen,
         shows_categories=CATEGORY_GROUP in (access_of(actor, brief.district_id) or frozenset()),
+        allergen_conflicts=allergen_conflicts(brief.allergens, meal_set.allergens),
     )
 
 
@@ -328,6 +331,8 @@ async def preview(
         slot=p.slot,
         meal_set=p.meal_set.name,
         already_served=already_detail(already) if already else None,
+        allergen_conflicts=p.allergen_conflicts,
+        allergen_message=AllergenConflict(p.allergen_conflicts).message(lang) if p.allergen_conflicts else "",
     )
 
 
@@ -346,6 +351,7 @@ async def check_in(
     items: list[int] | None = None,
     payment: str = "balance",
     full_price_ok: bool = False,
+    allergen_override_reason: str | None = None,
     device: str = "",
     idempotency_key: str | None = None,
     lang: str = "zh-CN",
@@ -370,6 +376,8 @@ async def check_in(
         "payment": payment,
         "full_price_ok": full_price_ok,
     }
+    if allergen_override_reason is not None:
+        request["allergen_override_reason"] = allergen_override_reason
     scope = f"checkin:{actor.user_id}"
     idem = (scope, idempotency_key, fingerprint(request)) if idempotency_key else None
     seen: dict[str, Any] = {}
@@ -464,6 +472,14 @@ async def _perform(
         at_full_price=at_full_price,
     )
     seen.update(elder=p.elder_id, day=p.day, slot=p.slot, district=p.site.district_id)
+    # Staff only reach the counter, so a reason is the override (canteen.menus.rules).
+    overridden = check_allergens(
+        p.brief.allergens,
+        p.meal_set.allergens,
+        staff=True,
+        override_reason=request.get("allergen_override_reason"),
+        detail={"elder_id": p.elder_id, "meal_set_id": p.meal_set.id},
+    )
     if p.limit_reached and not request["full_price_ok"]:
         raise _AlreadyServed
     q = p.quote
@@ -505,8 +521,9 @@ async def _perform(
     )
     idem_row = hotpath.IdemRow(idem[0], idem[1], idem[2], msgspec.to_builtins(out)) if idem else None
     # A scanned card is the hot path: one write statement (PostgreSQL), no transaction held across
-    # round trips. A manual look-up is logged and audited with its meal, in one transaction.
-    async with write_transaction() if manual_reason else contextlib.nullcontext():
+    # round trips. A manual look-up or an allergen override is audited with its meal, in one
+    # transaction.
+    async with write_transaction() if manual_reason or overridden else contextlib.nullcontext():
         recorded = await meals.record_meal(
             draft, actor=actor, now=now, idem=idem_row, balance_before_fen=p.balance_fen
         )
@@ -529,6 +546,21 @@ async def _perform(
                 recorded.meal_id,
                 district_id=p.site.district_id,
                 after={"elder_id": p.elder_id, "reason": manual_reason},
+                now=now,
+            )
+        if overridden:
+            await audit.record(
+                actor,
+                "meal.allergen_override",
+                "meal",
+                recorded.meal_id,
+                district_id=p.site.district_id,
+                after={
+                    "elder_id": p.elder_id,
+                    "meal_set_id": p.meal_set.id,
+                    "allergens": overridden,
+                    "reason": str(request["allergen_override_reason"]).strip(),
+                },
                 now=now,
             )
     balance_after = recorded.balance_after_fen

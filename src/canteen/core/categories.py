@@ -194,3 +194,135 @@ def district_meal_types(chosen: Iterable[str] | None) -> list[str]:
     if not picked:
         return list(MEAL_TYPES)
     return [t for t in MEAL_TYPES if t in picked or t == DEFAULT_MEAL_TYPE]
+
+
+# --- allergens and texture (issue #17) ------------------------------------------------------
+# The major allergen groups (the internationally listed ones that matter in Chinese kitchens:
+# GB 7718-2025's list plus sesame and molluscs). A person, a dish and a meal set carry these
+# codes; the free text beside them (Elder.allergies, Dish.allergen_note) says the rest.
+
+
+class Allergen(StrEnum):
+    """Allergen groups an elder may be allergic to and a dish may contain."""
+
+    PEANUT = "peanut"
+    TREE_NUT = "tree_nut"
+    MILK = "milk"
+    EGG = "egg"
+    FISH = "fish"
+    CRUSTACEAN = "crustacean"
+    MOLLUSC = "mollusc"
+    SOY = "soy"
+    WHEAT = "wheat"
+    SESAME = "sesame"
+
+
+ALLERGEN_LABELS: Mapping[str, Label] = {
+    Allergen.PEANUT: Label("花生", "Peanut"),
+    Allergen.TREE_NUT: Label("坚果", "Tree nuts"),
+    Allergen.MILK: Label("乳制品", "Milk / dairy"),
+    Allergen.EGG: Label("蛋类", "Egg"),
+    Allergen.FISH: Label("鱼类", "Fish"),
+    Allergen.CRUSTACEAN: Label("虾蟹等甲壳类", "Crustaceans (shrimp, crab)"),
+    Allergen.MOLLUSC: Label("贝类软体类", "Molluscs (shellfish, squid)"),
+    Allergen.SOY: Label("大豆", "Soy"),
+    Allergen.WHEAT: Label("小麦（麸质）", "Wheat (gluten)"),
+    Allergen.SESAME: Label("芝麻", "Sesame"),
+}
+ALLERGENS: frozenset[str] = frozenset(a.value for a in Allergen)
+ALLERGEN_ORDER: tuple[str, ...] = tuple(a.value for a in Allergen)
+
+# Free words found in old ``Dish.allergens`` rows (and typed by kitchens) and the group each
+# names: the migration maps these, and keeps any other word as the dish's free note.
+ALLERGEN_WORDS: Mapping[str, str] = {
+    "花生": "peanut",
+    "坚果": "tree_nut",
+    "核桃": "tree_nut",
+    "杏仁": "tree_nut",
+    "腰果": "tree_nut",
+    "乳制品": "milk",
+    "牛奶": "milk",
+    "奶": "milk",
+    "乳": "milk",
+    "蛋": "egg",
+    "鸡蛋": "egg",
+    "蛋类": "egg",
+    "鱼": "fish",
+    "鱼类": "fish",
+    "虾": "crustacean",
+    "蟹": "crustacean",
+    "虾蟹": "crustacean",
+    "甲壳类": "crustacean",
+    "贝": "mollusc",
+    "贝类": "mollusc",
+    "蛤蜊": "mollusc",
+    "鱿鱼": "mollusc",
+    "大豆": "soy",
+    "黄豆": "soy",
+    "豆": "soy",
+    "小麦": "wheat",
+    "麸质": "wheat",
+    "面粉": "wheat",
+    "芝麻": "sesame",
+}
+
+
+def allergen_label(code: str, lang: str = "zh-CN") -> str:
+    """Label of an allergen group: ``allergen_label("crustacean") == "虾蟹等甲壳类"``."""
+    return _label(ALLERGEN_LABELS, code, lang)
+
+
+def allergen_labels(codes: Iterable[str], lang: str = "zh-CN") -> str:
+    """Allergen codes in words, in the vocabulary's order, joined for reading; "" for none."""
+    sep = ", " if lang.startswith("en") else "、"
+    return sep.join(allergen_label(c, lang) for c in sorted_allergens(codes))
+
+
+def sorted_allergens(codes: Iterable[str]) -> list[str]:
+    """Known allergen codes, deduplicated, in the vocabulary's order (unknown ones dropped)."""
+    wanted = {str(c) for c in codes}
+    return [a for a in ALLERGEN_ORDER if a in wanted]
+
+
+def allergens_from_words(words: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Split free allergen words into (group codes, words that name no group).
+
+    A word that already is a code counts as one, so running it twice changes nothing.
+    """
+    codes: set[str] = set()
+    unknown: list[str] = []
+    for raw in words:
+        w = str(raw).strip()
+        if not w:
+            continue
+        code = w if w in ALLERGENS else ALLERGEN_WORDS.get(w)
+        if code is None:
+            unknown.append(w)
+        else:
+            codes.add(code)
+    return sorted_allergens(codes), unknown
+
+
+# IDDSI texture levels (International Dysphagia Diet Standardisation Initiative), 0 … 7. An
+# elder's ``texture_level`` is the coarsest food they may have (None = regular, 7); a dish's is
+# how coarse it is (None = regular). Lower is thinner / softer.
+TEXTURE_LEVELS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+TEXTURE_REGULAR = 7
+TEXTURE_LABELS: Mapping[int, Label] = {
+    0: Label("0级 稀薄", "Level 0 Thin"),
+    1: Label("1级 轻微稠", "Level 1 Slightly thick"),
+    2: Label("2级 稍稠", "Level 2 Mildly thick"),
+    3: Label("3级 中度稠/流质", "Level 3 Moderately thick / Liquidised"),
+    4: Label("4级 高度稠/糊状", "Level 4 Extremely thick / Pureed"),
+    5: Label("5级 细碎湿软", "Level 5 Minced & moist"),
+    6: Label("6级 软质小块", "Level 6 Soft & bite-sized"),
+    7: Label("7级 常规", "Level 7 Regular"),
+}
+
+
+def texture_level_label(level: int | None, lang: str = "zh-CN") -> str:
+    """An IDDSI level in words; None reads as regular (level 7)."""
+    found = TEXTURE_LABELS.get(TEXTURE_REGULAR if level is None else int(level))
+    if found is None:
+        return str(level)
+    return found.en if lang.startswith("en") else found.zh

@@ -10,22 +10,21 @@ Kinds (the vocabulary ``notify`` knows how to word; a new kind needs words there
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal, get_args
 
 from canteen.core.tables import OutboxEvent
 
-KINDS = frozenset(
-    {
-        "door_not_home",
-        "door_refused",
-        "welfare_attention",
-        "welfare_urgent",
-        "missed_meals_alone",
-        "low_balance",
-        "order_confirmed",
-        "order_cancelled",
-    }
-)
+OutboxKind = Literal[
+    "door_not_home",
+    "door_refused",
+    "welfare_attention",
+    "welfare_urgent",
+    "missed_meals_alone",
+    "low_balance",
+    "order_confirmed",
+    "order_cancelled",
+]
+KINDS: frozenset[str] = frozenset(get_args(OutboxKind))
 
 
 async def emit(

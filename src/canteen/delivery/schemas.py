@@ -27,6 +27,10 @@ class PlanLine(msgspec.Struct, kw_only=True):
     dine_in_expected: int
     delivery: int
     total: int
+    # The portions' IDDSI texture level (None = regular) and the allergen groups the elders
+    # avoid (canteen.core.categories codes): cooked and packed apart from the others.
+    texture_level: int | None = None
+    allergens: list[str] = []
 
 
 class Destination(msgspec.Struct, kw_only=True):
@@ -50,6 +54,8 @@ class SetTotal(msgspec.Struct, kw_only=True):
     meal_set_name: str
     diet_variant: list[str]
     total: int
+    texture_level: int | None = None
+    allergens: list[str] = []
 
 
 class ProductionPlan(msgspec.Struct, kw_only=True):
@@ -78,6 +84,8 @@ class Label(msgspec.Struct, kw_only=True):
     diet: list[str]
     diet_note: str
     allergies: str
+    allergens: list[str] = []  # the elder's allergen group codes (canteen.core.categories)
+    texture_level: int | None = None  # the elder's IDDSI level; None = regular
     round_id: int | None = None
     sequence: int | None = None
     service_date: dt.date | None = None

@@ -18,8 +18,8 @@ from typing import Any
 from canteen import i18n
 from canteen.accounts.roles import COURIER, KITCHEN, OFFICIAL, OPERATOR, Principal
 from canteen.accounts.tables import RoleGrant, StaffUser
-from canteen.core import audit, events
-from canteen.core.categories import Category, diet_label, slot_label
+from canteen.core import audit, events, outbox
+from canteen.core.categories import Category, allergen_labels, diet_label, slot_label, texture_level_label
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, any_of, write_transaction
 from canteen.core.errors import DomainError, register
@@ -50,6 +50,7 @@ from canteen.menus.tables import DailyMenu, MealSet
 from canteen.orders import lifecycle
 from canteen.orders.tables import Order, StandingOrder
 from canteen.regions.tables import Community, Site
+from canteen.registry import pauses
 from canteen.registry.card_services import resolve_card
 from canteen.registry.tables import Elder, ElderCategory
 from canteen.settings import get_settings
@@ -211,6 +212,8 @@ _ORDER_COLS = (
     Order.elder.diet.as_alias("diet"),
     Order.elder.diet_note.as_alias("diet_note"),
     Order.elder.allergies.as_alias("allergies"),
+    Order.elder.allergens.as_alias("allergens"),
+    Order.elder.texture_level.as_alias("texture_level"),
     Order.elder.lat.as_alias("lat"),
     Order.elder.lon.as_alias("lon"),
 )
@@ -236,6 +239,33 @@ def _variant(diet: Any) -> tuple[str, ...]:
     return tuple(sorted(str(t) for t in (diet or [])))
 
 
+# A portion kind: (set, diet tags, IDDSI level or None, allergen groups avoided); a plan line
+# adds its destination in front.
+_SetKey = tuple[str, tuple[str, ...], int | None, tuple[str, ...]]
+_PlanKey = tuple[int, str, tuple[str, ...], int | None, tuple[str, ...]]
+
+
+def _portion(o: dict[str, Any]) -> tuple[tuple[str, ...], int | None, tuple[str, ...]]:
+    """An order's portion kind besides its set: the elder's diet, texture level and allergens."""
+    level = o.get("texture_level")
+    return (
+        _variant(o["diet"]),
+        None if level is None else int(level),
+        tuple(sorted(str(a) for a in (o.get("allergens") or []))),
+    )
+
+
+def _set_totals(totals: dict[_SetKey, int], order_of_set: dict[str, int]) -> list[SetTotal]:
+    def rank(kv: tuple[_SetKey, int]) -> tuple[Any, ...]:
+        (name, diet, level, avoid), _ = kv
+        return (order_of_set.get(name, 99), name, diet, -1 if level is None else level, avoid)
+
+    return [
+        SetTotal(meal_set_name=n, diet_variant=list(v), total=t, texture_level=lv, allergens=list(a))
+        for (n, v, lv, a), t in sorted(totals.items(), key=rank)
+    ]
+
+
 async def production_plan(
     actor: Principal, kitchen_id: int, day: dt.date, slot: str, *, now: dt.datetime | None = None
 ) -> ProductionPlan:
@@ -256,11 +286,12 @@ async def production_plan(
     cutoff, set_names = await _menu(kitchen_id, day, slot)
     first = set_names[0] if set_names else "—"
 
-    lines: dict[tuple[int, str, tuple[str, ...]], list[int]] = {}
+    # (destination, set, diet tags, texture level, allergens avoided) -> [dine-in, delivery]
+    lines: dict[_PlanKey, list[int]] = {}
     history = await _dine_in_history(ids, day, slot)
     for (site_id, name), count in history.items():
         # A set no longer on today's menu is eaten as today's first set.
-        hkey: tuple[int, str, tuple[str, ...]] = (site_id, str(name) if name in set_names else first, ())
+        hkey: _PlanKey = (site_id, str(name) if name in set_names else first, (), None, ())
         lines.setdefault(hkey, [0, 0])[0] += count
     for pair in lines.values():
         # The four weeks' total, averaged over the weeks (a week without meals counts as zero).
@@ -283,7 +314,7 @@ async def production_plan(
             )
         if o["status"] == "cancelled":
             continue
-        key = (int(o["site"]), o["meal_set_name"], _variant(o["diet"]))
+        key = (int(o["site"]), o["meal_set_name"], *_portion(o))
         lines.setdefault(key, [0, 0])[1] += 1
 
     order_of_set = {n: i for i, n in enumerate(set_names)}
@@ -296,10 +327,19 @@ async def production_plan(
             dine_in_expected=pair[0],
             delivery=pair[1],
             total=pair[0] + pair[1],
+            texture_level=texture,
+            allergens=list(avoid),
         )
-        for (site_id, name, variant), pair in sorted(
+        for (site_id, name, variant, texture, avoid), pair in sorted(
             lines.items(),
-            key=lambda kv: (ids.index(kv[0][0]), order_of_set.get(kv[0][1], 99), kv[0][1], kv[0][2]),
+            key=lambda kv: (
+                ids.index(kv[0][0]),
+                order_of_set.get(kv[0][1], 99),
+                kv[0][1],
+                kv[0][2],
+                -1 if kv[0][3] is None else kv[0][3],
+                kv[0][4],
+            ),
         )
         if pair[0] + pair[1] > 0
     ]
@@ -313,9 +353,9 @@ async def production_plan(
                     site_id=int(d["id"]), name=d["name"], dine_in_expected=di, delivery=dl, total=di + dl
                 )
             )
-    by_set: dict[tuple[str, tuple[str, ...]], int] = defaultdict(int)
+    by_set: dict[_SetKey, int] = defaultdict(int)
     for ln in plan_lines:
-        by_set[(ln.meal_set_name, tuple(ln.diet_variant))] += ln.total
+        by_set[(ln.meal_set_name, tuple(ln.diet_variant), ln.texture_level, tuple(ln.allergens))] += ln.total
     dine = sum(x.dine_in_expected for x in plan_lines)
     deliv = sum(x.delivery for x in plan_lines)
     return ProductionPlan(
@@ -327,10 +367,7 @@ async def production_plan(
         locked=cutoff is not None and now >= cutoff,
         lines=plan_lines,
         destinations=destinations,
-        by_set=[
-            SetTotal(meal_set_name=n, diet_variant=list(v), total=t)
-            for (n, v), t in sorted(by_set.items(), key=lambda kv: (order_of_set.get(kv[0][0], 99), kv[0]))
-        ],
+        by_set=_set_totals(by_set, order_of_set),
         dine_in_expected=dine,
         delivery=deliv,
         total=dine + deliv,
@@ -358,6 +395,8 @@ def _label(o: dict[str, Any], dest: str, stop: dict[str, Any] | None, day: dt.da
         diet=list(o["diet"] or []),
         diet_note=o["diet_note"] or "",
         allergies=o["allergies"] or "",
+        allergens=list(o.get("allergens") or []),
+        texture_level=o.get("texture_level"),
         round_id=int(stop["round_id"]) if stop else None,
         sequence=int(stop["sequence"]) if stop else None,
         service_date=day,
@@ -405,19 +444,16 @@ async def packing_lists(actor: Principal, kitchen_id: int, day: dt.date, slot: s
     out = []
     for r in rounds:
         mine = by_round.get(r.id, [])
-        sets: dict[tuple[str, tuple[str, ...]], int] = defaultdict(int)
+        sets: dict[_SetKey, int] = defaultdict(int)
         for lb in mine:
-            sets[(lb.meal_set_name, _variant(lb.diet))] += 1
+            sets[(lb.meal_set_name, _variant(lb.diet), lb.texture_level, tuple(sorted(lb.allergens)))] += 1
         out.append(
             PackingRound(
                 round_id=r.id,
                 courier_name=r.courier_name,
                 site_name=r.site_name,
                 stops=len(mine),
-                sets=[
-                    SetTotal(meal_set_name=n, diet_variant=list(v), total=t)
-                    for (n, v), t in sorted(sets.items())
-                ],
+                sets=_set_totals(sets, {}),
                 labels=mine,
             )
         )
@@ -456,7 +492,23 @@ async def plan_xlsx(
             ]
         )
     )
-    ws.append(sheet_row(map(t, ["Destination", "Meal set", "Diet", "Dine-in expected", "Delivery", "Total"])))
+    ws.append(
+        sheet_row(
+            map(
+                t,
+                [
+                    "Destination",
+                    "Meal set",
+                    "Diet",
+                    "Texture",
+                    "Allergies",
+                    "Dine-in expected",
+                    "Delivery",
+                    "Total",
+                ],
+            )
+        )
+    )
     for ln in plan.lines:
         ws.append(
             sheet_row(
@@ -464,13 +516,15 @@ async def plan_xlsx(
                     ln.destination_name,
                     ln.meal_set_name,
                     diets(ln.diet_variant),
+                    texture_level_label(ln.texture_level, lang),
+                    allergen_labels(ln.allergens, lang),
                     ln.dine_in_expected,
                     ln.delivery,
                     ln.total,
                 ]
             )
         )
-    ws.append(sheet_row([t("Total"), "", "", plan.dine_in_expected, plan.delivery, plan.total]))
+    ws.append(sheet_row([t("Total"), "", "", "", "", plan.dine_in_expected, plan.delivery, plan.total]))
     ls = wb.create_sheet(t("Labels"))
     ls.append(
         sheet_row(
@@ -980,6 +1034,25 @@ async def fail_stop(
             actor, int(stop["order"]), lifecycle.NOT_DELIVERED, now=now, reason=reason, outcome=outcome
         )
         await _close_round_if_done(int(stop["delivery_round"]), now)
+        if outcome in ("not_home", "refused"):  # notify: family, emergency contact, community worker
+            o = (
+                await Order.select(Order.district, Order.elder, Order.service_date, Order.slot)
+                .where(Order.id == stop["order"])
+                .first()
+            ) or {}
+            await outbox.emit(
+                f"door_{outcome}",
+                district_id=int(o["district"]),
+                elder_id=int(o["elder"]),
+                payload={
+                    "order_id": stop["order"],
+                    "stop_id": stop_id,
+                    "service_date": str(o["service_date"]),
+                    "slot": o["slot"],
+                },
+                dedupe_key=f"stop:{stop_id}:{outcome}",
+                now=now,
+            )
     await lifecycle.refund_card(moved.refund, now=now)
     return (await _stop_views(RoundStop.id == stop_id))[0]
 
@@ -1015,6 +1088,19 @@ async def record_welfare(
             )
         ).returning(WelfareCheck.id)
         check_id = int(rows[0]["id"])
+        if level in ("attention", "urgent"):  # notify: per canteen.notify.rules.ROUTING
+            await outbox.emit(
+                f"welfare_{level}",
+                district_id=int(place["district"]),
+                elder_id=int(stop["elder"]),
+                payload={
+                    "welfare_check_id": check_id,
+                    "stop_id": stop_id,
+                    "service_date": str(stop["service_date"]),
+                },
+                dedupe_key=f"welfare:{check_id}",
+                now=now,
+            )
         if level == "urgent":
             alert_id = await _insert_alert(
                 place,
@@ -1278,6 +1364,13 @@ async def raise_missed_meal_alerts(
         for e, n in days_by_elder.items():
             if e not in regular and rules.is_regular(n, len(served_days)):
                 regular[e] = "dine_in"
+    # 报停: a delivery pause quiets a standing-order regular, a counter pause a dine-in regular.
+    by_standing = [e for e, why in regular.items() if why == "standing_order"]
+    by_dine_in = [e for e, why in regular.items() if why == "dine_in"]
+    for e in await pauses.paused_elders(day, pauses.DELIVERY, by_standing) | await pauses.paused_elders(
+        day, pauses.COUNTER, by_dine_in
+    ):
+        del regular[e]
     if not regular:
         return MissedMealOut(raised=[], checked=0)
     reg_ids = sorted(regular)
@@ -1339,3 +1432,24 @@ async def check_missed_meals(actor: Principal, district_id: int, day: dt.date, s
     if not actor.can_district(district_id):
         raise DomainError("not_found", {"district_id": district_id})
     return await raise_missed_meal_alerts(district_id, day, slot)
+
+
+# ------------------------------------------------------------- hook for care (issue #17 visits)
+
+
+async def raise_urgent_visit_alert(
+    elder_id: int, *, visit_id: int, visitor_id: int, note: str, now: dt.datetime
+) -> tuple[int, Any]:
+    """The urgent-welfare alert for a home visit recorded by ``canteen.care`` (a community worker
+    or volunteer, not a courier at the door). Call it inside the visit's write transaction; call
+    the returned ``publish()`` after the commit, so officials see it live only once it exists."""
+    place = await _elder_place(elder_id)
+    alert_id = await _insert_alert(
+        place,
+        "urgent_welfare",
+        _local_day(now),
+        "",
+        {"note": note[:500], "visitor_id": visitor_id, "visit_id": visit_id},
+        now,
+    )
+    return alert_id, lambda: _publish_alert(int(place["district"]), alert_id, "urgent_welfare", place)

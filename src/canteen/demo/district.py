@@ -280,6 +280,13 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     """Everything the demo needs, in dependency order. Each step is idempotent."""
     # Imported here, not at the top: every step module imports DemoDistrict from this module.
     from canteen.demo.accounting import load_accounting
+    from canteen.demo.care_allergy import load_allergy
+    from canteen.demo.care_civil import load_civil
+    from canteen.demo.care_notify import load_notify
+    from canteen.demo.care_pauses import load_pauses
+    from canteen.demo.care_scope import load_scope
+    from canteen.demo.care_survey import load_survey
+    from canteen.demo.care_visits import load_visits
     from canteen.demo.city import load_city, load_city_base
     from canteen.demo.delivery import load_rounds
     from canteen.demo.elders import load_elders
@@ -302,6 +309,13 @@ async def load_demo(now: dt.datetime | None = None) -> DemoDistrict:
     # The city above it and a second district of the same city (the city view, portability).
     await load_city(today=today_of(now), now=now)
     # Care around the meal (issue #17): each part's demo data, one line each, in its own module.
+    await load_pauses(district, today=today_of(now), now=now)
+    await load_scope(district, now=now)
+    await load_allergy(district, today=today_of(now), now=now)
+    await load_visits(district, now=now)
+    await load_civil(district, today=today_of(now), now=now)
+    await load_survey(district, today=today_of(now), now=now)
+    await load_notify(district, today=today_of(now), now=now)
     # demo:care
     return district
 
@@ -311,4 +325,6 @@ DEMO_LOGINS = [(u, role) for u, _, role, _ in USERS] + [
     ("city", "city_official"),
     ("official_xihu", "official"),
     ("cashier_xihu", "cashier"),
+    ("community", "community_worker"),
+    ("volunteer", "volunteer"),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from canteen.core.audit import SystemActor
+from canteen.core.categories import allergens_from_words
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
 from canteen.demo.district import DemoDistrict
@@ -92,7 +93,8 @@ async def load_menus(district: DemoDistrict, *, today: dt.date, now: dt.datetime
                     district=district.district_id,
                     name=name,
                     diet_tags=tags,
-                    allergens=allergens,
+                    # Words to allergen group codes (issue #17); demo.care_allergy adds textures.
+                    allergens=allergens_from_words(allergens)[0],
                     active=True,
                     created_at=now,
                     updated_at=now,

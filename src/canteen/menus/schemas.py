@@ -13,7 +13,13 @@ from canteen.subsidies.schemas import MealType
 DietTagCode = Literal["low_salt", "low_sugar", "soft", "no_pork", "vegetarian"]
 SlotCode = Literal["breakfast", "lunch", "dinner"]
 SetName = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-Allergen = Annotated[str, msgspec.Meta(min_length=1, max_length=30)]
+AllergenCode = Literal[
+    "peanut", "tree_nut", "milk", "egg", "fish", "crustacean", "mollusc", "soy", "wheat", "sesame"
+]
+Allergens = Annotated[list[AllergenCode], msgspec.Meta(max_length=10)]
+AllergenNote = Annotated[str, msgspec.Meta(max_length=200)]
+# IDDSI 0-7; None = regular (see canteen.menus.rules).
+TextureLevel = Annotated[int, msgspec.Meta(ge=0, le=7)]
 # A meal set costs at most 1,000 yuan: anything above is a typing slip.
 PriceFen = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
 Portions = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
@@ -23,13 +29,18 @@ class DishCreate(Input):
     district_id: Id
     name: Name
     diet_tags: Annotated[list[DietTagCode], msgspec.Meta(max_length=5)] = []
-    allergens: Annotated[list[Allergen], msgspec.Meta(max_length=20)] = []
+    allergens: Allergens = []
+    allergen_note: AllergenNote = ""
+    texture_level: TextureLevel | None = None
 
 
 class DishUpdate(Input):
     name: Name | None = None
     diet_tags: Annotated[list[DietTagCode], msgspec.Meta(max_length=5)] | None = None
-    allergens: Annotated[list[Allergen], msgspec.Meta(max_length=20)] | None = None
+    allergens: Allergens | None = None
+    allergen_note: AllergenNote | None = None
+    # Send -1 to clear the level back to regular (None means "leave as is").
+    texture_level: Annotated[int, msgspec.Meta(ge=-1, le=7)] | None = None
     active: bool | None = None
 
 
@@ -40,6 +51,8 @@ class DishView(msgspec.Struct):
     diet_tags: list[str]
     allergens: list[str]
     active: bool
+    allergen_note: str = ""
+    texture_level: int | None = None
 
 
 class DishList(msgspec.Struct):
@@ -77,6 +90,8 @@ class MealSetView(msgspec.Struct):
     portions_sold: int
     sort_order: int
     meal_type: str = "standard"
+    allergens: list[str] = []  # union of the dishes' groups (canteen.menus.rules)
+    texture_level: int | None = None  # the coarsest dish's IDDSI level; None = regular
 
 
 class MenuView(msgspec.Struct):

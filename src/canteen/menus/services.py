@@ -39,10 +39,11 @@ from canteen.accounts.roles import KITCHEN, OFFICIAL, OPERATOR, SITE_ROLES, Prin
 from canteen.core import audit
 from canteen.core.audit import SystemActor
 from canteen.core.cache import TTLCache
-from canteen.core.categories import DIET_TAGS, SLOTS
+from canteen.core.categories import DIET_TAGS, SLOTS, sorted_allergens
 from canteen.core.clock import UTC, utcnow
 from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
+from canteen.menus.rules import set_allergens, set_texture
 from canteen.menus.schemas import (
     CopyWeekResult,
     DishCreate,
@@ -168,12 +169,23 @@ def _dish_view(row: dict[str, Any]) -> DishView:
         district_id=row["district"],
         name=row["name"],
         diet_tags=list(row["diet_tags"] or []),
-        allergens=list(row["allergens"] or []),
+        allergens=sorted_allergens(row["allergens"] or []),
         active=bool(row["active"]),
+        allergen_note=row.get("allergen_note") or "",
+        texture_level=row.get("texture_level"),
     )
 
 
-_DISH_COLS = (Dish.id, Dish.district, Dish.name, Dish.diet_tags, Dish.allergens, Dish.active)
+_DISH_COLS = (
+    Dish.id,
+    Dish.district,
+    Dish.name,
+    Dish.diet_tags,
+    Dish.allergens,
+    Dish.active,
+    Dish.allergen_note,
+    Dish.texture_level,
+)
 
 
 async def _dish_row(dish_id: int) -> dict[str, Any]:
@@ -205,7 +217,9 @@ async def create_dish(actor: Actor, data: DishCreate, *, now: dt.datetime | None
                 district=data.district_id,
                 name=data.name,
                 diet_tags=_tags(data.diet_tags),
-                allergens=list(data.allergens),
+                allergens=sorted_allergens(data.allergens),
+                allergen_note=data.allergen_note.strip(),
+                texture_level=data.texture_level,
                 active=True,
                 created_at=now,
                 updated_at=now,
@@ -217,11 +231,57 @@ async def create_dish(actor: Actor, data: DishCreate, *, now: dt.datetime | None
             "dish.create",
             "dish",
             dish_id,
-            after={"name": data.name},
+            after={
+                "name": data.name,
+                "allergens": sorted_allergens(data.allergens),
+                "texture_level": data.texture_level,
+            },
             district_id=data.district_id,
             now=now,
         )
     return _dish_view(await _dish_row(dish_id))
+
+
+async def _refresh_sets_with(dish_id: int | None, district_id: int, since: dt.date) -> None:
+    """Recompute allergens and texture of the sets holding ``dish_id`` (every set when None) on
+    menus from ``since`` on (inside the caller's transaction): a dish found to contain shrimp
+    tomorrow makes tomorrow's sets with it refuse a shrimp-allergic elder. Past menus keep what
+    was served."""
+    sets = (
+        await MealSet.select(MealSet.id, MealSet.dish_ids)
+        .where(
+            (MealSet.menu.service_date >= since - dt.timedelta(days=1))
+            # Piccolo types a two-step join's column as Column | Any: the join is real.
+            & (MealSet.menu.site.district == district_id)  # type: ignore[union-attr]
+        )
+        .output(load_json=True)
+    )
+    holding = [s for s in sets if dish_id is None or dish_id in (s["dish_ids"] or [])]
+    if not holding:
+        return
+    wanted = {int(d) for s in holding for d in s["dish_ids"] or []}
+    dishes = {
+        int(r["id"]): r
+        for r in await Dish.select(Dish.id, Dish.allergens, Dish.texture_level)
+        .where(Dish.id.is_in(list(wanted)))
+        .output(load_json=True)
+    }
+    for s in holding:
+        parts = [dishes[int(d)] for d in s["dish_ids"] or [] if int(d) in dishes]
+        await MealSet.update(
+            {
+                MealSet.allergens: set_allergens([p["allergens"] or [] for p in parts]),
+                MealSet.texture_level: set_texture([p["texture_level"] for p in parts]),
+            }
+        ).where(MealSet.id == s["id"])
+    _SERVED.clear()
+
+
+async def refresh_set_contents(district_id: int, since: dt.date) -> None:
+    """Recompute every set's allergens and texture on the district's menus from ``since`` on
+    (the demo loader, after it gave its dishes codes and levels)."""
+    async with write_transaction():
+        await _refresh_sets_with(None, district_id, since)
 
 
 async def update_dish(
@@ -240,10 +300,17 @@ async def update_dish(
         if data.diet_tags is not None:
             values[Dish.diet_tags] = after["diet_tags"] = _tags(data.diet_tags)
         if data.allergens is not None:
-            values[Dish.allergens] = after["allergens"] = list(data.allergens)
+            values[Dish.allergens] = after["allergens"] = sorted_allergens(data.allergens)
+        if data.allergen_note is not None:
+            values[Dish.allergen_note] = after["allergen_note"] = data.allergen_note.strip()
+        if data.texture_level is not None:
+            level = None if data.texture_level < 0 else data.texture_level
+            values[Dish.texture_level] = after["texture_level"] = level
         if data.active is not None:
             values[Dish.active] = after["active"] = data.active
         await Dish.update(values).where(Dish.id == dish_id)
+        if "allergens" in after or "texture_level" in after:
+            await _refresh_sets_with(dish_id, row["district"], (now or utcnow()).date())
         before = {k: row[k] for k in after}
         await audit.record(
             actor,
@@ -324,7 +391,7 @@ async def _dishes_for(site: dict[str, Any], sets: Sequence[MealSetIn]) -> dict[i
     if not wanted:
         return {}
     rows = (
-        await Dish.select(Dish.id, Dish.name, Dish.diet_tags)
+        await Dish.select(Dish.id, Dish.name, Dish.diet_tags, Dish.allergens, Dish.texture_level)
         .where(Dish.id.is_in(list(wanted)) & (Dish.district == site["district"]))
         .output(load_json=True)
     )
@@ -357,6 +424,8 @@ async def _menu_view(menu: dict[str, Any]) -> MenuView:
             MealSet.portions_sold,
             MealSet.sort_order,
             MealSet.meal_type,
+            MealSet.allergens,
+            MealSet.texture_level,
         )
         .where(MealSet.menu == menu["id"])
         .order_by(MealSet.sort_order)
@@ -387,6 +456,8 @@ async def _menu_view(menu: dict[str, Any]) -> MenuView:
                 portions_sold=s["portions_sold"],
                 sort_order=s["sort_order"],
                 meal_type=s["meal_type"] or "standard",
+                allergens=sorted_allergens(s["allergens"] or []),
+                texture_level=s["texture_level"],
             )
             for s in sets
         ],
@@ -468,6 +539,8 @@ async def _write_menu(
             "list_price_fen": s.list_price_fen,
             "dish_ids": list(s.dish_ids),
             "diet_tags": tags,
+            "allergens": set_allergens([dishes[d]["allergens"] or [] for d in s.dish_ids]),
+            "texture_level": set_texture([dishes[d]["texture_level"] for d in s.dish_ids]),
             "portions_available": s.portions_available,
             "sort_order": order,
         }

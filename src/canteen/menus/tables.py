@@ -19,7 +19,9 @@ class Dish(Table, tablename="dish"):
     district = ForeignKey(District, index=True)
     name = Varchar(length=100)
     diet_tags = JSON(default="[]")  # canteen.core.categories.DIET_TAGS codes
-    allergens = JSON(default="[]")  # free words: 花生, 虾, 蛋 …
+    allergens = JSON(default="[]")  # allergen group codes, canteen.core.categories.ALLERGENS
+    allergen_note = Varchar(length=200, default="")  # what the codes do not say (free words)
+    texture_level = Integer(null=True, default=None)  # IDDSI 0-7; None = regular (7)
     active = Boolean(default=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()
@@ -48,6 +50,8 @@ class MealSet(Table, tablename="meal_set"):
     list_price_fen = Integer()
     dish_ids = JSON(default="[]")
     diet_tags = JSON(default="[]")  # intersection of the dishes' tags: see menus.services
+    allergens = JSON(default="[]")  # union of the dishes' allergen codes: see menus.rules
+    texture_level = Integer(null=True, default=None)  # the coarsest dish's IDDSI level: menus.rules
     meal_type = Varchar(length=20, default="standard")  # canteen.subsidies.schemas.MEAL_TYPES
     portions_available = Integer(null=True, default=None)
     portions_sold = Integer(default=0)

@@ -40,12 +40,16 @@ from canteen.orders.schemas import (
 PLACE_CODES = (
     "not_found",
     "not_eligible_for_delivery",
+    "service_paused",
     "site_not_open",
     "no_menu",
     "order_cutoff_passed",
     "already_served",
     "sold_out",
     "insufficient_balance",
+    "allergen_conflict",
+    "allergen_override_not_allowed",
+    "allergen_override_reason_required",
     "idempotency_key_missing",
     "idempotency_key_invalid",
     "idempotency_key_reused",
@@ -83,6 +87,7 @@ class OrdersController(Controller):
             payment=data.payment,
             now=utcnow(),
             idempotency_key=key,
+            allergen_override_reason=data.allergen_override_reason,
         )
         return Response(body, status_code=status)
 
@@ -175,7 +180,9 @@ class StandingOrdersController(Controller):
     @post(
         "/",
         summary="A weekly standing order",
-        responses=errors("not_found", "not_eligible_for_delivery", "not_authenticated", "forbidden"),
+        responses=errors(
+            "not_found", "not_eligible_for_delivery", "allergen_conflict", "not_authenticated", "forbidden"
+        ),
     )
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[StandingOrderIn]

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from canteen.accounts.roles import Principal
-from canteen.core import audit
+from canteen.core import audit, outbox
 from canteen.core.audit import SystemActor
 from canteen.core.db import write_transaction
 from canteen.core.errors import DomainError, register
@@ -188,6 +188,15 @@ async def move(
         else:
             values[Order.not_delivered_reason] = f"{outcome}: {reason}".strip(": ")[:200]
     await Order.update(values).where(Order.id == order_id)
+    if to in (CANCELLED, CONFIRMED):  # notify: the family hears of it (canteen.notify)
+        await outbox.emit(
+            f"order_{to}",
+            district_id=row["district"],
+            elder_id=row["elder"],
+            payload={"order_id": order_id, "service_date": str(row["service_date"]), "slot": row["slot"]},
+            dedupe_key=f"order:{order_id}:{to}",
+            now=now,
+        )
     await audit.record(
         lactor,
         f"order.{to}",
@@ -226,10 +235,19 @@ async def move_many(order_ids: Sequence[int], to: str, *, actor: OrderActor, now
     rows = (
         await Order.update({Order.status: to, Order.updated_at: now})
         .where(Order.id.is_in(list(order_ids)) & Order.status.is_in(list(rule.sources)))
-        .returning(Order.id, Order.district)
+        .returning(Order.id, Order.district, Order.elder, Order.service_date, Order.slot)
     )
     lactor = ledger_actor(actor)
     for r in rows:
+        if to == CONFIRMED:  # notify: the family hears the order is confirmed (canteen.notify)
+            await outbox.emit(
+                "order_confirmed",
+                district_id=r["district"],
+                elder_id=r["elder"],
+                payload={"order_id": r["id"], "service_date": str(r["service_date"]), "slot": r["slot"]},
+                dedupe_key=f"order:{r['id']}:confirmed",
+                now=now,
+            )
         await audit.record(
             lactor,
             f"order.{to}",

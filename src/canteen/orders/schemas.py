@@ -22,6 +22,9 @@ class OrderIn(Input):
     slot: Slot
     meal_set_id: Id
     payment: PaymentMethod = "balance"
+    # Staff only: order a set containing one of the elder's allergens anyway, saying why
+    # (at least 2 characters; audited as order.allergen_override). See canteen.menus.rules.
+    allergen_override_reason: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 
 class CancelIn(Input):

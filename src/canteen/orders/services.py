@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -31,6 +32,7 @@ from canteen.core.ratelimit import Limit, Limiter
 from canteen.meals import services as meals
 from canteen.meals.pricing import elder_for_pricing, price_meal
 from canteen.meals.usage import already_detail, elder_meals, is_subsidy_refusal
+from canteen.menus.rules import AllergenConflict, allergen_conflicts, check_allergens, texture_fits
 from canteen.menus.schemas import MealSetView
 from canteen.menus.services import meal_set_for, menu_for
 from canteen.orders import lifecycle
@@ -57,7 +59,7 @@ from canteen.payments.providers.stripe_provider import get_provider, off_loop
 from canteen.payments.schemas import Movement
 from canteen.regions.lookup import SiteInfo, site_info
 from canteen.regions.tables import Site
-from canteen.registry import pin_lockout
+from canteen.registry import pauses, pin_lockout
 from canteen.registry.card_services import resolve_card
 from canteen.registry.cards import looks_like_token, parse_card_number
 from canteen.registry.national_id import age_on
@@ -464,6 +466,49 @@ def local_today(now: dt.datetime) -> dt.date:
     return now.astimezone(get_settings().tz).date()
 
 
+@dataclass(frozen=True, slots=True)
+class RankedSet:
+    """A meal set as it suits one elder: ``conflicts`` are the elder's allergen groups it holds
+    (such a set is shown last and only staff may order it), ``suits_diet`` every diet need met,
+    ``fits_texture`` no coarser than the elder's IDDSI level."""
+
+    meal_set: Any
+    conflicts: list[str]
+    suits_diet: bool
+    fits_texture: bool
+
+    @property
+    def fits(self) -> bool:
+        return not self.conflicts and self.suits_diet and self.fits_texture
+
+
+def rank_sets_for_elder(
+    sets: list[Any], diet: list[str], allergens: list[str], texture_level: int | None
+) -> list[RankedSet]:
+    """Sets in the order an elder should see them: fitting ones first (no allergen, diet met,
+    texture fits), then those missing diet or texture (by how many diet needs they meet), and
+    the ones holding one of the elder's allergens last; menu order within each group."""
+    need = set(diet)
+    ranked = []
+    for s in sets:
+        tags = set(s.diet_tags)
+        ranked.append(
+            (
+                RankedSet(
+                    s,
+                    allergen_conflicts(allergens, getattr(s, "allergens", []) or []),
+                    need.issubset(tags),
+                    texture_fits(texture_level, getattr(s, "texture_level", None)),
+                ),
+                len(need & tags),
+            )
+        )
+    ranked.sort(
+        key=lambda p: (bool(p[0].conflicts), not p[0].fits, -p[1], p[0].meal_set.sort_order, p[0].meal_set.id)
+    )
+    return [r for r, _ in ranked]
+
+
 def sort_sets_for_diet(sets: list[Any], diet: list[str]) -> list[tuple[Any, bool]]:
     """Meal sets with a flag "suits the elder's diet" (every need met); suitable ones first,
     then the others by how many of the needs they meet, then in menu order."""
@@ -552,16 +597,36 @@ async def _quote(elder_id: int, site: SiteInfo, day: dt.date, slot: str, meal_se
 
 
 async def quote_order(
-    actor: OrderActor, *, elder_id: int, site_id: int, day: dt.date, slot: str, meal_set_id: int
+    actor: OrderActor,
+    *,
+    elder_id: int,
+    site_id: int,
+    day: dt.date,
+    slot: str,
+    meal_set_id: int,
+    allergen_override_reason: str | None = None,
 ) -> Quote:
-    """The price split the confirm screen shows (writes nothing)."""
+    """The price split the confirm screen shows (writes nothing); a set containing one of the
+    elder's allergens is refused as :func:`place_order` would (``allergen_conflict``)."""
     site = await site_info(site_id)
-    elder = await Elder.select(Elder.district).where(Elder.id == elder_id).first()
+    elder = (
+        await Elder.select(Elder.district, Elder.allergens)
+        .where(Elder.id == elder_id)
+        .first()
+        .output(load_json=True)
+    )
     if elder is None:
         raise DomainError("not_found", {"elder_id": elder_id})
     _check_elder_access(actor, elder_id, int(elder["district"]))
     check_order_site(actor, site, int(elder["district"]))
     meal_set = await meal_set_for(site_id, day, slot, meal_set_id)
+    check_allergens(
+        elder["allergens"] or [],
+        meal_set.allergens,
+        staff=isinstance(actor, Principal),
+        override_reason=allergen_override_reason,
+        detail={"elder_id": elder_id, "meal_set_id": meal_set.id},
+    )
     return await _quote(elder_id, site, day, slot, meal_set)
 
 
@@ -639,15 +704,21 @@ async def place_order(
     now: dt.datetime | None = None,
     idempotency_key: str | None = None,
     standing_order_id: int | None = None,
+    allergen_override_reason: str | None = None,
 ) -> tuple[int, OrderOut]:
     """Place one delivery order: (201, order), or (200, the first answer) on a retry.
+
+    A set containing one of the elder's allergen groups is refused (``allergen_conflict``)
+    unless staff give ``allergen_override_reason`` (audited as ``order.allergen_override``);
+    elders and family members can never override (``allergen_override_not_allowed``).
 
     The site must be one the elder may be served from (:func:`check_order_site`: the elder's
     district, or for staff their own scope).
 
     Refusals: ``not_found``, ``order_site_not_assigned``, ``not_eligible_for_delivery``,
-    ``site_not_open``, ``no_menu``,
-    ``order_cutoff_passed``, ``already_served``, ``sold_out``, ``insufficient_balance``.
+    ``service_paused``, ``site_not_open``, ``no_menu``,
+    ``order_cutoff_passed``, ``already_served``, ``sold_out``, ``insufficient_balance``,
+    ``allergen_conflict``, ``allergen_override_not_allowed``, ``allergen_override_reason_required``.
     """
     now = now or utcnow()
     check_key(idempotency_key)
@@ -659,6 +730,8 @@ async def place_order(
         "meal_set_id": meal_set_id,
         "payment": payment,
     }
+    if allergen_override_reason is not None:
+        request["allergen_override_reason"] = allergen_override_reason
 
     async def effect() -> tuple[int, Any]:
         return 201, await _place(
@@ -692,6 +765,7 @@ async def _place(
     _check_elder_access(actor, elder_id, int(elder["district"]))
     if not eligible:
         raise DomainError("not_eligible_for_delivery", {"elder_id": elder_id})
+    await pauses.refuse_if_paused(elder_id, day)  # 报停: service_paused
     site = await site_info(site_id)
     check_order_site(actor, site, int(elder["district"]))
     if not site.serves_meals:
@@ -704,6 +778,13 @@ async def _place(
     meal_set = next((s for s in menu.sets if s.id == request["meal_set_id"]), None)
     if meal_set is None:
         raise DomainError("not_found", {"meal_set_id": request["meal_set_id"]})
+    overridden = check_allergens(
+        elder.get("allergens") or [],
+        meal_set.allergens,
+        staff=isinstance(actor, Principal),
+        override_reason=request.get("allergen_override_reason"),
+        detail={"elder_id": elder_id, "meal_set_id": meal_set.id},
+    )
     q = await _quote(elder_id, site, day, slot, meal_set)
     brief, _ = await elder_for_pricing(elder_id, day)
     kind, placed_by_id = placed_by(actor)
@@ -773,6 +854,21 @@ async def _place(
         after={"elder_id": elder_id, "placed_by": kind, "payment": payment, "total_due_fen": q.total_due_fen},
         now=now,
     )
+    if overridden:
+        await audit.record(
+            lactor,
+            "order.allergen_override",
+            "delivery_order",
+            order_id,
+            district_id=site.district_id,
+            after={
+                "elder_id": elder_id,
+                "meal_set_id": meal_set.id,
+                "allergens": overridden,
+                "reason": str(request["allergen_override_reason"]).strip(),
+            },
+            now=now,
+        )
     return order_out(await _order_row(order_id))
 
 
@@ -1101,15 +1197,45 @@ def _standing_out(r: dict[str, Any]) -> StandingOrderOut:
     )
 
 
+# How far ahead a new standing order's named set is checked against the elder's allergens.
+STANDING_ALLERGEN_DAYS = 14
+
+
+async def _refuse_standing_allergens(data: StandingOrderIn, allergens: list[str], today: dt.date) -> None:
+    """``allergen_conflict`` when the named set, on a published menu of the coming
+    ``STANDING_ALLERGEN_DAYS`` days on the chosen weekdays, contains one of the elder's allergens.
+    Menus written later are caught by the daily materialisation, which skips such a day."""
+    if not allergens or not data.meal_set_name:
+        return
+    for n in range(STANDING_ALLERGEN_DAYS):
+        day = today + dt.timedelta(days=n)
+        if day.weekday() not in data.weekdays or (data.until and day > data.until):
+            continue
+        menu = await menu_for(data.site_id, day, data.slot)
+        named = next((s for s in (menu.sets if menu else []) if s.name == data.meal_set_name), None)
+        if named is None:
+            continue
+        conflicts = allergen_conflicts(allergens, named.allergens)
+        if conflicts:
+            raise AllergenConflict(
+                conflicts,
+                {"field": "meal_set_name", "elder_id": data.elder_id, "date": day.isoformat()},
+            )
+
+
 async def create_standing_order(
     actor: OrderActor, data: StandingOrderIn, *, now: dt.datetime | None = None
 ) -> StandingOrderOut:
+    """A standing order (every chosen weekday, the named set or the best fit). Refused with
+    ``allergen_conflict`` when the named set on the coming menus contains one of the elder's
+    allergens; no override here (staff place such a day as a single order with a reason)."""
     now = now or utcnow()
     eligible, elder = await delivery_eligible(data.elder_id, local_today(now))
     _check_elder_access(actor, data.elder_id, int(elder["district"]))
     check_order_site(actor, await site_info(data.site_id), int(elder["district"]))
     if not eligible:
         raise DomainError("not_eligible_for_delivery", {"elder_id": data.elder_id})
+    await _refuse_standing_allergens(data, list(elder.get("allergens") or []), local_today(now))
     kind, by = placed_by(actor)
     async with write_transaction():
         rows = await StandingOrder.insert(
@@ -1177,8 +1303,12 @@ async def materialise_standing_orders(day: dt.date, *, now: dt.datetime | None =
     actor = SystemActor("standing_orders")
     counts: dict[str, int] = {}
     rows = await StandingOrder.select().where(StandingOrder.active == True).output(load_json=True)  # noqa: E712
+    paused = await pauses.paused_elders(day, pauses.DELIVERY)  # 报停: the day is skipped, not refused
     for r in rows:
         if day.weekday() not in (r["weekdays"] or []) or (r["until"] and r["until"] < day):
+            continue
+        if int(r["elder"]) in paused:
+            counts["paused"] = counts.get("paused", 0) + 1
             continue
         menu = await menu_for(r["site"], day, r["slot"])
         if menu is None or not menu.sets:
@@ -1186,10 +1316,20 @@ async def materialise_standing_orders(day: dt.date, *, now: dt.datetime | None =
             continue
         chosen = next((s for s in menu.sets if s.name == r["meal_set_name"]), None)
         if chosen is None:
-            diet = (
-                await Elder.select(Elder.diet).where(Elder.id == r["elder"]).first().output(load_json=True)
+            needs = (
+                await Elder.select(Elder.diet, Elder.allergens, Elder.texture_level)
+                .where(Elder.id == r["elder"])
+                .first()
+                .output(load_json=True)
             ) or {}
-            chosen = sort_sets_for_diet(list(menu.sets), list(diet.get("diet") or []))[0][0]
+            # The best fit: no allergen of the elder first, then diet and texture. A day whose
+            # only sets hold an allergen is refused by place_order and counted as allergen_conflict.
+            chosen = rank_sets_for_elder(
+                list(menu.sets),
+                list(needs.get("diet") or []),
+                list(needs.get("allergens") or []),
+                needs.get("texture_level"),
+            )[0].meal_set
         try:
             await place_order(
                 actor,

@@ -329,7 +329,11 @@ def _check_site(actor: Actor, site: dict[str, Any], *roles: str) -> None:
 
 
 async def _elder(elder_id: int) -> dict[str, Any]:
-    row = await Elder.select(Elder.id, Elder.district, Elder.name).where(Elder.id == elder_id).first()
+    row = (
+        await Elder.select(Elder.id, Elder.district, Elder.community, Elder.name)
+        .where(Elder.id == elder_id)
+        .first()
+    )
     if row is None:
         raise DomainError("not_found", {"elder_id": elder_id})
     return row
@@ -601,7 +605,9 @@ async def elder_balance(actor: Actor, elder_id: int, *, limit: int = 20) -> Bala
     elder = await _elder(elder_id)
     if isinstance(actor, Principal):
         visible = actor.visible_district_ids()
-        if visible is not None and elder["district"] not in visible:
+        # A community grant's district is visible for its configuration, not for every elder in it.
+        seen = visible is None or elder["district"] in visible
+        if not seen or not actor.reads_elders_of(int(elder["district"]), elder["community"]):
             raise DomainError("not_found", {"elder_id": elder_id})
     statement = await elder_statement(elder_id, limit)
     return BalanceView(elder_id=elder_id, balance_fen=await balance_of(elder_id), entries=statement.items)

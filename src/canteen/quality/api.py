@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from canteen.accounts.context import principal_of
 from canteen.accounts.guards import roles
 from canteen.accounts.roles import CASHIER, COURIER, OFFICIAL, OPERATOR
 from canteen.core.apidocs import errors
-from canteen.quality import services
+from canteen.quality import complaints, services, survey
 from canteen.quality.schemas import (
+    ComplaintIn,
+    ComplaintList,
+    ComplaintStatus,
+    ComplaintView,
     DecisionIn,
     FlagList,
     FlagMeals,
     FlagView,
     RatingIn,
     RatingOut,
+    ReplyIn,
     RunIn,
     RunOut,
+    StatusIn,
+    SurveyAnswerView,
+    SurveyIn,
+    SurveyResultList,
+    SurveyResults,
 )
 
 
@@ -84,4 +94,120 @@ class ClaimController(Controller):
         return await services.decide_flag(principal_of(request), flag_id, data.decision, data.reason)
 
 
-CONTROLLERS = [RatingController, ClaimController]
+Quarter = Annotated[str | None, QueryParameter(pattern=r"^\d{4}-Q[1-4]$", max_length=7)]
+OptDistrict = Annotated[int | None, QueryParameter(ge=1, le=2_147_483_647)]
+
+
+class SurveyController(Controller):
+    """Quarterly satisfaction survey per meal point (paper forms entered by staff; results)."""
+
+    path = "/api/v1"
+    tags = ["survey"]
+    guards = [roles(OPERATOR, OFFICIAL)]
+
+    @post(
+        "/sites/{site_id:int}/survey-answers",
+        summary="Enter a paper survey answer; per elder, point and quarter a second replaces the first",
+        responses=errors("not_found", "invalid_quarter", "validation_failed"),
+    )
+    async def answer(
+        self, request: Request[Any, Any, Any], site_id: FromPath[int], data: JSONBody[SurveyIn]
+    ) -> SurveyAnswerView:
+        scores = {d: getattr(data, d) for d in survey.DIMENSIONS}
+        return await survey.answer_survey(
+            principal_of(request),
+            site_id,
+            scores,
+            comment=data.comment,
+            elder_id=data.elder_id,
+            quarter=data.quarter,
+        )
+
+    @get(
+        "/sites/{site_id:int}/survey-results",
+        summary="A point's survey results for a quarter (default: this one), the faces beside",
+        responses=errors("not_found", "invalid_quarter"),
+    )
+    async def site_results(
+        self, request: Request[Any, Any, Any], site_id: FromPath[int], quarter: Quarter = None
+    ) -> SurveyResults:
+        return await survey.site_results(principal_of(request), site_id, quarter or survey.current_quarter())
+
+    @get(
+        "/districts/{district_id:int}/survey-results",
+        summary="Survey results of every meal point of a district for a quarter",
+        responses=errors("not_found", "invalid_quarter"),
+    )
+    async def district_results(
+        self, request: Request[Any, Any, Any], district_id: FromPath[int], quarter: Quarter = None
+    ) -> SurveyResultList:
+        return SurveyResultList(
+            items=await survey.district_results(
+                principal_of(request), district_id, quarter or survey.current_quarter()
+            )
+        )
+
+
+class ComplaintController(Controller):
+    """Complaints about meal points: filed on an elder's behalf, replied to, moved along their status."""
+
+    path = "/api/v1"
+    tags = ["complaints"]
+    guards = [roles(OPERATOR, OFFICIAL)]
+
+    @post(
+        "/sites/{site_id:int}/complaints",
+        summary="File a complaint about a point on an elder's behalf",
+        responses=errors("not_found", "validation_failed"),
+    )
+    async def file(
+        self, request: Request[Any, Any, Any], site_id: FromPath[int], data: JSONBody[ComplaintIn]
+    ) -> ComplaintView:
+        return await complaints.file_complaint(
+            principal_of(request), site_id, data.category, data.text, elder_id=data.elder_id
+        )
+
+    @get(
+        "/complaints",
+        summary="Complaints the caller may see (officials: the district; operators: their points)",
+        responses=errors("not_found", "validation_failed"),
+    )
+    async def list_(
+        self,
+        request: Request[Any, Any, Any],
+        district_id: OptDistrict = None,
+        status: FromQuery[ComplaintStatus | None] = None,
+    ) -> ComplaintList:
+        return await complaints.for_staff(principal_of(request), district_id=district_id, status=status)
+
+    @get(
+        "/complaints/{complaint_id:int}",
+        summary="One complaint with its replies",
+        responses=errors("not_found"),
+    )
+    async def one(self, request: Request[Any, Any, Any], complaint_id: FromPath[int]) -> ComplaintView:
+        return await complaints.get_complaint(principal_of(request), complaint_id)
+
+    @post(
+        "/complaints/{complaint_id:int}/replies",
+        summary="Reply to a complaint; it becomes replied and the complainant sees the reply",
+        responses=errors("not_found", "complaint_bad_transition", "validation_failed"),
+    )
+    async def reply(
+        self, request: Request[Any, Any, Any], complaint_id: FromPath[int], data: JSONBody[ReplyIn]
+    ) -> ComplaintView:
+        return await complaints.reply(principal_of(request), complaint_id, data.text)
+
+    @post(
+        "/complaints/{complaint_id:int}/status",
+        status_code=200,
+        summary="Move a complaint along open → in_progress → replied → closed",
+        responses=errors("not_found", "complaint_bad_transition"),
+    )
+    async def status(
+        self, request: Request[Any, Any, Any], complaint_id: FromPath[int], data: JSONBody[StatusIn]
+    ) -> ComplaintView:
+        return await complaints.set_status(principal_of(request), complaint_id, data.status)
+
+
+CONTROLLERS = [RatingController, ClaimController, SurveyController, ComplaintController]

@@ -78,3 +78,100 @@ class FlagMeal(msgspec.Struct):
 class FlagMeals(msgspec.Struct):
     flag: FlagView
     meals: list[FlagMeal]
+
+
+# ---------------------------------------------------------------------- survey and complaints
+
+Score = Annotated[int, msgspec.Meta(ge=1, le=5)]
+QuarterStr = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-Q[1-4]$", max_length=7)]
+ElderId = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
+ComplaintCategory = Literal["food", "hygiene", "service", "delivery", "price", "other"]
+ComplaintStatus = Literal["open", "in_progress", "replied", "closed"]
+
+
+class SurveyIn(Input):
+    """One survey answer (a paper form entered by staff): 1–5 per dimension."""
+
+    taste: Score
+    quantity: Score
+    hygiene: Score
+    service: Score
+    price: Score
+    comment: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    elder_id: ElderId | None = None
+    quarter: QuarterStr | None = None
+
+
+class SurveyAnswerView(msgspec.Struct, kw_only=True):
+    id: int
+    site_id: int
+    quarter: str
+    elder_id: int | None
+    scores: dict[str, int]
+    comment: str
+    source: str
+    at: str
+
+
+class DimensionResult(msgspec.Struct, kw_only=True):
+    dimension: str
+    mean: float | None
+    satisfied_share: float | None
+
+
+class SurveyResults(msgspec.Struct, kw_only=True):
+    site_id: int
+    quarter: str
+    n: int
+    mean: float | None
+    satisfied_share: float | None
+    dimensions: list[DimensionResult]
+    faces_n: int
+    faces_happy_share: float | None
+    faces_unhappy_share: float | None
+
+
+class SurveyResultList(msgspec.Struct, kw_only=True):
+    items: list[SurveyResults]
+
+
+class ComplaintIn(Input):
+    category: ComplaintCategory
+    text: Annotated[str, msgspec.Meta(min_length=2, max_length=500)]
+    elder_id: ElderId | None = None
+
+
+class ReplyIn(Input):
+    text: Annotated[str, msgspec.Meta(min_length=2, max_length=500)]
+
+
+class StatusIn(Input):
+    status: ComplaintStatus
+
+
+class ReplyView(msgspec.Struct, kw_only=True):
+    id: int
+    text: str
+    author_role: str
+    at: str
+
+
+class ComplaintView(msgspec.Struct, kw_only=True):
+    id: int
+    site_id: int
+    site_name: str
+    district_id: int
+    elder_id: int | None
+    category: str
+    text: str
+    status: str
+    filed_by_kind: str
+    filed_at: str
+    first_reply_at: str | None
+    closed_at: str | None
+    age_days: int
+    replies: list[ReplyView]
+
+
+class ComplaintList(msgspec.Struct, kw_only=True):
+    items: list[ComplaintView]

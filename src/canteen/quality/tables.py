@@ -41,3 +41,57 @@ class ClaimFlag(Table, tablename="claim_flag"):
     decided_by = Integer(null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+
+
+class SurveyAnswer(Table, tablename="survey_answer"):
+    """One quarterly satisfaction answer (满意度测评) about a meal point: 1–5 on five dimensions.
+
+    One answer per elder, point and quarter (a partial unique index, elder not null): a second
+    answer in the same quarter replaces the first. Paper forms entered by staff may name no
+    elder; those never collide."""
+
+    id: Serial
+    site = ForeignKey(Site, index=True)
+    district = ForeignKey(District, index=True)
+    quarter = Varchar(length=7, index=True)  # YYYY-Qn
+    elder = Integer(null=True, default=None, index=True)
+    taste = Integer()
+    quantity = Integer()
+    hygiene = Integer()
+    service = Integer()
+    price = Integer()
+    comment = Varchar(length=300, default="")
+    source = Varchar(length=10)  # elder | family | paper
+    entered_by = Integer(null=True, default=None)  # staff user for paper forms
+    at = Timestamptz()
+
+
+class Complaint(Table, tablename="complaint"):
+    """A complaint about a meal point, filed by an elder, a family member or staff on their behalf.
+    Status moves along ``quality.complaints.TRANSITIONS`` only; every change is audited."""
+
+    id: Serial
+    site = ForeignKey(Site, index=True)
+    district = ForeignKey(District, index=True)
+    elder = Integer(null=True, default=None, index=True)
+    category = Varchar(length=12)  # food | hygiene | service | delivery | price | other
+    text = Varchar(length=500)
+    status = Varchar(length=12, default="open", index=True)  # open | in_progress | replied | closed
+    filed_by_kind = Varchar(length=10)  # elder | family | staff
+    filed_by_id = Integer(null=True, default=None)
+    filed_at = Timestamptz()
+    first_reply_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz()
+
+
+class ComplaintReply(Table, tablename="complaint_reply"):
+    """A reply to a complaint by the point's operator or the district official; the complainant
+    sees it on the elder pages."""
+
+    id: Serial
+    complaint = ForeignKey(Complaint, index=True)
+    text = Varchar(length=500)
+    author_id = Integer(null=True, default=None)
+    author_role = Varchar(length=20)  # operator | official | admin
+    at = Timestamptz()

@@ -57,6 +57,7 @@ WRITE_ERRORS = (
     "elder_duplicate_id",
     "unknown_category",
     "unknown_diet_tag",
+    "unknown_allergen",
     "category_dates_invalid",
     "elder_birth_date_future",
     "elder_birth_date_mismatch",

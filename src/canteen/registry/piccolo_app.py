@@ -2,12 +2,12 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-from canteen.registry.tables import Card, Elder, ElderCategory, ElderStatusEvent
+from canteen.registry.tables import Card, Elder, ElderCategory, ElderStatusEvent, ServicePause
 
 APP_CONFIG = AppConfig(
     app_name="registry",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[Elder, ElderCategory, ElderStatusEvent, Card],
+    table_classes=[Elder, ElderCategory, ElderStatusEvent, Card, ServicePause],
     migration_dependencies=["canteen.regions.piccolo_app"],
     commands=[],
 )

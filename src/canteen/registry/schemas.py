@@ -36,6 +36,11 @@ Lon = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Version = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
 Pin = Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
 Diet = Annotated[list[Code], msgspec.Meta(max_length=10)]
+# Allergen group codes (canteen.core.categories.ALLERGENS); checked by the service so the
+# refusal names the field and the code.
+AllergenCodes = Annotated[list[Code], msgspec.Meta(max_length=10)]
+# IDDSI 0-7, the coarsest food the elder may have; None = regular.
+TextureLevel = Annotated[int, msgspec.Meta(ge=0, le=7)]
 
 
 # The facts the subsidy rules (canteen.subsidies.rules.quote) need about a person. The registry
@@ -96,6 +101,8 @@ class ElderCreate(Input, kw_only=True):
     diet: Diet = []
     diet_note: Note200 = ""
     allergies: Note300 = ""
+    allergens: AllergenCodes = []
+    texture_level: TextureLevel | None = None
     emergency_name: OptName = ""
     emergency_phone: Phone = ""
 
@@ -116,6 +123,8 @@ class ElderPatch(Input, kw_only=True):
     diet: Diet | UnsetType = UNSET
     diet_note: Note200 | UnsetType = UNSET
     allergies: Note300 | UnsetType = UNSET
+    allergens: AllergenCodes | UnsetType = UNSET
+    texture_level: TextureLevel | UnsetType | None = UNSET
     emergency_name: OptName | UnsetType = UNSET
     emergency_phone: Phone | UnsetType = UNSET
 
@@ -191,6 +200,8 @@ class ElderView(msgspec.Struct, kw_only=True):
     diet: list[str] | None = None
     diet_note: str | None = None
     allergies: str | None = None
+    allergens: list[str] | None = None
+    texture_level: int | None = None
     has_pin: bool | None = None
     version: int | None = None
     created_at: dt.datetime | None = None
@@ -227,6 +238,8 @@ class ElderBrief(msgspec.Struct, kw_only=True):
     status: str
     district_id: int
     diet: list[str]
+    allergens: list[str] = []  # allergen group codes (canteen.core.categories.ALLERGENS)
+    texture_level: int | None = None  # IDDSI 0-7; None = regular
 
 
 class NationalIdView(msgspec.Struct, kw_only=True):

@@ -36,14 +36,25 @@ import msgspec
 from msgspec import UNSET
 
 from canteen.accounts.passwords import hash_password_async
-from canteen.accounts.roles import ADMIN, CASHIER, COURIER, KITCHEN, OFFICIAL, OPERATOR, Principal
+from canteen.accounts.roles import (
+    ADMIN,
+    CASHIER,
+    COMMUNITY_WORKER,
+    COURIER,
+    KITCHEN,
+    OFFICIAL,
+    OPERATOR,
+    Principal,
+)
 from canteen.core import audit
 from canteen.core.categories import (
+    ALLERGENS,
     CATEGORIES,
     CATEGORY_LABELS,
     DELIVERY_ELIGIBLE_CATEGORIES,
     DELIVERY_ELIGIBLE_MIN_AGE,
     DIET_TAGS,
+    sorted_allergens,
 )
 from canteen.core.clock import local_date, utcnow
 from canteen.core.crypto import PiiCipher
@@ -83,6 +94,7 @@ from canteen.settings import get_settings
 register("elder_duplicate_id", 409)
 register("unknown_category", 422)
 register("unknown_diet_tag", 422)
+register("unknown_allergen", 422)
 register("category_dates_invalid", 422)
 register("elder_birth_date_future", 422)
 register("elder_birth_date_mismatch", 422)
@@ -120,6 +132,8 @@ _AUDITED_FIELDS = (
     "diet",
     "diet_note",
     "allergies",
+    "allergens",
+    "texture_level",
     "emergency_name",
     "emergency_phone",
     "categories",
@@ -170,9 +184,15 @@ def _valid_id(value: int | None) -> bool:
     return value is not None and 1 <= value <= INT4_MAX
 
 
-def access_of(actor: Principal, district_id: int) -> frozenset[str] | None:
-    """The field groups ``actor`` may see of an elder in ``district_id``; None: not at all."""
+def access_of(actor: Principal, district_id: int, community_id: int | None = None) -> frozenset[str] | None:
+    """The field groups ``actor`` may see of an elder in ``district_id`` (living in
+    ``community_id``, when the caller knows it); None: not at all.
+
+    A community worker sees everything of its own communities' elders and nothing of the rest of
+    the district; a volunteer sees nothing here (its visits carry what it needs)."""
     if actor.can_district(district_id):
+        return FULL_ACCESS
+    if community_id is not None and _community_writer(actor, community_id):
         return FULL_ACCESS
     groups: set[str] = set()
     for g in actor.grants:
@@ -186,6 +206,18 @@ def require_writer(actor: Principal) -> None:
         raise DomainError("forbidden", {"needs_role": [ADMIN, OFFICIAL]})
 
 
+def _community_writer(actor: Principal, community_id: int | None) -> bool:
+    return community_id is not None and int(community_id) in actor.community_ids(COMMUNITY_WORKER)
+
+
+def may_edit(actor: Principal, district_id: int, community_id: int | None) -> bool:
+    """May change an elder's record (not its status, delivery grant, PIN or cards): an admin, an
+    official of the district, or a community worker of the elder's community."""
+    if actor.has_role(ADMIN, OFFICIAL) and actor.can_district(district_id):
+        return True
+    return _community_writer(actor, community_id)
+
+
 async def writable_community(actor: Principal, community_id: int) -> dict[str, Any]:
     """The community (with its district and street) if the actor may register elders in it."""
     row = None
@@ -195,7 +227,9 @@ async def writable_community(actor: Principal, community_id: int) -> dict[str, A
             .where(Community.id == community_id)
             .first()
         )
-    if row is None or not actor.can_district(int(row["district"])):
+    if row is None or not (
+        actor.can_district(int(row["district"])) or _community_writer(actor, community_id)
+    ):
         raise DomainError("not_found", {"field": "community_id", "community_id": community_id})
     return row
 
@@ -225,6 +259,15 @@ def check_diet(tags: Iterable[str]) -> list[str]:
         if t not in DIET_TAGS:
             raise DomainError("unknown_diet_tag", {"field": "diet", "code": t})
     return tags
+
+
+def check_allergens(codes: Iterable[str]) -> list[str]:
+    """Allergen group codes, known ones only (``unknown_allergen`` naming the field otherwise),
+    deduplicated in the vocabulary's order."""
+    for c in codes:
+        if c not in ALLERGENS:
+            raise DomainError("unknown_allergen", {"field": "allergens", "code": c})
+    return sorted_allergens(codes)
 
 
 def parse_elder_id(text: str, birth_date: dt.date | None, gender: str | None, today: dt.date) -> NationalId:
@@ -262,6 +305,7 @@ def audit_state(row: dict[str, Any], categories: Sequence[dict[str, Any]]) -> di
     state = {k: row.get(k) for k in _AUDITED_FIELDS if k not in ("national_id", "categories")}
     state["national_id"] = masked_id(row["national_id_enc"])
     state["diet"] = list(row.get("diet") or [])
+    state["allergens"] = list(row.get("allergens") or [])
     state["categories"] = [
         f"{c['code']}:{c['valid_from']}..{c['valid_until'] or ''}"
         for c in sorted(categories, key=lambda c: c["code"])
@@ -300,14 +344,19 @@ async def category_rows(elder_ids: Sequence[int]) -> list[dict[str, Any]]:
 
 async def _readable(actor: Principal, elder_id: int) -> tuple[dict[str, Any], frozenset[str]]:
     row = await elder_row(elder_id)
-    access = access_of(actor, int(row["district"])) if row is not None else None
+    access = access_of(actor, int(row["district"]), row["community"]) if row is not None else None
     if row is None or access is None:
         raise DomainError("not_found", {"elder_id": elder_id})
     return row, access
 
 
-async def _writable(actor: Principal, elder_id: int) -> dict[str, Any]:
+async def _writable(actor: Principal, elder_id: int, *, record_only: bool = False) -> dict[str, Any]:
+    """The elder row if ``actor`` may write it. ``record_only``: the write changes the record's
+    fields only (``update_elder``), which a community worker of the elder's community may do;
+    status, delivery grants and PINs stay with the district's officials."""
     row, _ = await _readable(actor, elder_id)
+    if record_only and may_edit(actor, int(row["district"]), row["community"]):
+        return row
     require_writer(actor)
     if not actor.can_district(int(row["district"])):
         raise DomainError("forbidden", {"elder_id": elder_id})
@@ -347,10 +396,14 @@ async def register_elder(
     returns the elder the first call created."""
     now = now or utcnow()
     today = today_of(now)
-    require_writer(actor)
+    # Officials register in their districts, community workers in their communities only
+    # (``writable_community`` checks which).
+    if not actor.has_role(ADMIN, OFFICIAL, COMMUNITY_WORKER):
+        raise DomainError("forbidden", {"needs_role": [ADMIN, OFFICIAL, COMMUNITY_WORKER]})
     key = check_key(idempotency_key)
     categories = check_categories(data.categories, today)
     diet = check_diet(data.diet)
+    allergens = check_allergens(data.allergens)
     parsed = parse_elder_id(data.national_id, data.birth_date, data.gender, today)
     number_hash = id_hash(parsed.number)
 
@@ -379,6 +432,8 @@ async def register_elder(
             "diet": diet,
             "diet_note": data.diet_note.strip(),
             "allergies": data.allergies.strip(),
+            "allergens": allergens,
+            "texture_level": data.texture_level,
             "emergency_name": data.emergency_name.strip(),
             "emergency_phone": data.emergency_phone.strip(),
             "status": "active",
@@ -470,7 +525,7 @@ async def update_elder(
     today = today_of(now)
     expected = patch.version if expected_version is None else expected_version
     async with write_transaction():
-        row = await _writable(actor, elder_id)
+        row = await _writable(actor, elder_id, record_only=True)
         _version_guard(row, expected)
         old_categories = await category_rows([elder_id])
         new = dict(row)
@@ -486,6 +541,10 @@ async def update_elder(
                 new[f] = value
         if patch.diet is not UNSET:
             new["diet"] = check_diet(patch.diet)
+        if patch.allergens is not UNSET:
+            new["allergens"] = check_allergens(patch.allergens)
+        if patch.texture_level is not UNSET:
+            new["texture_level"] = patch.texture_level
         categories = old_categories
         if patch.categories is not UNSET:
             categories = check_categories(patch.categories, today)
@@ -529,6 +588,8 @@ async def update_elder(
                     "lon",
                     "living_situation",
                     "diet",
+                    "allergens",
+                    "texture_level",
                     *_PATCH_TEXT,
                 )
                 if new[k] != row[k]
@@ -725,8 +786,8 @@ async def get_elder(actor: Principal, elder_id: int, *, today: dt.date | None = 
         age_band=age_band(age),
         status=row["status"],
         access=sorted(access),
-        can_edit=actor.has_role(ADMIN, OFFICIAL) and actor.can_district(district_id),
-        can_reveal_id=actor.can_district(district_id),
+        can_edit=may_edit(actor, district_id, row["community"]),
+        can_reveal_id=actor.can_district(district_id) or _community_writer(actor, row["community"]),
     )
     if CATEGORY_GROUP in access:
         cats = await category_rows([elder_id])
@@ -750,6 +811,8 @@ async def get_elder(actor: Principal, elder_id: int, *, today: dt.date | None = 
             setattr(view, f, row[f])
     if DIET in access:
         view.diet = list(row["diet"] or [])
+        view.allergens = list(row.get("allergens") or [])
+        view.texture_level = row.get("texture_level")
         view.diet_note = row["diet_note"]
         view.allergies = row["allergies"]
     if RECORD in access:
@@ -771,11 +834,12 @@ async def get_elder(actor: Principal, elder_id: int, *, today: dt.date | None = 
 
 
 async def reveal_national_id(actor: Principal, elder_id: int, *, now: dt.datetime | None = None) -> str:
-    """The full ID number, for an admin or an official of the elder's district; audited every time."""
+    """The full ID number, for an admin, an official of the elder's district or a community worker
+    of the elder's community; audited every time."""
     now = now or utcnow()
     async with write_transaction():
         row, _ = await _readable(actor, elder_id)
-        if not actor.can_district(int(row["district"])):
+        if not (actor.can_district(int(row["district"])) or _community_writer(actor, row["community"])):
             raise DomainError("forbidden", {"elder_id": elder_id})
         await audit.record(
             actor, "elder.id_viewed", "elder", elder_id, district_id=int(row["district"]), now=now
@@ -804,13 +868,23 @@ async def search_elders(
     today = today or today_of(utcnow())
     limit = max(1, min(limit, MAX_LIMIT))
     visible = actor.visible_district_ids()
-    if visible is not None and not visible:
-        return ElderList(items=[])
+    # Community workers read their communities' elders, not their districts' (a community grant
+    # makes its district visible for configuration only: see Principal.visible_district_ids).
+    own_communities = sorted(actor.community_ids(COMMUNITY_WORKER))
+    if visible is not None:
+        visible = frozenset(d for d in visible if access_of(actor, d) is not None)
+        if not visible and not own_communities:
+            return ElderList(items=[])
 
     def districts_with(group: str) -> list[int] | None:
         if visible is None:
             return None
         return sorted(d for d in visible if group in (access_of(actor, d) or ()))
+
+    def in_scope(districts: list[int]) -> Any:
+        # Rows of these districts, or of the actor's own communities (full access there).
+        where: Any = Elder.district.is_in(districts or [-1])
+        return where | Elder.community.is_in(own_communities) if own_communities else where
 
     query = (
         Elder.select(
@@ -828,7 +902,7 @@ async def search_elders(
         .limit(limit + 1)
     )
     if visible is not None:
-        query = query.where(Elder.district.is_in(sorted(visible)))
+        query = query.where(in_scope(sorted(visible)))
     if cursor is not None:
         query = query.where(Elder.id > min(cursor, INT4_MAX))
     if community_id is not None:
@@ -838,7 +912,7 @@ async def search_elders(
     if category:
         cat_districts = districts_with(CATEGORY_GROUP)
         if cat_districts is not None:
-            query = query.where(Elder.district.is_in(cat_districts or [-1]))
+            query = query.where(in_scope(cat_districts))
         query = query.where(
             Elder.id.is_in(
                 ElderCategory.select(ElderCategory.elder).where(
@@ -866,7 +940,7 @@ async def search_elders(
                 cond = cond | (Elder.phone == phone)
             contact_districts = districts_with(CONTACT)
             if contact_districts is not None:
-                cond = cond & Elder.district.is_in(contact_districts or [-1])
+                cond = cond & in_scope(contact_districts)
             conds.append(cond)
         try:
             card = parse_card_number(text)
@@ -893,7 +967,7 @@ async def search_elders(
             valid_codes.setdefault(int(c["elder"]), []).append(c["code"])
     items = []
     for r in rows:
-        access = access_of(actor, int(r["district"])) or frozenset()
+        access = access_of(actor, int(r["district"]), int(r["community"])) or frozenset()
         items.append(
             ElderSummary(
                 id=int(r["id"]),
@@ -926,6 +1000,8 @@ async def _counter_rows(elder_id: int) -> tuple[dict[str, Any], list[dict[str, A
                 Elder.status,
                 Elder.district,
                 Elder.diet,
+                Elder.allergens,
+                Elder.texture_level,
                 Elder.birth_date,
                 _COUNTER_STREET,
             )
@@ -960,6 +1036,8 @@ def _brief(row: dict[str, Any], cats: list[dict[str, Any]], today: dt.date) -> E
         status=row["status"],
         district_id=int(row["district"]),
         diet=list(row["diet"] or []),
+        allergens=list(row.get("allergens") or []),
+        texture_level=row.get("texture_level"),
     )
 
 
@@ -1000,7 +1078,12 @@ async def elder_history(actor: Principal, elder_id: int, *, limit: int = 50) -> 
         await AuditEntry.select(
             AuditEntry.at, AuditEntry.actor_name, AuditEntry.action, AuditEntry.before, AuditEntry.after
         )
-        .where((AuditEntry.target_type == "elder") & (AuditEntry.target_id == str(elder_id)))
+        .where(
+            (AuditEntry.target_type == "elder")
+            & (AuditEntry.target_id == str(elder_id))
+            # The record's own changes: visits, pauses and the like show in their own sections.
+            & AuditEntry.action.like("elder.%")
+        )
         .order_by(AuditEntry.id, ascending=False)
         .limit(max(1, min(limit, 200)))
         .output(load_json=True)
@@ -1028,14 +1111,17 @@ async def community_choices(actor: Principal, *, writable: bool = False) -> list
     if writable:
         ids: frozenset[int] | None = None if actor.is_admin else actor.district_ids(OFFICIAL)
     else:
-        ids = actor.visible_district_ids()
+        seen = actor.visible_district_ids()
+        ids = None if seen is None else frozenset(d for d in seen if access_of(actor, d) is not None)
+    own = sorted(actor.community_ids(COMMUNITY_WORKER))
     query = (
         Community.select(Community.id, Community.name, Community.district).order_by(Community.id).limit(2000)
     )
     if ids is not None:
-        if not ids:
+        if not ids and not own:
             return []
-        query = query.where(Community.district.is_in(sorted(ids)))
+        cond: Any = Community.district.is_in(sorted(ids) or [-1])
+        query = query.where(cond | Community.id.is_in(own) if own else cond)
     return [CommunityChoice(int(r["id"]), r["name"], int(r["district"])) for r in await query]
 
 

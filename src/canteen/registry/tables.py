@@ -2,6 +2,7 @@
 
 from piccolo.columns import (
     JSON,
+    Boolean,
     Date,
     DoublePrecision,
     ForeignKey,
@@ -40,6 +41,10 @@ class Elder(Table, tablename="elder"):
     diet = JSON(default="[]")  # diet tag codes, canteen.core.categories.DIET_TAGS
     diet_note = Varchar(length=200, default="")
     allergies = Varchar(length=300, default="")
+    # Allergen group codes (canteen.core.categories.ALLERGENS); ``allergies`` stays the free text.
+    allergens = JSON(default="[]")
+    # IDDSI texture level 0-7 the elder may have at most; None = regular food (level 7).
+    texture_level = Integer(null=True, default=None)
     emergency_name = Varchar(length=50, default="")
     emergency_phone = Varchar(length=30, default="")
     # Delivery eligibility granted by a case worker (categories or age 90+ grant it anyway).
@@ -94,3 +99,29 @@ class Card(Table, tablename="card"):
     issued_by = Integer(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
     revoke_reason = Varchar(length=100, default="")
+
+
+class ServicePause(Table, tablename="service_pause"):
+    """报停: the elder is away (hospital, visiting family …) from ``first_day`` to ``last_day``
+    (inclusive, service zone). Standing orders skip those days, delivery orders are refused,
+    missed-meal alerts stay quiet; service resumes by itself after ``last_day``. Ending early
+    sets ``ended_at`` and moves ``last_day`` back (see canteen.registry.pauses)."""
+
+    id: Serial
+    elder = ForeignKey(Elder, index=True)
+    district = Integer()  # the elder's district when paused: scope checks without a join
+    delivery = Boolean(default=False)
+    counter = Boolean(default=False)
+    first_day = Date(index=True)
+    last_day = Date(index=True)
+    reason = Varchar(length=20)  # hospital | visiting_family | travel | other
+    note = Varchar(length=200, default="")
+    by_kind = Varchar(length=12)  # elder | family | staff
+    by_id = Integer(null=True, default=None)  # elder id, family account id or staff user id
+    by_role = Varchar(length=30, default="")  # the staff member's role (admin, official, community_worker)
+    created_at = Timestamptz()
+    ended_at = Timestamptz(null=True, default=None)
+    # The service day it was ended early: in effect only before it (service runs again that day).
+    ended_on = Date(null=True, default=None)
+    ended_by_kind = Varchar(length=12, default="")
+    ended_by_id = Integer(null=True, default=None)

@@ -32,6 +32,7 @@ from canteen.regions.schemas import (
     SiteUpdate,
     SiteView,
 )
+from canteen.registry import services as registry
 from canteen.web.pages import page
 
 Req = Request[Any, Any, Any]
@@ -367,6 +368,7 @@ class UserForm(msgspec.Struct):
     district_id: str = ""
     site_id: str = ""
     city_id: str = ""
+    community_id: str = ""
 
 
 def _opt_id(text: str) -> int | None:
@@ -400,9 +402,12 @@ async def _users_page(
     districts = (await regions.list_districts(actor, limit=200)).items
     sites = (await regions.list_sites(actor, limit=200)).items
     cities = await regions.list_cities(actor)
+    communities = await registry.community_choices(actor)
     return page(
         request,
         "admin/users.html",
+        communities=communities,
+        community_names={c.id: c.name for c in communities},
         cities=cities,
         city_names={c.id: c.name for c in cities},
         status_code=status_code,
@@ -443,7 +448,11 @@ class UserPages(Controller):
         if not errors:
             try:
                 grant = Grant(
-                    data.role, _opt_id(data.district_id), _opt_id(data.site_id), _opt_id(data.city_id)
+                    data.role,
+                    _opt_id(data.district_id),
+                    _opt_id(data.site_id),
+                    _opt_id(data.city_id),
+                    _opt_id(data.community_id),
                 )
                 await accounts.create_user(
                     principal_of(request),
@@ -464,6 +473,7 @@ class UserPages(Controller):
             "district_id": data.district_id[:12],
             "site_id": data.site_id[:12],
             "city_id": data.city_id[:12],
+            "community_id": data.community_id[:12],
         }
         return await _users_page(request, status_code=422, form=form, errors=errors)
 

@@ -52,6 +52,7 @@ from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.core.idempotency import require_key
 from canteen.core.schemas import IdempotencyKeyHeader
+from canteen.menus.rules import AllergenConflict
 from canteen.menus.services import menu_for
 from canteen.payments.ledger import top_up_cash
 from canteen.quality.services import rate_meal
@@ -90,6 +91,10 @@ ADVICE: dict[str, str] = {
     "site_not_open": "This site is closed. Ask the operator.",
     "no_menu": "There is no menu for this meal. Ask the kitchen or the operator to publish it.",
     "manual_reason_required": "Type why the card could not be used.",
+    "allergen_conflict": "Do not serve this set. Choose another set (number keys 1–9), "
+    "or press F3, type why it may be served anyway and press Enter.",
+    "allergen_override_reason_required": "Press F3 and type why this set may be served anyway "
+    "(at least 2 characters), then press Enter.",
     "not_found": "Nothing was found. Scan again or look the elder up (F6).",
     "void_window_passed": "Ask the operator to void this meal.",
     "already_voided": "Nothing to do: this meal is already void.",
@@ -133,6 +138,8 @@ class ScanForm(msgspec.Struct):
     set_id: str = ""
     payment: str = "balance"
     full_price_ok: str = ""
+    # Present only on the allergen panel's form: None means "no override asked".
+    allergen_override_reason: str | None = None
 
 
 class WalkInForm(msgspec.Struct):
@@ -368,6 +375,10 @@ async def preview(request: Req, site_id: SiteId, data: URLEncodedBody[ScanForm])
         # The queue sees a red panel with where and when; Enter sells a second meal at full price.
         served = DomainError("already_served", dict(quote.already_served))
         return _refusal(request, site_id, served, form=form, quote=quote)
+    if quote.allergen_conflicts:
+        # The set holds one of the elder's allergens: a red panel in words; F3 + a reason serves it.
+        conflict = AllergenConflict(quote.allergen_conflicts, {"elder_id": quote.elder.id})
+        return _refusal(request, site_id, conflict, form=form, quote=quote)
     # A balance that cannot cover the co-pay: the panel says how much is missing and Enter takes
     # cash instead (F2 back to the balance shows the same, F7 tops up first).
     short_fen = quote.copay_fen - quote.balance_fen if payment == "balance" else 0
@@ -405,6 +416,9 @@ async def confirm(
             items=[set_id] if set_id else None,
             payment=payment,
             full_price_ok=data.full_price_ok == "1",
+            allergen_override_reason=None
+            if data.allergen_override_reason is None
+            else data.allergen_override_reason.strip()[:200],
             device=DEVICE,
             idempotency_key=require_key(idempotency_key),
             lang=lang,

@@ -42,6 +42,7 @@ KIND_LABELS = {
     "over_capacity": "Meals above the point's capacity",
     "after_status": "Subsidised meals after death or a move",
     "category_expired": "Subsidised meals after category evidence expired",
+    "after_status_end": "Meals after the civil-affairs list recorded a death, a move or a hospital stay",
 }
 
 

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Response, Template
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import roles
 from canteen.accounts.roles import KITCHEN, OFFICIAL, OPERATOR
+from canteen.core.categories import allergen_labels, texture_level_label
 from canteen.core.clock import utcnow
 from canteen.delivery import services
 from canteen.settings import get_settings
@@ -30,7 +31,27 @@ def _tomorrow() -> dt.date:
 
 def _page(request: Req, template: str, **context: Any) -> Template:
     """A kitchen page with the delivery vocabulary in the reader's words (diets, slots, statuses)."""
-    return page(request, template, 200, **words(lang_of(request)), **context)
+    lang = lang_of(request)
+    return page(
+        request,
+        template,
+        200,
+        **words(lang),
+        allergen_words=lambda codes: allergen_labels(codes or [], lang),
+        iddsi_words=lambda level: texture_level_label(level, lang),
+        portion_care=lambda line: _portion_care(line, lang),
+        **context,
+    )
+
+
+def _portion_care(line: Any, lang: str) -> str:
+    """A plan line's texture and the allergens its elders avoid, in words ("—" for neither)."""
+    parts = []
+    if line.texture_level is not None:
+        parts.append(texture_level_label(line.texture_level, lang))
+    if line.allergens:
+        parts.append(allergen_labels(line.allergens, lang))
+    return " · ".join(parts) or "—"
 
 
 @get("/kitchen", guards=GUARDS, include_in_schema=False)

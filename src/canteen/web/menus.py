@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import roles
 from canteen.accounts.roles import ADMIN, KITCHEN, OFFICIAL, OPERATOR
-from canteen.core.categories import SLOT_LABELS, diet_label
+from canteen.core.categories import SLOT_LABELS, allergen_labels, diet_label, texture_level_label
 from canteen.core.clock import local_date, utcnow
 from canteen.core.errors import DomainError
 from canteen.core.money import yuan
@@ -117,6 +117,9 @@ class MenuPages(Controller):
                     if s is None or s.portions_available is None
                     else str(s.portions_available),
                     "meal_type": s.meal_type if s else DEFAULT_MEAL_TYPE,
+                    "allergens": s.allergens if s else [],
+                    "texture_level": s.texture_level if s else None,
+                    "saved": s is not None,
                 }
             )
         return await self._form(request, site_id, day, slot, rows, {}, None)
@@ -147,6 +150,8 @@ class MenuPages(Controller):
             errors=errors,
             form_error=form_error,
             slot_name=SLOT_LABELS[slot].en if lang == "en" else SLOT_LABELS[slot].zh,
+            allergen_words=lambda codes: allergen_labels(codes or [], lang),
+            iddsi_words=lambda level: texture_level_label(level, lang),
             monday=day - dt.timedelta(days=day.weekday()),
             # The district's own list of meal types (every type unless its official chose).
             meal_types=[

@@ -21,10 +21,12 @@ from canteen.accounts.roles import (
     ADMIN,
     CASHIER,
     CITY_OFFICIAL,
+    COMMUNITY_WORKER,
     COURIER,
     KITCHEN,
     OFFICIAL,
     OPERATOR,
+    VOLUNTEER,
     role_label,
     roles_of,
 )
@@ -179,8 +181,13 @@ ROLE_LINKS: dict[str, list[tuple[str, str]]] = {
     OFFICIAL: [
         ("/official/today", "Meals today"),
         ("/official/alerts", "Alerts"),
+        ("/care/civil", "Civil-affairs list"),  # care:civil
+        ("/care/refund-tasks", "Refund tasks"),  # care:civil
+        ("/care/expiring", "Evidence expiring soon"),  # care:civil
+        ("/care/coverage", "Visit coverage"),
         ("/official/dashboard", "District dashboard"),
         ("/accounting/viability", "Viability"),
+        ("/quality/complaints", "Complaints"),
         ("/accounting/settlements", "Settlements"),
         ("/admin/sites", "Sites"),
         ("/elders", "Elders"),
@@ -196,11 +203,20 @@ ROLE_LINKS: dict[str, list[tuple[str, str]]] = {
         ("/admin/sites", "Sites"),
         ("/counter", "Counter"),
         ("/accounting/costs", "Monthly costs"),
+        ("/quality/complaints", "Complaints"),
         ("/accounting/settlements", "Settlements"),
     ],
     CASHIER: [("/counter", "Counter")],
     KITCHEN: [("/kitchen", "Production plan")],
     COURIER: [("/courier", "My rounds")],
+    # The community's elders (their registry pages); visits and pauses add their pages here.
+    COMMUNITY_WORKER: [
+        ("/elders", "Elders"),
+        ("/elders/new", "Register an elder"),
+        ("/care/plan", "Visit plan"),
+        ("/care/expiring", "Evidence expiring soon"),  # care:civil
+    ],
+    VOLUNTEER: [("/care/plan", "Visit plan"), ("/care/hours", "My visit hours")],
 }
 
 

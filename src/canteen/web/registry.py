@@ -23,8 +23,17 @@ from litestar.response import Redirect, Template
 
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import login_required, roles
-from canteen.accounts.roles import ADMIN, OFFICIAL
-from canteen.core.categories import CATEGORY_LABELS, DIET_LABELS, mode_label, slot_label
+from canteen.accounts.roles import ADMIN, COMMUNITY_WORKER, OFFICIAL
+from canteen.core.categories import (
+    ALLERGEN_LABELS,
+    CATEGORY_LABELS,
+    DIET_LABELS,
+    TEXTURE_LEVELS,
+    allergen_label,
+    mode_label,
+    slot_label,
+    texture_level_label,
+)
 from canteen.core.errors import DomainError, register
 from canteen.core.money import yuan
 from canteen.i18n import gettext
@@ -45,6 +54,7 @@ from canteen.registry.schemas import (
     ElderPatch,
     ElderView,
 )
+from canteen.web import notify as notify_pages  # care:notifications
 from canteen.web.pages import page
 
 register("import_upload_expired", 410)
@@ -84,6 +94,8 @@ FIELD_HINTS = {
     "diet": "Check the diet needs.",
     "diet_note": "Enter at most 200 characters.",
     "allergies": "Enter at most 300 characters.",
+    "allergens": "Check the allergens.",
+    "texture_level": "Choose a texture level.",
     "emergency_name": "Enter at most 50 characters.",
     "emergency_phone": "Enter a phone number with digits, spaces, + and - only.",
 }
@@ -99,6 +111,8 @@ def _labels() -> dict[str, Any]:
         "GENDER_LABELS": GENDER_LABELS,
         "CATEGORY_LABELS": CATEGORY_LABELS,
         "DIET_LABELS": DIET_LABELS,
+        "ALLERGEN_LABELS": ALLERGEN_LABELS,
+        "TEXTURE_LEVELS": TEXTURE_LEVELS,
         "ELDER_STATUSES": ELDER_STATUSES,
         "LIVING_SITUATIONS": LIVING_SITUATIONS,
         "FIELD_LABELS": FIELD_LABELS,
@@ -124,6 +138,14 @@ ORDER_STATUS_LABELS = {
 }
 
 
+def _allergy_words(lang: str) -> dict[str, Any]:
+    """The allergy section's words: allergen codes and IDDSI levels in the reader's language."""
+    return {
+        "allergen": lambda c: allergen_label(c, lang),
+        "texture": lambda lv: texture_level_label(lv, lang),
+    }
+
+
 async def _profile_extras(actor: Any, elder_id: int, lang: str) -> dict[str, Any]:
     """The member card, the balance and the latest meals and orders of the profile. Each part
     the reader may not see (a narrower role) is left out rather than failing the page."""
@@ -143,14 +165,22 @@ async def _profile_extras(actor: Any, elder_id: int, lang: str) -> dict[str, Any
     care: dict[str, Any] = {}
     # Issue #17's parts each add their own section data here (one line each), read by the
     # partials included at the end of registry/profile.html.
-    # care:allergy
-    # care:pauses
-    # care:notifications
-    # care:visits
-    # care:civil
+    care["allergy_words"] = _allergy_words(lang)  # care:allergy (registry/_care_allergy.html)
+    from canteen.web import pauses as pause_pages  # the pauses part's own hook, kept to its marker
+
+    care["pauses"] = await pause_pages.profile_section(actor, elder_id, lang)
+    care["notifications"] = await notify_pages.profile_section(actor, elder_id, lang)
+    from canteen.web.care import profile_visits  # care:visits (the visits part's own hook)
+
+    care["care_visits"] = await profile_visits(actor, elder_id, lang)
+    from canteen.web.care_civil import profile_part  # care:civil (the civil part's own hook)
+
+    care.update(await profile_part(actor, elder_id, lang))
     return {
         **care,
         "card": cards.live if cards is not None else None,
+        # Cards are the officials' (a community worker sees the balance, not the card line).
+        "cards_readable": cards is not None,
         "masked_card": mask_card_number,
         "family": family,
         "balance_fen": balance.balance_fen if balance is not None else None,
@@ -190,6 +220,7 @@ async def _form(request: Req) -> dict[str, Any]:
     out: dict[str, Any] = {k: str(form.get(k, "")) for k in form}
     out["diet"] = [str(v) for v in form.getall("diet")] if "diet" in form else []
     out["categories"] = [str(v) for v in form.getall("categories")] if "categories" in form else []
+    out["allergens"] = [str(v) for v in form.getall("allergens")] if "allergens" in form else []
     return out
 
 
@@ -224,6 +255,12 @@ def _parse_elder_form(raw: dict[str, Any], *, create: bool) -> tuple[dict[str, A
         else:
             values[name] = None
     take("diet", raw.get("diet", []), _CREATE_TYPES["diet"])
+    take("allergens", raw.get("allergens", []), _CREATE_TYPES["allergens"])
+    level = str(raw.get("texture_level", "")).strip()
+    if level:
+        take("texture_level", level, _CREATE_TYPES["texture_level"])
+    else:
+        values["texture_level"] = None
     categories = []
     for code in raw.get("categories", []):
         until = str(raw.get(f"until_{code}", "")).strip()
@@ -234,12 +271,14 @@ def _parse_elder_form(raw: dict[str, Any], *, create: bool) -> tuple[dict[str, A
 
 def _form_from_view(view: ElderView | None) -> dict[str, Any]:
     if view is None:
-        return {"living_situation": "other", "diet": [], "categories": [], "until": {}}
+        return {"living_situation": "other", "diet": [], "allergens": [], "categories": [], "until": {}}
     out: dict[str, Any] = {k: ("" if v is None else v) for k, v in msgspec.structs.asdict(view).items()}
     out["national_id"] = ""
     out["categories"] = [c.code for c in view.categories or []]
     out["until"] = {c.code: c.valid_until.isoformat() if c.valid_until else "" for c in view.categories or []}
     out["diet"] = list(view.diet or [])
+    out["allergens"] = list(view.allergens or [])
+    out["texture_level"] = "" if view.texture_level is None else str(view.texture_level)
     return out
 
 
@@ -285,16 +324,17 @@ class ElderPages(Controller):
             result=result,
             communities=await svc.community_choices(actor),
             filters={"q": q, "community_id": _int(community_id), "status": status, "category": category},
-            can_write=actor.has_role(ADMIN, OFFICIAL),
+            can_write=actor.has_role(ADMIN, OFFICIAL, COMMUNITY_WORKER),
+            can_import=actor.has_role(ADMIN, OFFICIAL),
             category_label=lambda c: _label(CATEGORY_LABELS, c, lang_of(request)),
             **_labels(),
         )
 
-    @get("/new", guards=[roles(ADMIN, OFFICIAL)])
+    @get("/new", guards=[roles(ADMIN, OFFICIAL, COMMUNITY_WORKER)])
     async def new(self, request: Req) -> Template:
         return await self._render_form(request, None, _form_from_view(None), {}, None)
 
-    @post("/new", guards=[roles(ADMIN, OFFICIAL)])
+    @post("/new", guards=[roles(ADMIN, OFFICIAL, COMMUNITY_WORKER)])
     async def create(self, request: Req) -> Response[Any]:
         raw = await _form(request)
         values, errors = _parse_elder_form(raw, create=True)
@@ -338,6 +378,8 @@ class ElderPages(Controller):
             communities=await svc.community_choices(actor, writable=True),
             category_label=lambda c: _label(CATEGORY_LABELS, c, lang_of(request)),
             diet_label=lambda c: _label(DIET_LABELS, c, lang_of(request)),
+            allergen_label=lambda c: allergen_label(c, lang_of(request)),
+            texture_level_label=lambda lv: texture_level_label(lv, lang_of(request)),
             **_labels(),
         )
 
@@ -364,6 +406,9 @@ class ElderPages(Controller):
             "registry/profile.html",
             status_code=status_code,
             elder=elder,
+            # Status, delivery grants and PINs stay with the district's officials (a community
+            # worker edits the record only: docs/decisions.md).
+            can_manage=elder.can_edit and actor.has_role(ADMIN, OFFICIAL),
             **await _profile_extras(actor, elder_id, lang),
             saved=saved,
             full_id=full_id,
@@ -496,14 +541,14 @@ class ElderPages(Controller):
             )
         return Redirect(path=f"/elders/{elder_id}?saved=family_password#family-h", status_code=303)
 
-    @get("/{elder_id:int}/edit", guards=[roles(ADMIN, OFFICIAL)])
+    @get("/{elder_id:int}/edit", guards=[roles(ADMIN, OFFICIAL, COMMUNITY_WORKER)])
     async def edit(self, request: Req, elder_id: PathId) -> Template:
         elder = await svc.get_elder(principal_of(request), elder_id)
         if not elder.can_edit:
             raise DomainError("forbidden", {"elder_id": elder_id})
         return await self._render_form(request, elder, _form_from_view(elder), {}, None)
 
-    @post("/{elder_id:int}/edit", guards=[roles(ADMIN, OFFICIAL)])
+    @post("/{elder_id:int}/edit", guards=[roles(ADMIN, OFFICIAL, COMMUNITY_WORKER)])
     async def update(self, request: Req, elder_id: PathId) -> Response[Any]:
         actor = principal_of(request)
         raw = await _form(request)

@@ -13,6 +13,7 @@ from typing import Any
 from openpyxl import load_workbook
 
 from canteen.accounts.services import load_principal
+from canteen.core.categories import allergen_labels, texture_level_label
 from canteen.core.clock import utcnow
 from canteen.delivery.services import fail_stop, raise_missed_meal_alerts
 from canteen.delivery.tables import Alert
@@ -23,6 +24,7 @@ from canteen.orders.services import create_standing_order
 from canteen.orders.tables import Order
 from canteen.payments.ledger import balance_of, cash_drawer, ledger_balanced, verify_balances
 from canteen.registry.card_services import issue_card
+from canteen.registry.tables import Elder
 from canteen.settings import get_settings
 from tests.factories import NOW, World, add_user
 from tests.integration.delivery.data import (
@@ -81,6 +83,8 @@ def test_production_plan_adds_up_to_orders_and_expected_dine_ins(
         late = dt.datetime.combine(DAY, dt.time(2, 0), dt.UTC)  # after the 09:00 cut-off
         e = await add_located_elder(w.district_x, w.community_x, 51)
         orders.append(await add_order(elder=e, district=w.district_x, site=w.site_b, updated_at=late))
+        # One elder eats minced and moist (IDDSI 5) and avoids peanuts: cooked as a portion of its own.
+        await Elder.update({Elder.allergens: ["peanut"], Elder.texture_level: 5}).where(Elder.id == e)
         return orders
 
     orders = run(seed)
@@ -112,6 +116,11 @@ def test_production_plan_adds_up_to_orders_and_expected_dine_ins(
     dest_b = next(d for d in plan["destinations"] if d["site_id"] == w.site_b)
     assert dest_b["total"] == plan["total"]
     assert any(ln["diet_variant"] == ["low_salt"] for ln in plan["lines"])
+    apart = [ln for ln in plan["lines"] if ln["allergens"]]
+    assert [(ln["allergens"], ln["texture_level"], ln["delivery"]) for ln in apart] == [(["peanut"], 5, 1)]
+    assert [(s["allergens"], s["texture_level"]) for s in plan["by_set"] if s["allergens"]] == [
+        (["peanut"], 5)
+    ]
     assert [lc["order_id"] for lc in plan["late_changes"]] == [orders[-1], *[]] or len(
         plan["late_changes"]
     ) == 1
@@ -137,8 +146,10 @@ def test_production_plan_adds_up_to_orders_and_expected_dine_ins(
     assert book.sheetnames == ["Production plan", "Labels", "Packing lists"]
     assert book["Production plan"]["C1"].value == "Lunch"
     assert [c.value for c in book["Production plan"][2]] == [
-        "Destination", "Meal set", "Diet", "Dine-in expected", "Delivery", "Total"
+        "Destination", "Meal set", "Diet", "Texture", "Allergies", "Dine-in expected", "Delivery", "Total"
     ]  # fmt: skip
+    row = next(r for r in book["Production plan"].iter_rows(min_row=3, values_only=True) if r[4])
+    assert row[3] == texture_level_label(5, "en") and row[4] == allergen_labels(["peanut"], "en")
     lbl = client.get(
         f"/api/v1/kitchens/{w.kitchen_x}/labels",
         params={"date": DAY.isoformat(), "slot": "lunch"},

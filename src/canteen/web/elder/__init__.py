@@ -21,6 +21,7 @@ from litestar.response import Redirect, Template
 
 from canteen import i18n
 from canteen.accounts.context import client_ip, lang_of, limiter_of
+from canteen.core.categories import allergen_labels
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
 from canteen.core.money import format_fen
@@ -67,6 +68,10 @@ ELDER_REFUSALS = {
     "csrf_failed": "This page was open too long and has expired. Please sign in again and order once more.",
     "card_not_configured": "Paying by bank card is not available. Please choose another way to pay.",
     "payment_not_pending": "This order needs no card payment.",
+    "service_paused": (
+        "Meal delivery is paused on this day. To order, first end the pause on the page"
+        ' "Pause my meals" (button "Resume now").'
+    ),
 }
 
 
@@ -183,7 +188,9 @@ async def _elder_for(request: Request[Any, Any, Any], who: ElderPrincipal, elder
 
 async def _elder_info(elder_id: int) -> dict[str, Any]:
     row = (
-        await Elder.select(Elder.id, Elder.name, Elder.diet, Elder.district)
+        await Elder.select(
+            Elder.id, Elder.name, Elder.diet, Elder.district, Elder.allergens, Elder.texture_level
+        )
         .where(Elder.id == elder_id)
         .first()
         .output(load_json=True)
@@ -463,7 +470,14 @@ async def home(request: Request[Any, Any, Any], elder: FromQuery[int | None] = N
         who=who,
         greeting=greeting,
         overview=overview,
+        pauses=await pause_home(who, elder_id, lang_of(request)),  # 报停 (web.pauses)
     )
+
+
+async def pause_home(who: ElderPrincipal, elder_id: int, lang: str) -> list[str]:
+    from canteen.web.pauses import home_pauses  # web.pauses builds on this module's helpers
+
+    return await home_pauses(who, elder_id, lang)
 
 
 def _problem(request: Request[Any, Any, Any], elder: dict[str, Any] | None, err: DomainError) -> Template:
@@ -494,14 +508,21 @@ async def choose_set(
     menu = await menu_for(site_id, day, slot) if site_id and slot in SLOT_NAMES else None
     if menu is None:
         return _problem(request, info, DomainError("no_menu", {"date": day.isoformat(), "slot": slot}))
-    sets = services.sort_sets_for_diet(list(menu.sets), list(info["diet"] or []))
+    # Fitting sets first; a set holding one of the elder's allergens last, shown but not
+    # orderable here (staff may order it with a reason): canteen.orders.services.rank_sets_for_elder.
+    ranked = services.rank_sets_for_elder(
+        list(menu.sets), list(info["diet"] or []), list(info["allergens"] or []), info["texture_level"]
+    )
+    lang = lang_of(request)
     return _page(
         request,
         "elder/choose_set.html",
         elder=info,
         day=day,
         slot=slot,
-        sets=sets,
+        sets=[(r.meal_set, r.suits_diet) for r in ranked],
+        ranked=ranked,
+        allergen_words=lambda codes: allergen_labels(codes, lang),
         has_diet=bool(info["diet"]),
         diet_text=delivery_words.words(lang_of(request))["diet_words"](info["diet"] or []),
     )
