@@ -37,7 +37,18 @@ from urllib.parse import urlparse, urlunparse
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
 HOOKS = REPO / "tests" / "security" / "fuzz_hooks.py"
-ROLES = ["admin", "official", "operator", "cashier", "kitchen", "courier", "anonymous"]
+ROLES = [
+    "admin",
+    "official",
+    "operator",
+    "cashier",
+    "kitchen",
+    "courier",
+    # The demo's community worker and volunteer (scoped to one community).
+    "community",
+    "volunteer",
+    "anonymous",
+]
 PASSWORD = "demo"  # noqa: S105 - the demo district's development password
 CHECKS = "not_a_server_error,response_schema_conformance,stable_error_code"
 # Operations that end the caller's own session or rewrite its grants (a fuzzed admin would lock
@@ -130,7 +141,7 @@ def main() -> int:
     # One worker per role: hypothesis' lambda introspection is not thread-safe ("AST constructor
     # recursion depth mismatch" runtime errors with several workers); roles run in parallel instead.
     ap.add_argument("--workers", default="1", help="schemathesis workers per role")
-    ap.add_argument("--parallel", type=int, default=7, help="roles fuzzed at the same time")
+    ap.add_argument("--parallel", type=int, default=9, help="roles fuzzed at the same time")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (reports, server log)")
     args = ap.parse_args()
 
