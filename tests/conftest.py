@@ -40,6 +40,9 @@ else:
 os.environ["CANTEEN_DATABASE_URL"] = DATABASE_URL
 os.environ["CANTEEN_ENV"] = "test"
 os.environ.setdefault("CANTEEN_LOG_LEVEL", "WARNING")
+# Every test app runs the queue's worker (on PostgreSQL too), so queued work ends within the test;
+# tests/integration/jobs/test_worker_process.py runs `canteen worker` as a process of its own.
+os.environ["CANTEEN_JOBS_WORKER"] = "in-process"
 if REDIS_URL:
     ru = urlparse(REDIS_URL)
     os.environ["CANTEEN_REDIS_URL"] = urlunparse(ru._replace(path=f"/{1 + WORKER_N % 15}"))
@@ -98,6 +101,12 @@ async def _truncate() -> None:
     names = _table_names()
     if PG_URL:
         await db.run_ddl("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
+        # The queue's own tables (procrastinate): no test's jobs reach the next test's worker.
+        await db.run_ddl(
+            "DO $$ BEGIN IF to_regclass('procrastinate_jobs') IS NOT NULL THEN "
+            "TRUNCATE procrastinate_jobs, procrastinate_periodic_defers, procrastinate_workers CASCADE; "
+            "END IF; END $$"
+        )
     else:
         await db.run_ddl("PRAGMA foreign_keys = OFF")
         for n in names:

@@ -22,13 +22,15 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from canteen import i18n
+from canteen import jobs as _jobs  # noqa: F401 - registers every kind of work and the schedule
 from canteen.accounting import api as accounting_api
 from canteen.api import auth as auth_api
 from canteen.api import health
+from canteen.api import jobs as jobs_api
 from canteen.care import api as care_api
 from canteen.care import civil_api  # care:civil
 from canteen.checkin import api as checkin_api
-from canteen.core import events
+from canteen.core import events, queue
 from canteen.core.db import close_pool, open_pool
 from canteen.core.kv import make_channels_backend, make_kv
 from canteen.core.ratelimit import make_limiter
@@ -56,6 +58,7 @@ from canteen.web import city as city_pages
 from canteen.web import courier as courier_pages
 from canteen.web import dashboard as dashboard_pages
 from canteen.web import errors as web_errors
+from canteen.web import jobs as job_pages
 from canteen.web import kitchen as kitchen_pages
 from canteen.web import menus as menu_pages
 from canteen.web import notify as notify_pages
@@ -147,6 +150,9 @@ def route_handlers() -> list[Any]:
         *notify_api.CONTROLLERS,
         *notify_pages.PAGES,
         *survey_pages.PAGES,
+        *jobs_api.CONTROLLERS,
+        *job_pages.PAGES,
+        # jobs: more pages and controllers of queued work go here
     ]
 
 
@@ -170,7 +176,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # The demo's notification loop (CANTEEN_NOTIFY_DISPATCH_IN_APP); production runs `canteen jobs`.
         notifier = background_dispatcher(settings)
         try:
-            yield
+            # The job queue: opened to defer work; on the embedded demo (SQLite) the worker runs
+            # here too (CANTEEN_JOBS_WORKER), so a newcomer sees what production does.
+            async with queue.opened(settings):
+                if settings.jobs_in_process:
+                    queue.start_in_process_worker(settings)
+                try:
+                    yield
+                finally:
+                    await queue.stop_in_process_worker()
         finally:
             if notifier is not None:
                 notifier.cancel()

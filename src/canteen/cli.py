@@ -189,6 +189,39 @@ def cmd_jobs(args: argparse.Namespace) -> None:
         time.sleep(args.loop)
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Run the job queue's worker (and its schedule) until SIGINT/SIGTERM."""
+    # Imported when the command runs (see the module docstring).
+    import logging
+
+    from canteen import jobs  # registers every kind of work and the schedule
+    from canteen.app import configure_logging
+    from canteen.core import queue
+    from canteen.core.db import close_pool, open_pool
+
+    s = _settings()
+    configure_logging(s)
+    if not s.is_postgres:
+        print(
+            "note: on SQLite the queue lives inside the web process (the demo runs its worker "
+            "there); `canteen worker` needs CANTEEN_DATABASE_URL=postgresql://…",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    del jobs
+
+    async def go() -> None:
+        await open_pool(1, max(2, s.jobs_concurrency + 1))
+        try:
+            async with queue.opened(s):
+                logging.getLogger("canteen.queue").info("worker started", extra={"kinds": queue.kinds()})
+                await queue.run_worker(s)
+        finally:
+            await close_pool()
+
+    asyncio.run(go())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="canteen", description="Canteen: meal assistance for older people")
     sub = p.add_subparsers(dest="command", required=True)
@@ -240,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--loop", type=int, default=0, help="repeat every N seconds (0: once, for cron)")
     sp.set_defaults(fn=cmd_jobs)
+    sp = sub.add_parser("worker", help="run the job queue's worker and schedule (PostgreSQL)")
+    sp.set_defaults(fn=cmd_worker)
     sp = sub.add_parser("token", help="device API tokens")
     sp.add_argument("action", choices=["create"])
     sp.add_argument("username", help="the user the device acts as")

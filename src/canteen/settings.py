@@ -69,11 +69,20 @@ class Settings:
     notify_wechat_base: str = "https://api.weixin.qq.com"
     notify_dispatch_in_app: bool = False  # the app's lifespan runs the dispatcher (``canteen demo`` sets it)
     notify_interval_seconds: int = 30
+    # Who runs the job queue's work (canteen.core.queue): "auto" = inside the web process on SQLite
+    # (the embedded demo: procrastinate's in-memory queue), a separate `canteen worker` on
+    # PostgreSQL; "in-process" or "external" to choose.
+    jobs_worker: str = "auto"
+    jobs_concurrency: int = 2
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def jobs_in_process(self) -> bool:
+        return self.jobs_worker == "in-process" or (self.jobs_worker == "auto" and not self.is_postgres)
 
     @property
     def is_postgres(self) -> bool:
@@ -196,6 +205,10 @@ class Settings:
                 "CANTEEN_NOTIFY_WECHAT_APPID, CANTEEN_NOTIFY_WECHAT_SECRET and "
                 "CANTEEN_NOTIFY_WECHAT_TEMPLATE_ID: set all three or none"
             )
+        if self.jobs_worker not in {"auto", "in-process", "external"}:
+            out.append(f"CANTEEN_JOBS_WORKER={self.jobs_worker!r}: must be auto, in-process or external")
+        if not 1 <= self.jobs_concurrency <= 64:
+            out.append("CANTEEN_JOBS_CONCURRENCY: must be between 1 and 64")
         if not 1 <= self.notify_interval_seconds <= 3600:
             out.append("CANTEEN_NOTIFY_INTERVAL_SECONDS: must be between 1 and 3600")
         if (self.stripe_api_key is None) != (self.stripe_webhook_secret is None):

@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from canteen.core.db import ping
 from canteen.core.migrate import pending_migrations
+from canteen.core.queue import QueueHealth, health
 
 
 class Check(msgspec.Struct):
@@ -21,6 +22,9 @@ class Check(msgspec.Struct):
 class Readiness(msgspec.Struct):
     ready: bool
     checks: list[Check]
+    # The job queue: runs waiting and running, workers with a heartbeat in the last 30 s. A queue
+    # without a worker does not make the web unready (it still serves); monitoring alerts on it.
+    queue: QueueHealth | None = None
 
 
 @get("/healthz", tags=["ops"], summary="The process is alive", include_in_schema=True)
@@ -31,7 +35,7 @@ async def healthz() -> dict[str, str]:
 @get(
     "/readyz",
     tags=["ops"],
-    summary="Database reachable, migrations current, Redis reachable when set",
+    summary="Database reachable, migrations current, Redis reachable when set; job queue depth and workers",
     responses={
         503: ResponseSpec(data_container=Readiness, description="Not ready: the failing checks are named")
     },
@@ -64,5 +68,14 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
         checks.append(
             Check("redis", True, "not configured: in-memory stores and channels (single process only)")
         )
+    queue: QueueHealth | None = None
+    try:
+        queue = await health()
+        detail = f"{queue.queued} queued, {queue.running} running, {queue.workers_alive} worker(s) alive"
+        if queue.queued and not queue.workers_alive:
+            detail += "; no worker is running: start `canteen worker`"
+        checks.append(Check("jobs", True, detail))
+    except Exception as exc:  # reported, not raised: the probe names what it could not read
+        checks.append(Check("jobs", True, f"queue not readable: {type(exc).__name__}"))
     ready = all(c.ok for c in checks)
-    return Response(Readiness(ready, checks), status_code=200 if ready else 503)
+    return Response(Readiness(ready, checks, queue), status_code=200 if ready else 503)

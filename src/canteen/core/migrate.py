@@ -25,6 +25,10 @@ async def migrate(*, quiet: bool = True) -> None:
         result = await run_forwards(app_name="all", migration_id="all", fake=False)
     if not result.success:
         raise MigrationError(f"migrations failed: {result.message}\n{out.getvalue()[-2000:]}")
+    # The job queue's own tables (procrastinate, PostgreSQL only; pinned version, see docs/deploy.md).
+    from canteen.core.queue import apply_schema  # the queue imports the tables this module migrates
+
+    await apply_schema()
 
 
 def known_migrations() -> set[tuple[str, str]]:

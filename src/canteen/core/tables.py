@@ -1,6 +1,6 @@
-"""Cross-cutting tables: the audit trail, idempotency records and the notification outbox."""
+"""Cross-cutting tables: the audit trail, idempotency records, the notification outbox and job runs."""
 
-from piccolo.columns import JSON, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Bytea, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -51,3 +51,34 @@ class OutboxEvent(Table, tablename="outbox_event"):
     created_at = Timestamptz(index=True)
     # Set by canteen.notify once the event has been turned into per-recipient notifications.
     fanned_out_at = Timestamptz(null=True, default=None, index=True)
+
+
+class JobRun(Table, tablename="job_run"):
+    """One piece of long work (a route plan, a claim check, a card sheet …) as people see it:
+    who asked, in which scope, how far it got and what came out. The queue (procrastinate, in
+    canteen.core.queue) delivers and retries it; this row is the referee of whether it is done."""
+
+    id = Varchar(length=32, primary_key=True)
+    kind = Varchar(length=48, index=True)
+    args = JSON(default="{}")
+    status = Varchar(length=12, index=True, default="queued")  # queued | running | done | failed
+    # Set while queued or running, cleared when it ends: the same request asked twice while it
+    # runs joins the first (NULLs never collide, so finished runs don't block a new one).
+    active_key = Varchar(length=160, null=True, default=None, unique=True)
+    progress_done = Integer(default=0)
+    progress_total = Integer(default=0)
+    stage = Varchar(length=64, default="")  # a msgid: shown through the catalogs
+    result = JSON(default="{}")
+    error_code = Varchar(length=48, default="")
+    attempts = Integer(default=0)
+    user = Integer(null=True, default=None, index=True)
+    district = Integer(null=True, default=None, index=True)
+    site = Integer(null=True, default=None)
+    created_at = Timestamptz(index=True)
+    started_at = Timestamptz(null=True, default=None)
+    heartbeat_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None)
+    # A file the work produced (a card sheet PDF, an export), downloaded from the run's page.
+    output = Bytea(null=True, default=None)
+    output_name = Varchar(length=120, default="")
+    output_type = Varchar(length=80, default="")

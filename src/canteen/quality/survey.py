@@ -49,6 +49,9 @@ def quarter_bounds(quarter: str) -> tuple[dt.date, dt.date]:
     if not m:
         raise DomainError("invalid_quarter", {"field": "quarter", "value": (quarter or "")[:20]})
     year, q = int(m.group(1)), int(m.group(2))
+    # A survey quarter of this service's lifetime: year 0000 (no such date) or 1994 is a typo.
+    if not 2000 <= year <= 2099:
+        raise DomainError("invalid_quarter", {"field": "quarter", "value": quarter[:20]})
     first = dt.date(year, 3 * q - 2, 1)
     last = dt.date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1) - dt.timedelta(days=1)
     return first, last

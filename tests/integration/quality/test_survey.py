@@ -59,9 +59,11 @@ def test_quarters() -> None:
     assert survey.quarter_bounds("2027-Q1") == (dt.date(2027, 1, 1), dt.date(2027, 3, 31))
     assert survey.shift_quarter("2026-Q4", 1) == "2027-Q1"
     assert survey.shift_quarter("2026-Q1", -1) == "2025-Q4"
-    with pytest.raises(DomainError) as e:
-        survey.quarter_bounds("2026-Q5")
-    assert e.value.code == "invalid_quarter"
+    # Out of shape, or a year no survey of this service has (0000 is no date at all: it was a 500).
+    for bad in ("2026-Q5", "0000-Q1", "1994-Q2", "2100-Q1"):
+        with pytest.raises(DomainError) as e:
+            survey.quarter_bounds(bad)
+        assert e.value.code == "invalid_quarter"
 
 
 @pytest.mark.parametrize(

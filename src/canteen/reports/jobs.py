@@ -1,0 +1,3 @@
+"""Long work of `reports` run on the job queue (canteen.core.queue); handlers submit, answer 202."""
+
+from __future__ import annotations
