@@ -43,6 +43,7 @@ os.environ.setdefault("CANTEEN_LOG_LEVEL", "WARNING")
 # Every test app runs the queue's worker (on PostgreSQL too), so queued work ends within the test;
 # tests/integration/jobs/test_worker_process.py runs `canteen worker` as a process of its own.
 os.environ["CANTEEN_JOBS_WORKER"] = "in-process"
+os.environ["CANTEEN_JOBS_SCHEDULE"] = "false"  # no cron by the wall clock inside a test
 if REDIS_URL:
     ru = urlparse(REDIS_URL)
     os.environ["CANTEEN_REDIS_URL"] = urlunparse(ru._replace(path=f"/{1 + WORKER_N % 15}"))

@@ -38,7 +38,6 @@ from canteen.delivery import api as delivery_api
 from canteen.meals import api as meals_api
 from canteen.menus import api as menus_api
 from canteen.notify import api as notify_api
-from canteen.notify.dispatcher import background_dispatcher
 from canteen.orders import api as orders_api
 from canteen.orders import webhooks as order_webhooks
 from canteen.payments import api as payments_api
@@ -173,8 +172,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await open_pool(settings.db_pool_min, settings.db_pool_max)
-        # The demo's notification loop (CANTEEN_NOTIFY_DISPATCH_IN_APP); production runs `canteen jobs`.
-        notifier = background_dispatcher(settings)
         try:
             # The job queue: opened to defer work; on the embedded demo (SQLite) the worker runs
             # here too (CANTEEN_JOBS_WORKER), so a newcomer sees what production does.
@@ -186,8 +183,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 finally:
                     await queue.stop_in_process_worker()
         finally:
-            if notifier is not None:
-                notifier.cancel()
             await close_pool()
             await kv.close()
             await limiter.close()

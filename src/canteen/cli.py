@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from canteen.settings import Settings, SettingsError, get_settings, use_demo_defaults
+from canteen.settings import Settings, SettingsError, get_settings
 
 T = TypeVar("T")
 
@@ -111,9 +111,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print()
     sys.stdout.flush()
     if not args.no_serve:
-        # The demo sends its notifications from the app itself (to the log page unless a gateway
-        # is configured); the uvicorn factory reads the settings afresh.
-        use_demo_defaults()
+        # On SQLite the web process runs the job queue's worker and schedule itself (notifications,
+        # standing orders, alerts, route plans …): a newcomer needs no second command.
         cmd_serve(args)
 
 

@@ -67,13 +67,12 @@ class Settings:
     notify_wechat_secret: str | None = None
     notify_wechat_template_id: str | None = None
     notify_wechat_base: str = "https://api.weixin.qq.com"
-    notify_dispatch_in_app: bool = False  # the app's lifespan runs the dispatcher (``canteen demo`` sets it)
-    notify_interval_seconds: int = 30
     # Who runs the job queue's work (canteen.core.queue): "auto" = inside the web process on SQLite
     # (the embedded demo: procrastinate's in-memory queue), a separate `canteen worker` on
     # PostgreSQL; "in-process" or "external" to choose.
     jobs_worker: str = "auto"
     jobs_concurrency: int = 2
+    jobs_schedule: bool = True  # the worker also runs the schedule (the queue's cron)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -209,8 +208,6 @@ class Settings:
             out.append(f"CANTEEN_JOBS_WORKER={self.jobs_worker!r}: must be auto, in-process or external")
         if not 1 <= self.jobs_concurrency <= 64:
             out.append("CANTEEN_JOBS_CONCURRENCY: must be between 1 and 64")
-        if not 1 <= self.notify_interval_seconds <= 3600:
-            out.append("CANTEEN_NOTIFY_INTERVAL_SECONDS: must be between 1 and 3600")
         if (self.stripe_api_key is None) != (self.stripe_webhook_secret is None):
             out.append("CANTEEN_STRIPE_API_KEY and CANTEEN_STRIPE_WEBHOOK_SECRET: set both or neither")
         return out
@@ -238,11 +235,3 @@ def parse_networks(text: str) -> tuple[IPNetwork, ...]:
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return Settings.from_env()
-
-
-def use_demo_defaults() -> None:
-    """What `canteen demo` serves with unless the environment says otherwise: the notification
-    loop runs inside the app (there is no separate `canteen jobs` beside a newcomer's demo).
-    Set in the environment, not only here, so uvicorn's worker processes inherit it."""
-    os.environ.setdefault("CANTEEN_NOTIFY_DISPATCH_IN_APP", "true")
-    get_settings.cache_clear()

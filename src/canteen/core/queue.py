@@ -167,6 +167,8 @@ def app(settings: Settings | None = None) -> procrastinate.App:
         _app = procrastinate.App(connector=_connector(settings), import_paths=[])
         _app_url = settings.database_url
         _register_tasks(_app)
+        for cron, name, fn in _SCHEDULE:
+            _add_periodic(_app, cron, name, fn)
     return _app
 
 
@@ -184,17 +186,24 @@ def _register_tasks(a: procrastinate.App) -> None:
         await retry_stalled()
 
 
+_SCHEDULE: list[tuple[str, str, Callable[[int], Awaitable[None]]]] = []
+
+
 def on_schedule(cron: str, name: str) -> Callable[[Callable[[int], Awaitable[None]]], Any]:
     """A periodic task of the queue's cron (``canteen.jobs`` holds the schedule); one run per
     tick whatever the number of workers (procrastinate defers each tick once)."""
 
     def register(fn: Callable[[int], Awaitable[None]]) -> Any:
-        a = app()
-        return a.periodic(cron=cron, periodic_id=name)(
-            a.task(name=f"canteen.cron.{name}", queueing_lock=name)(fn)
-        )
+        _SCHEDULE.append((cron, name, fn))
+        if _app is not None:
+            _add_periodic(_app, cron, name, fn)
+        return fn
 
     return register
+
+
+def _add_periodic(a: procrastinate.App, cron: str, name: str, fn: Callable[[int], Awaitable[None]]) -> None:
+    a.periodic(cron=cron, periodic_id=name)(a.task(name=f"canteen.cron.{name}", queueing_lock=name)(fn))
 
 
 @contextlib.asynccontextmanager
@@ -453,7 +462,12 @@ async def run_worker(
 ) -> None:
     """Run the worker until stopped (``canteen worker``; the web process in in-process mode)."""
     settings = settings or get_settings()
-    await app(settings).run_worker_async(
+    a = app(settings)
+    if not settings.jobs_schedule:
+        # Tests (and a worker meant only for on-demand work) run no cron: nothing fires by the
+        # wall clock in the middle of a test.
+        a.periodic_registry.periodic_tasks.clear()
+    await a.run_worker_async(
         concurrency=settings.jobs_concurrency,
         wait=wait,
         install_signal_handlers=install_signal_handlers,
