@@ -297,6 +297,15 @@ TABLE: dict[str, Rule] = {
     "POST /api/v1/users/{user_id}/password": allow(ADMIN),
     "POST /api/v1/users/{user_id}/unlock": allow(ADMIN),
     "POST /api/v1/walk-ins": allow(SITE_A_COUNTER),
+    # A job run: admin and an official of its district (and whoever asked for it).
+    "GET /api/v1/jobs/{run_id}": allow(OFFICIAL_X),
+    "GET /api/v1/jobs/{run_id}/download": allow(OFFICIAL_X),
+    # helpers: new rows of queued work go below, each under its own comment line
+    # routing:
+    # claims:
+    # sheets:
+    # scheduled:
+    # caches:
     "GET /healthz": allow(PUBLIC),
     "GET /readyz": allow(PUBLIC_NOT_REVOKED),
 }
