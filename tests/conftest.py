@@ -192,3 +192,24 @@ def login(client: Any) -> Callable[[str], dict[str, str]]:
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
     return do
+
+
+@pytest.fixture
+def finish_job(client: Any) -> Callable[..., dict[str, Any]]:
+    """Follow a 202 (queued work) to its end: ``finish_job(response, headers)`` polls
+    ``GET /api/v1/jobs/{id}`` until the run is done or failed and returns its JSON."""
+    import time
+
+    def do(response: Any, headers: dict[str, str], timeout: float = 120.0) -> dict[str, Any]:
+        assert response.status_code == 202, response.text
+        run_id = response.json()["id"]
+        deadline = time.monotonic() + timeout
+        body: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            body = client.get(f"/api/v1/jobs/{run_id}", headers=headers).json()
+            if body.get("status") in ("done", "failed"):
+                return body
+            time.sleep(0.05)
+        raise AssertionError(f"job {run_id} did not finish in {timeout} s: {body}")
+
+    return do

@@ -178,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             async with queue.opened(settings):
                 if settings.jobs_in_process:
                     queue.start_in_process_worker(settings)
+                # caches: start the cross-process invalidation listener here
                 try:
                     yield
                 finally:
