@@ -48,6 +48,9 @@ from canteen.settings import Settings, get_settings
 log = logging.getLogger("canteen.queue")
 
 register("job_not_found", 404)
+# Stored on a run that ended without a DomainError of its own (worded on the run's page).
+register("job_crashed", 500)
+register("job_unknown", 500)
 
 TASK_NAME = "canteen.run_job"
 STALLED_AFTER_SECONDS = 30.0
