@@ -87,6 +87,12 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     root.propagate = False
+    # The job queue's own lines (a line per job) in our format, warnings only: canteen.queue logs
+    # each run's end with its kind and duration.
+    queue_log = logging.getLogger("procrastinate")
+    queue_log.handlers[:] = [handler]
+    queue_log.setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level.upper())))
+    queue_log.propagate = False
 
 
 def _template_engine() -> JinjaTemplateEngine:
