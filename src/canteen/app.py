@@ -30,7 +30,7 @@ from canteen.api import jobs as jobs_api
 from canteen.care import api as care_api
 from canteen.care import civil_api  # care:civil
 from canteen.checkin import api as checkin_api
-from canteen.core import events, queue
+from canteen.core import cache, events, queue
 from canteen.core.db import close_pool, open_pool
 from canteen.core.kv import make_channels_backend, make_kv
 from canteen.core.ratelimit import make_limiter
@@ -184,9 +184,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             async with queue.opened(settings):
                 if settings.jobs_in_process:
                     queue.start_in_process_worker(settings)
-                # caches: start the cross-process invalidation listener here
+                # caches: the cross-process invalidation listener (Redis only) runs while the app does
                 try:
-                    yield
+                    async with cache.listener(settings.redis_url):
+                        yield
                 finally:
                     await queue.stop_in_process_worker()
         finally:

@@ -195,7 +195,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
     from canteen import jobs  # registers every kind of work and the schedule
     from canteen.app import configure_logging
-    from canteen.core import queue
+    from canteen.core import cache, queue
     from canteen.core.db import close_pool, open_pool
 
     s = _settings()
@@ -212,7 +212,9 @@ def cmd_worker(args: argparse.Namespace) -> None:
     async def go() -> None:
         await open_pool(1, max(2, s.jobs_concurrency + 1))
         try:
-            async with queue.opened(s):
+            # The worker reads menus, policies and sites through the same caches as the web: it
+            # hears (and publishes) their evictions too.
+            async with queue.opened(s), cache.listener(s.redis_url):
                 logging.getLogger("canteen.queue").info("worker started", extra={"kinds": queue.kinds()})
                 await queue.run_worker(s)
         finally:

@@ -16,4 +16,4 @@ def test_readyz_names_each_check(client: Any) -> None:
     body = r.json()
     assert body["ready"] is True
     names = {c["name"] for c in body["checks"]}
-    assert names == {"database", "migrations", "redis", "jobs"}
+    assert names == {"database", "migrations", "redis", "jobs", "caches"}

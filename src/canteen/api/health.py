@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
+from canteen.core import cache
 from canteen.core.db import ping
 from canteen.core.migrate import pending_migrations
 from canteen.core.queue import QueueHealth, health
@@ -77,5 +78,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
         checks.append(Check("jobs", True, detail))
     except Exception as exc:  # reported, not raised: the probe names what it could not read
         checks.append(Check("jobs", True, f"queue not readable: {type(exc).__name__}"))
+    # Per-process cache figures (entries, hit rate, the eviction bus): informational.
+    checks.append(Check("caches", True, cache.summary()))
     ready = all(c.ok for c in checks)
     return Response(Readiness(ready, checks, queue), status_code=200 if ready else 503)

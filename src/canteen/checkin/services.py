@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from piccolo.query.functions.aggregate import Sum
 
 from canteen.accounts.roles import CASHIER, OPERATOR, Principal
 from canteen.checkin.rules import pick_slot
@@ -43,7 +44,7 @@ from canteen.meals import hotpath
 from canteen.meals import services as meals
 from canteen.meals.hotpath import Limits
 from canteen.meals.pricing import assemble_quote, price_meal, without_categories
-from canteen.meals.tables import Meal
+from canteen.meals.tables import DailyRollup, Meal
 from canteen.meals.usage import already_detail, is_subsidy_refusal, served_already
 from canteen.menus.rules import AllergenConflict, allergen_conflicts, check_allergens
 from canteen.menus.services import meal_set_for
@@ -686,16 +687,17 @@ async def tally(actor: Principal, site_id: int, day: dt.date) -> Tally:
     site = await site_info(site_id)
     if not actor.can_site(site.id, site.district_id):
         raise DomainError("not_found", {"site_id": site_id})
-    rows = await Meal.select(
-        Meal.slot,
-        Meal.elder,
-        Meal.subsidised,
-        Meal.voided_at,
-        Meal.list_price_fen,
-        Meal.subsidy_fen,
-        Meal.copay_fen,
-        Meal.payment,
-    ).where((Meal.site == site_id) & (Meal.service_date == day))
+    # caches: the counter asks again on every check-in at the site; the rollups hold no voids,
+    # walk-ins or payment kinds, so the site's day is summed in the database (index meal_site_day)
+    # and a few grouped rows come back instead of every meal.
+    rows = await Meal.raw(
+        "SELECT slot, subsidised, elder IS NULL AS walk_in, voided_at IS NOT NULL AS voided, payment, "
+        "COUNT(*) AS n, SUM(list_price_fen) AS list_fen, SUM(subsidy_fen) AS subsidy_fen, "
+        "SUM(copay_fen) AS copay_fen FROM meal WHERE site = {} AND service_date = {} "
+        "GROUP BY slot, subsidised, elder IS NULL, voided_at IS NOT NULL, payment",
+        site_id,
+        day,
+    )
     t = Tally(
         site_id=site_id,
         service_date=day.isoformat(),
@@ -711,21 +713,30 @@ async def tally(actor: Principal, site_id: int, day: dt.date) -> Tally:
         by_slot={},
     )
     for r in rows:
-        if r["voided_at"] is not None:
-            t.voided += 1
+        n = int(r["n"])
+        if r["voided"]:
+            t.voided += n
             continue
-        t.meals += 1
-        t.by_slot[r["slot"]] = t.by_slot.get(r["slot"], 0) + 1
-        t.subsidised += 1 if r["subsidised"] else 0
-        t.walk_ins += 1 if r["elder"] is None else 0
-        t.list_fen += r["list_price_fen"]
-        t.subsidy_fen += r["subsidy_fen"]
-        t.copay_fen += r["copay_fen"]
+        t.meals += n
+        t.by_slot[r["slot"]] = t.by_slot.get(r["slot"], 0) + n
+        t.subsidised += n if r["subsidised"] else 0
+        t.walk_ins += n if r["walk_in"] else 0
+        t.list_fen += int(r["list_fen"] or 0)
+        t.subsidy_fen += int(r["subsidy_fen"] or 0)
+        copay = int(r["copay_fen"] or 0)
+        t.copay_fen += copay
         if r["payment"] == "cash":
-            t.cash_fen += r["copay_fen"]
+            t.cash_fen += copay
         elif r["payment"] == "balance":
-            t.balance_fen += r["copay_fen"]
+            t.balance_fen += copay
+    t.by_slot = _in_slot_order(t.by_slot)
     return t
+
+
+def _in_slot_order(by_slot: dict[str, int]) -> dict[str, int]:
+    """Breakfast, lunch, dinner (then anything else by name), as the day goes."""
+    order = {s: i for i, s in enumerate(("breakfast", "lunch", "dinner"))}
+    return dict(sorted(by_slot.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
 
 async def district_today(actor: Principal, district_id: int, day: dt.date) -> DistrictToday:
@@ -737,20 +748,37 @@ async def district_today(actor: Principal, district_id: int, day: dt.date) -> Di
         .where((Site.district == district_id) & (Site.kind == "meal_point"))
         .order_by(Site.id)
     )
-    rows = await Meal.select(Meal.site, Meal.slot, Meal.subsidised).where(
-        (Meal.district == district_id) & (Meal.service_date == day) & Meal.voided_at.is_null()
+    # caches: every open live page asks again on every check-in of the district, so the answer
+    # comes from the day's rollup rows (kept by each meal's own write, voids taken away), summed
+    # in the database: a few rows per point and slot, never the district's meals of the day.
+    rows = await (
+        DailyRollup.select(
+            DailyRollup.site,
+            DailyRollup.slot,
+            Sum(DailyRollup.meals).as_alias("meals"),
+            Sum(DailyRollup.subsidised).as_alias("subsidised"),
+        )
+        .where(
+            (DailyRollup.district == district_id)
+            & (DailyRollup.service_date == day)
+            & (DailyRollup.source == "")  # the meal rows; the funding-source rows count again
+        )
+        .group_by(DailyRollup.site, DailyRollup.slot)
     )
     per: dict[int, SiteToday] = {
         s["id"]: SiteToday(s["id"], s["name"], s["point_type"], 0, 0, {}) for s in sites
     }
     for r in rows:
         item = per.get(r["site"])
-        if item is None:
+        n = int(r["meals"] or 0)
+        if item is None or n <= 0:
             continue
-        item.meals += 1
-        item.subsidised += 1 if r["subsidised"] else 0
-        item.by_slot[r["slot"]] = item.by_slot.get(r["slot"], 0) + 1
+        item.meals += n
+        item.subsidised += int(r["subsidised"] or 0)
+        item.by_slot[r["slot"]] = item.by_slot.get(r["slot"], 0) + n
     items = list(per.values())
+    for i in items:
+        i.by_slot = _in_slot_order(i.by_slot)
     return DistrictToday(district_id, day.isoformat(), sum(i.meals for i in items), items)
 
 

@@ -38,7 +38,7 @@ import msgspec
 from canteen.accounts.roles import KITCHEN, OFFICIAL, OPERATOR, SITE_ROLES, Principal
 from canteen.core import audit
 from canteen.core.audit import SystemActor
-from canteen.core.cache import TTLCache
+from canteen.core.cache import TTLCache, invalidate
 from canteen.core.categories import DIET_TAGS, SLOTS, sorted_allergens
 from canteen.core.clock import UTC, utcnow
 from canteen.core.db import UniqueViolation, write_transaction
@@ -93,9 +93,21 @@ MAX_RANGE_DAYS = 62
 
 
 # The counter reads the menu for every scan; it changes rarely. Prices and sets come from this
-# cache for a few seconds (cleared at once by a menu write in this process); portions are not
+# cache, keyed by the site that serves (a satellite's entry holds its kitchen's menu); a menu
+# write evicts the cooking site's and its satellites' entries in every process (``_forget``),
+# a dish edit the whole cache; the TTL is the bound only while Redis is away. Portions are not
 # decided here but by take_portion's conditional UPDATE in the check-in transaction.
-_SERVED: TTLCache[tuple[int, dt.date, str], MenuView | None] = TTLCache(ttl=15.0)
+# A city: 1,500 points x 3 slots today, and the days ahead that delivery orders price.
+_SERVED: TTLCache[tuple[int, dt.date, str], MenuView | None] = TTLCache("menus", ttl=15.0, maxsize=32768)
+
+
+async def _forget(site_id: int, menus: Sequence[tuple[dt.date, str]]) -> None:
+    """After menus of a cooking site have been written: evict them where they are served."""
+    if not menus:
+        return
+    satellites = await Site.select(Site.id).where(Site.kitchen == site_id)
+    sites = [site_id, *(int(r["id"]) for r in satellites)]
+    await invalidate("menus", *((s, day, slot) for s in sites for day, slot in menus))
 
 
 async def _site(site_id: int) -> dict[str, Any]:
@@ -274,7 +286,6 @@ async def _refresh_sets_with(dish_id: int | None, district_id: int, since: dt.da
                 MealSet.texture_level: set_texture([p["texture_level"] for p in parts]),
             }
         ).where(MealSet.id == s["id"])
-    _SERVED.clear()
 
 
 async def refresh_set_contents(district_id: int, since: dt.date) -> None:
@@ -282,6 +293,7 @@ async def refresh_set_contents(district_id: int, since: dt.date) -> None:
     (the demo loader, after it gave its dishes codes and levels)."""
     async with write_transaction():
         await _refresh_sets_with(None, district_id, since)
+    await invalidate("menus")
 
 
 async def update_dish(
@@ -322,6 +334,8 @@ async def update_dish(
             district_id=row["district"],
             now=now,
         )
+    # A dish's name, tags or allergens show on every menu that holds it: read them afresh.
+    await invalidate("menus")
     return _dish_view(await _dish_row(dish_id))
 
 
@@ -492,7 +506,6 @@ async def _write_menu(
     now: dt.datetime,
 ) -> int:
     """Create or replace one menu inside the caller's transaction; returns the menu id."""
-    _SERVED.clear()
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
         raise DomainError("validation_failed", {"field": "sets", "reason": "duplicate set names"})
@@ -608,6 +621,7 @@ async def set_menu(
     except UniqueViolation as exc:
         # Two editors creating the same menu at once: the loser retries on a fresh page.
         raise DomainError("duplicate", {"site_id": site_id, "date": day.isoformat(), "slot": slot}) from exc
+    await _forget(site_id, [(day, slot)])
     menu = await DailyMenu.select(*_MENU_COLS).where(DailyMenu.id == menu_id).first()
     assert menu is not None
     return await _menu_view(menu)
@@ -635,6 +649,7 @@ async def copy_week(
         raise DomainError("menu_not_cooking_site", {"kitchen_id": site["kitchen"]})
     shift = to_monday - from_monday
     copied = skipped = 0
+    written: list[tuple[dt.date, str]] = []
     async with write_transaction():
         menus = await DailyMenu.select(*_MENU_COLS).where(
             (DailyMenu.site == site_id)
@@ -665,6 +680,8 @@ async def copy_week(
                 actor, site, target, menu["slot"], msgspec.convert(sets, list[MealSetIn]), None, now
             )
             copied += 1
+            written.append((target, menu["slot"]))
+    await _forget(site_id, written)
     return CopyWeekResult(copied=copied, skipped=skipped)
 
 

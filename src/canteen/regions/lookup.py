@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from canteen.core.cache import TTLCache
+from canteen.core.cache import TTLCache, invalidate
 from canteen.core.categories import district_meal_types
 from canteen.core.errors import DomainError, register
 from canteen.regions.tables import District, Site
@@ -43,8 +43,9 @@ def resolve_street(site_street: int | None, community_street: int | None) -> int
     return site_street or community_street or None
 
 
-# Serving hours and the operator are read on every scan and change rarely (site edits clear it).
-_SITES: TTLCache[int, SiteInfo] = TTLCache(ttl=30.0)
+# Serving hours and the operator are read on every scan and change rarely: a site edit evicts
+# its entry in every process (``forget_site``). A city's 1,500 points and their kitchens fit.
+_SITES: TTLCache[int, SiteInfo] = TTLCache("sites", ttl=30.0, maxsize=8192)
 
 
 async def site_info(site_id: int) -> SiteInfo:
@@ -86,8 +87,8 @@ async def site_info(site_id: int) -> SiteInfo:
     return info
 
 
-# A district's city changes almost never (site and district edits clear every cache anyway).
-_CITIES: TTLCache[int, int | None] = TTLCache(ttl=300.0)
+# A district's city changes almost never (a district edit evicts it: ``forget_district``).
+_CITIES: TTLCache[int, int | None] = TTLCache("cities", ttl=300.0, maxsize=1024)
 
 
 async def city_of(district_id: int) -> int | None:
@@ -113,12 +114,12 @@ async def check_same_city(home_district_id: int, site_district_id: int) -> None:
         raise DomainError("card_other_city", {"home_district_id": home_district_id, "site_city_id": host})
 
 
-_MEAL_TYPES: TTLCache[int, list[str]] = TTLCache(ttl=300.0)
+_MEAL_TYPES: TTLCache[int, list[str]] = TTLCache("meal_types", ttl=300.0, maxsize=1024)
 
 
 async def meal_types_of(district_id: int) -> list[str]:
     """The meal types a district's points serve (``district.meal_types``; every type unless the
-    district chose), cached like the city map (district edits clear every cache)."""
+    district chose), cached like the city map (a district edit evicts it)."""
     hit, cached = _MEAL_TYPES.get(district_id)
     if hit and cached is not None:
         return cached
@@ -129,3 +130,14 @@ async def meal_types_of(district_id: int) -> list[str]:
     types = district_meal_types(chosen)
     _MEAL_TYPES.set(district_id, types)
     return types
+
+
+async def forget_site(site_id: int) -> None:
+    """After a site's edit has committed: every process reads the site afresh."""
+    await invalidate("sites", site_id)
+
+
+async def forget_district(district_id: int) -> None:
+    """After a district's edit has committed: its city and meal types are read afresh everywhere."""
+    await invalidate("cities", district_id)
+    await invalidate("meal_types", district_id)

@@ -34,11 +34,12 @@ from piccolo.query.methods.select import Select
 
 from canteen.accounts.roles import ADMIN, OFFICIAL, OPERATOR, SITE_ROLES, Principal
 from canteen.core import audit
-from canteen.core.cache import clear_all
+from canteen.core.cache import invalidate
 from canteen.core.categories import DEFAULT_MEAL_TYPE, district_meal_types
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, is_sqlite, write_transaction
 from canteen.core.errors import DomainError, register
+from canteen.regions.lookup import forget_district, forget_site
 from canteen.regions.schemas import (
     DEFAULT_LIMIT,
     CityCreate,
@@ -294,7 +295,7 @@ async def update_district(
             district_id=district_id,
             now=now,
         )
-    clear_all()
+    await forget_district(district_id)  # caches: its meal types are read on every menu write
     return msgspec.structs.replace(before, **new)
 
 
@@ -734,7 +735,9 @@ async def update_site(
             district_id=row["district_id"],
             now=now,
         )
-    clear_all()  # the counter caches serving hours and operators
+    await forget_site(site_id)  # caches: the counter caches serving hours and operators
+    if {"kind", "point_type", "kitchen_id"} & set(new):
+        await invalidate("menus")  # caches: a satellite's cached menus are its kitchen's
     return after
 
 
@@ -768,7 +771,7 @@ async def set_site_status(
             note=note,
             now=now,
         )
-    clear_all()  # the counter caches serving hours and operators
+    await forget_site(site_id)  # caches: the counter refuses a point that is not open
     return msgspec.structs.replace(before, status=status, updated_at=now)
 
 

@@ -31,7 +31,7 @@ from piccolo.query.functions.aggregate import Max
 from canteen.accounts.roles import ADMIN, CITY_OFFICIAL, OFFICIAL, Principal
 from canteen.core import audit
 from canteen.core.audit import Actor
-from canteen.core.cache import TTLCache
+from canteen.core.cache import TTLCache, invalidate
 from canteen.core.categories import Category
 from canteen.core.clock import utcnow
 from canteen.core.db import write_transaction
@@ -331,7 +331,7 @@ async def publish_policy(actor: Actor, policy_id: int, *, now: dt.datetime | Non
             now=now,
         )
         view = _view(await _row(policy_id))
-    _invalidate()
+    await forget_policies()
     return view
 
 
@@ -357,7 +357,7 @@ async def retire_policy(actor: Principal, policy_id: int, *, now: dt.datetime | 
             now=now,
         )
         view = _view(await _row(policy_id))
-    _invalidate()
+    await forget_policies()
     return view
 
 
@@ -403,19 +403,21 @@ async def get_policy(actor: Principal, policy_id: int) -> PolicyView:
 
 
 # The counter asks for the policy of (district, day) on every scan: keep the answer per
-# process. Publish and retire clear this process's entries at once; other worker processes
-# see a change within the TTL (60 s) (policies are published ahead of the day they take
-# effect, so that window matters only for a same-day correction).
-_CACHE: TTLCache[tuple[int, dt.date], Policy | None] = TTLCache(ttl=60.0)
+# process. Publish and retire evict every entry in every process (``forget_policies``: a city
+# base is folded into each of its districts, so no narrower key is right); the TTL (60 s) is
+# the bound only while Redis is away. Policies are published ahead of the day they take
+# effect, so that window matters only for a same-day correction.
+_CACHE: TTLCache[tuple[int, dt.date], Policy | None] = TTLCache("policies", ttl=60.0, maxsize=4096)
 
 
 def clear_policy_cache() -> None:
-    """Forget every cached answer of :func:`policy_for` in this process (publish and retire
-    do it themselves)."""
+    """Forget every cached answer of :func:`policy_for` in this process only."""
     _CACHE.clear()
 
 
-_invalidate = clear_policy_cache
+async def forget_policies() -> None:
+    """After a publish or a retire has committed: every process reads policies afresh."""
+    await invalidate("policies")
 
 
 async def policy_for(district_id: int, day: dt.date) -> Policy | None:
