@@ -5,10 +5,13 @@ checks, card sheets, exports …); importing this module imports them all, so th
 defers them) and ``canteen worker`` (which runs them) know the same kinds.
 
 The schedule is the queue's cron (procrastinate periodic tasks, each tick deferred once however
-many workers run): every five minutes the due work is split into one job per district (alerts,
-rollups) or per day (standing orders, cut-offs), so one district's trouble never stops the rest and
-several workers share a city. Every step is idempotent: a tick run twice, or a job retried after a
-worker died, does nothing twice.
+many workers run): every five minutes the due work is split into one job per district (alerts),
+per changed district-day (rollups) or per day (standing orders, cut-offs), so one district's
+trouble never stops the rest and several workers share a city. Each job touches only what is due:
+alerts are chosen by the database over one district (``delivery.missed``), rollups are rebuilt
+only for the days whose meals changed, standing orders skip the ones already placed for the day.
+Every step is idempotent: a tick run twice, or a job retried after a worker died, does nothing
+twice.
 
 ``canteen jobs`` runs the same steps once in the foreground (cron without a worker, and tests).
 """
@@ -21,14 +24,14 @@ from typing import Any
 
 import msgspec
 
+# The domains' own kinds of work (each module registers its jobs with canteen.core.queue.job).
+from canteen.care import jobs as _care_jobs  # noqa: F401 - registers civil-affairs list checks and imports
 from canteen.core import queue
 from canteen.core.clock import utcnow
 from canteen.core.errors import DomainError
-
-# The domains' own kinds of work (each module registers its jobs with canteen.core.queue.job).
 from canteen.delivery import jobs as _delivery_jobs  # noqa: F401 - registers route plans
 from canteen.delivery.services import raise_missed_meal_alerts
-from canteen.meals.rollups import rollup_day
+from canteen.meals.rollups import dirty_days, rollup_day
 from canteen.notify.services import run_notifications
 from canteen.orders.services import confirm_due_cutoffs, materialise_standing_orders
 from canteen.quality import jobs as _quality_jobs  # noqa: F401 - registers claim checks
@@ -119,18 +122,19 @@ async def enqueue_due(now: dt.datetime) -> list[queue.JobRunView]:
                 key=f"{d['id']}:{tick}",
             )
         )
-    # Yesterday's rollups are a safety net (they are kept as meals are written): once a night.
-    if now.astimezone(get_settings().tz).hour == 2:
-        for d in await District.select(District.id):
-            runs.append(
-                await queue.submit(
-                    "schedule.rollups",
-                    {"district_id": d["id"], "day": (today - dt.timedelta(days=1)).isoformat()},
-                    user_id=None,
-                    district_id=d["id"],
-                    key=f"{d['id']}:{today.isoformat()}",
-                )
+    # Rollups are kept as meals are written; the rebuild is the safety net, and only for the
+    # finished days whose meals changed since their last rebuild (``meals.rollups.dirty_days``).
+    # Keyed by the district-day: a day still queued or running is not queued twice.
+    for district_id, day in await dirty_days(today):
+        runs.append(
+            await queue.submit(
+                "schedule.rollups",
+                {"district_id": district_id, "day": day.isoformat()},
+                user_id=None,
+                district_id=district_id,
+                key=f"{district_id}:{day.isoformat()}",
             )
+        )
     return runs
 
 
@@ -175,9 +179,11 @@ async def run_due_jobs(now: dt.datetime | None = None) -> JobReport:
         )
         _raise_failed(run)
         alerts += run.result.get("raised", 0)
+    for district_id, day in await dirty_days(today):
         rolled = await queue.run_now(
-            "schedule.rollups", {"district_id": d["id"], "day": (today - dt.timedelta(days=1)).isoformat()}
+            "schedule.rollups", {"district_id": district_id, "day": day.isoformat()}, district_id=district_id
         )
+        _raise_failed(rolled)
         rollup_rows += rolled.result.get("rows", 0)
     # Last, so the confirmations and alerts of this run are sent in this run.
     notified = await queue.run_now("schedule.notifications", {"now": at})

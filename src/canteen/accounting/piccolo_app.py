@@ -11,7 +11,7 @@ from canteen.accounting.tables import (
 )
 
 # The rollups are written only by canteen.meals; their migration history stays in this app's migrations.
-from canteen.meals.tables import DailyRollup, MonthlyRollup
+from canteen.meals.tables import DailyRollup, MonthlyRollup, RollupDirty
 
 APP_CONFIG = AppConfig(
     app_name="accounting",
@@ -22,6 +22,7 @@ APP_CONFIG = AppConfig(
         FundingBudget,
         DailyRollup,
         MonthlyRollup,
+        RollupDirty,
         Settlement,
         SettlementLine,
     ],

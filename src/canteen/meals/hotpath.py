@@ -415,6 +415,11 @@ led AS (
   RETURNING 1),
 dr AS ({rollups.json_upsert_sql("daily", ":daily")} RETURNING 1),
 mr AS ({rollups.json_upsert_sql("monthly", ":monthly")} RETURNING 1),
+dirty AS (
+  INSERT INTO rollup_dirty (district, service_date, marked_at)
+  VALUES (CAST(:district AS integer), CAST(:day AS date), CAST(:now AS timestamptz))
+  ON CONFLICT (district, service_date) DO NOTHING
+  RETURNING 1),
 idem AS (
   INSERT INTO idempotency_record (scope, key, fingerprint, status_code, response, created_at)
   SELECT CAST(:idem_scope AS text), CAST(:idem_key AS text), CAST(:idem_fp AS text), 201,
@@ -483,6 +488,7 @@ async def _write_pg(w: MealWrite) -> Written:
         "meal_set": meal["meal_set"] or 0,
         "elder": meal["elder"] or 0,
         "day": meal["service_date"],
+        "district": meal["district"],
         "usage_slots": [slot for slot, _ in _usage_slots(w)],
         "usage_days": [day for _, day in _usage_slots(w)],
         "slot_limit": limits.per_slot,

@@ -6,6 +6,12 @@ Two ways keep them right, and they agree (a test checks it):
 * ``rollup_day(district_id, day)`` — an idempotent job that rebuilds one day
   from the meals (delete + insert in one transaction); re-run it for any day to
   repair drift (a crash between writes, a meal fixed by hand).
+
+The schedule rebuilds only what changed: every meal write marks its district-day in
+``rollup_dirty`` (:func:`mark_dirty`, in the meal's own transaction), the rebuild claims the
+mark in its transaction, and :func:`dirty_days` lists the days still marked. A meal written
+while a rebuild runs either waits for it on the rollup row it touches (and lands on the new
+rows) or commits first (and is read by the rebuild), so a claimed mark never hides a change.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import msgspec
 from canteen.core.categories import Category
 from canteen.core.db import is_sqlite, write_transaction
 from canteen.core.periods import month_bounds, month_of
-from canteen.meals.tables import DailyRollup, Meal, MonthlyRollup
+from canteen.meals.tables import DailyRollup, Meal, MonthlyRollup, RollupDirty
 
 _ORDER = {c.value: i for i, c in enumerate(Category)}
 # Each key is split over SHARDS rows by the meal's elder (elder id % SHARDS, walk-ins 0), so the
@@ -233,6 +239,7 @@ async def apply_meal(meal: Mapping[str, Any], sign: int) -> None:
     if isinstance(day, str):
         day = dt.date.fromisoformat(day[:10])
         rows = [{**r, "service_date": day} for r in rows]
+    await mark_dirty(meal["district"], day)
     if rows:
         daily = _params(rows, sign, monthly=False)
         monthly = _params(rows, sign, monthly=True)
@@ -260,14 +267,46 @@ async def apply_meal_id(meal_id: int, sign: int) -> None:
         await apply_meal(meal, sign)
 
 
+# The mark of a meal's district-day: one index probe when the day is already marked (no row lock,
+# so the check-ins of a busy day do not queue on it).
+MARK_SQL = (
+    "INSERT INTO rollup_dirty (district, service_date, marked_at) VALUES ({}, {}, {}) "
+    "ON CONFLICT (district, service_date) DO NOTHING"
+)
+
+
+async def mark_dirty(district_id: int, day: dt.date, now: dt.datetime | None = None) -> None:
+    """Mark a district-day's rollups for the next rebuild (inside the meal's transaction)."""
+    await RollupDirty.raw(MARK_SQL, district_id, day, now or dt.datetime.now(dt.UTC))
+
+
+async def dirty_days(before: dt.date, *, limit: int = 1000) -> list[tuple[int, dt.date]]:
+    """District-days before ``before`` whose meals changed since their last rebuild, oldest first."""
+    rows = (
+        await RollupDirty.select(RollupDirty.district, RollupDirty.service_date)
+        .where(RollupDirty.service_date < before)
+        .order_by(RollupDirty.service_date)
+        .order_by(RollupDirty.district)
+        .limit(limit)
+    )
+    return [(int(r["district"]), r["service_date"]) for r in rows]
+
+
 async def rollup_day(district_id: int, day: dt.date) -> int:
-    """Rebuild one district-day of rollups from its live meals; returns the rows written. Idempotent."""
+    """Rebuild one district-day of rollups from its live meals; returns the rows written. Idempotent.
+
+    Claims the day's dirty mark first; then deletes the day's rows BEFORE reading the meals, so a
+    check-in still holding one of those rows is waited for and read (PostgreSQL), and one that
+    comes after waits for this rebuild and adds itself to the new rows."""
     async with write_transaction():
-        meals = await Meal.select(*MEAL_COLUMNS).where(
-            (Meal.district == district_id) & (Meal.service_date == day) & Meal.voided_at.is_null()
+        await RollupDirty.delete().where(
+            (RollupDirty.district == district_id) & (RollupDirty.service_date == day)
         )
         await DailyRollup.delete().where(
             (DailyRollup.district == district_id) & (DailyRollup.service_date == day)
+        )
+        meals = await Meal.select(*MEAL_COLUMNS).where(
+            (Meal.district == district_id) & (Meal.service_date == day) & Meal.voided_at.is_null()
         )
         rows = list(aggregate(meals).values())
         for start in range(0, len(rows), 500):

@@ -145,3 +145,18 @@ class SubsidyUsage(Table, tablename="subsidy_usage"):
     service_date = Date()
     slot = Varchar(length=10)
     n = Integer(default=0)
+
+
+class RollupDirty(Table, tablename="rollup_dirty"):
+    """A district-day whose meals changed since its rollups were last rebuilt.
+
+    Written in the meal's own transaction (record, void: ``canteen.meals.rollups.mark_dirty``,
+    ``INSERT … ON CONFLICT DO NOTHING`` on (district, service_date), so a busy day costs one
+    index probe per meal and takes no row lock) and claimed by the rebuild
+    (``rollups.rollup_day``), so the schedule rebuilds only the days that changed.
+    """
+
+    id: Serial
+    district = Integer()
+    service_date = Date()
+    marked_at = Timestamptz()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -1316,16 +1317,43 @@ async def stop_standing_order(actor: OrderActor, standing_id: int, *, now: dt.da
         )
 
 
+async def _due_standing_orders(day: dt.date, page: int = 500) -> AsyncIterator[dict[str, Any]]:
+    """The active standing orders due on ``day`` (weekday, until), a page at a time, each with
+    ``done``: its order for the day already exists (one query per page, not one per order)."""
+    from canteen.core.db import is_sqlite  # the one engine-specific query of this module
+
+    if is_sqlite():
+        weekday = "EXISTS (SELECT 1 FROM json_each(so.weekdays) AS w WHERE w.value = {})"
+    else:
+        weekday = "CAST(so.weekdays AS jsonb) @> to_jsonb(CAST({} AS integer))"
+    sql = (
+        "SELECT so.id, so.elder, so.site, so.slot, so.meal_set_name, so.payment, "  # noqa: S608 - constants
+        "CASE WHEN d.standing_order IS NULL THEN 0 ELSE 1 END AS done "
+        "FROM standing_order so LEFT JOIN (SELECT DISTINCT standing_order FROM delivery_order "
+        "WHERE service_date = {} AND standing_order IS NOT NULL) d ON d.standing_order = so.id "
+        f"WHERE so.active AND (so.until IS NULL OR so.until >= {{}}) AND {weekday} AND so.id > {{}} "
+        "ORDER BY so.id LIMIT {}"
+    )
+    after = 0
+    while True:
+        rows = await StandingOrder.raw(sql, day, day, day.weekday(), after, page)
+        for r in rows:
+            yield r
+        if len(rows) < page:
+            return
+        after = int(rows[-1]["id"])
+
+
 async def materialise_standing_orders(day: dt.date, *, now: dt.datetime | None = None) -> dict[str, int]:
     """Job: turn active standing orders into orders for ``day`` (before cut-off). Idempotent per
     (standing order, day) through the idempotency key. Returns counts by outcome code."""
     now = now or utcnow()
     actor = SystemActor("standing_orders")
     counts: dict[str, int] = {}
-    rows = await StandingOrder.select().where(StandingOrder.active == True).output(load_json=True)  # noqa: E712
     paused = await pauses.paused_elders(day, pauses.DELIVERY)  # 报停: the day is skipped, not refused
-    for r in rows:
-        if day.weekday() not in (r["weekdays"] or []) or (r["until"] and r["until"] < day):
+    async for r in _due_standing_orders(day):
+        if r["done"]:  # its order for the day exists: placed by an earlier run, nothing to do
+            counts["placed"] = counts.get("placed", 0) + 1
             continue
         if int(r["elder"]) in paused:
             counts["paused"] = counts.get("paused", 0) + 1
