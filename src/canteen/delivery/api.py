@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 import canteen.registry.cards  # noqa: F401 - registers the card codes resolve_card raises
 from canteen.accounts.context import lang_of, principal_of
 from canteen.accounts.guards import roles
+from canteen.accounts.jobs import JobRunOut, accepted
 from canteen.accounts.roles import COURIER, KITCHEN, OFFICIAL, OPERATOR
 from canteen.core.apidocs import errors
 from canteen.core.clock import utcnow
@@ -30,7 +31,6 @@ from canteen.delivery.schemas import (
     ProductionPlan,
     RoundList,
     RoundPlanIn,
-    RoundPlanOut,
     RoundSummary,
     StopView,
     WelfareIn,
@@ -121,13 +121,19 @@ class RoundsController(Controller):
     @post(
         "/sites/{site_id:int}/rounds",
         guards=[roles(KITCHEN, OPERATOR, OFFICIAL)],
-        summary="Plan the day's courier rounds from a kitchen or meal point (OR-Tools routing)",
-        responses=errors("not_found", "courier_not_allowed", "rounds_changed"),
+        status_code=202,
+        summary="Plan the day's courier rounds from a kitchen or meal point (OR-Tools routing), as a job",
+        description="Answers 202 with the job run (`Location: /api/v1/jobs/{id}`): the plan takes seconds "
+        "of solver time. Follow the run until `status` is `done`: its `result` holds the plan (`rounds`, "
+        "`unassigned_order_ids`, `planned_distance_m`, `baseline_distance_m`) and `url`, the page of the "
+        "rounds. Asking again for the same site, day and slot while a plan runs joins it; planning again "
+        "later replaces the rounds still planned (`rounds_changed`, on the run, if a round left meanwhile).",
+        responses=errors("not_found", "courier_not_allowed"),
     )
     async def plan_rounds(
         self, request: Request[Any, Any, Any], site_id: FromPath[int], data: JSONBody[RoundPlanIn]
-    ) -> RoundPlanOut:
-        return await services.plan_rounds(
+    ) -> Response[JobRunOut]:
+        run = await services.start_plan_rounds(
             principal_of(request),
             site_id,
             data.service_date,
@@ -136,6 +142,7 @@ class RoundsController(Controller):
             data.capacity,
             data.window_minutes,
         )
+        return accepted(run)
 
     @get(
         "/rounds",

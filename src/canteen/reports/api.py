@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get, post
 from litestar.params import PathParameter, QueryParameter
 
 from canteen.accounts.context import principal_of
 from canteen.accounts.guards import roles
+from canteen.accounts.jobs import JobRunOut, accepted
 from canteen.accounts.roles import CITY_OFFICIAL, OFFICIAL
 from canteen.core.apidocs import errors
 from canteen.core.clock import local_date, utcnow
@@ -41,11 +42,28 @@ class CoverageController(Controller):
         description="An eligible elder (a subsidy category, or 60+) with a location is *covered* when an "
         "open meal point lies within that point's `service_radius_m` of walking (the district's radius "
         "unless the site sets its own; walking = straight line × `detour_factor`). `suggestion` is the "
-        "place for one more point that would cover the most uncovered elders.",
+        "place for one more point that would cover the most uncovered elders, as the latest finished "
+        "`POST …/coverage/next-point` job found it (`run_id`, `suggested_at`); null until one has run.",
         responses=errors("not_found"),
     )
     async def coverage(self, request: Req, district_id: PathId) -> CoverageView:
         return await services.coverage_report(principal_of(request), district_id, _today())
+
+    @post(
+        "/districts/{district_id:int}/coverage/next-point",
+        guards=[roles(OFFICIAL)],
+        status_code=202,
+        summary="Find the place for the next meal point, as a job",
+        description="Answers 202 with the job run (`Location: /api/v1/jobs/{id}`). When it is `done`, "
+        "its `result.suggestion` is the place (`lat`, `lon`, `covers`: uncovered eligible elders it "
+        "would bring within reach, `near_community`), or null when every located eligible elder is "
+        "covered; `GET …/coverage` shows the latest one. Asking again the same day while one runs "
+        "joins it.",
+        responses=errors("not_found"),
+    )
+    async def next_point(self, request: Req, district_id: PathId) -> Response[JobRunOut]:
+        run = await services.start_next_point(principal_of(request), district_id, _today())
+        return accepted(run)
 
     @get(
         "/districts/{district_id:int}/inter-district",

@@ -3,6 +3,8 @@ beyond counts (the coverage map carries community counts, never an elder's name 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 
 
@@ -33,6 +35,9 @@ class NextPoint(msgspec.Struct):
     covers: int
     near_community: str
     source: str
+    # The next-point job run that found it, and when it ended ("" / None while it is being made).
+    run_id: str = ""
+    suggested_at: dt.datetime | None = None
 
 
 class CoverageView(msgspec.Struct):

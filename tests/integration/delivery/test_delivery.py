@@ -261,7 +261,7 @@ def _books(run: Any, w: World, day: dt.date = DAY) -> Books:
 
 
 def test_round_of_40_deliveries_is_planned_and_its_manifest_printed(
-    client: Any, world: World, run: Any, login: Any
+    client: Any, world: World, run: Any, login: Any, finish_job: Any
 ) -> None:
     w = world
     _elders, orders, courier = _forty(w, run)
@@ -276,8 +276,10 @@ def test_round_of_40_deliveries_is_planned_and_its_manifest_printed(
         },
         headers=login("kitchen_k"),
     )
-    assert r.status_code == 201, r.text
-    body = r.json()
+    done = finish_job(r, login("kitchen_k"))
+    assert done["status"] == "done", done
+    body = done["result"]
+    assert body["url"] == f"/kitchen/{w.kitchen_x}/rounds?date={DAY.isoformat()}&slot=lunch"
     assert body["unassigned_order_ids"] == []
     assert len(body["rounds"]) == 1 and body["rounds"][0]["stops"] == 40
     print(
@@ -318,7 +320,8 @@ def test_round_of_40_deliveries_is_planned_and_its_manifest_printed(
         },
         headers=login("kitchen_k"),
     )
-    assert again.status_code == 201 and len(again.json()["unassigned_order_ids"]) == 20
+    again_body = finish_job(again, login("kitchen_k"))
+    assert again_body["status"] == "done" and len(again_body["result"]["unassigned_order_ids"]) == 20
     # A courier of another site cannot be given the round.
     bad = client.post(
         f"/api/v1/sites/{w.kitchen_x}/rounds",
@@ -329,7 +332,7 @@ def test_round_of_40_deliveries_is_planned_and_its_manifest_printed(
 
 
 def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_view(
-    client: Any, world: World, run: Any, login: Any
+    client: Any, world: World, run: Any, login: Any, finish_job: Any
 ) -> None:
     w = world
     day = _door_day()
@@ -356,7 +359,7 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
         json={"service_date": day.isoformat(), "slot": "lunch", "couriers": [courier]},
         headers=login("kitchen_k"),
     )
-    rid = r.json()["rounds"][0]["id"]
+    rid = finish_job(r, login("kitchen_k"))["result"]["rounds"][0]["id"]
     h = login("courier_b")
     assert client.post(f"/api/v1/rounds/{rid}/start", headers=h).status_code == 200
     stops = client.get(f"/api/v1/rounds/{rid}", headers=h).json()["stops"]
@@ -432,7 +435,7 @@ def test_at_the_door_card_scan_welfare_check_and_urgent_alert_on_the_officials_v
 
 
 def test_courier_outcomes_move_the_order_the_meal_and_the_money(
-    client: Any, world: World, run: Any, login: Any
+    client: Any, world: World, run: Any, login: Any, finish_job: Any
 ) -> None:
     """Cash collected at the door, refused, not home with cash due, failed: each outcome through
     the state machine, and after each the order, its meal, the balances, the drawer and the
@@ -464,8 +467,7 @@ def test_courier_outcomes_move_the_order_the_meal_and_the_money(
         json={"service_date": day.isoformat(), "slot": "lunch", "couriers": [courier]},
         headers=login("kitchen_k"),
     )
-    assert r.status_code == 201, r.text
-    rid = r.json()["rounds"][0]["id"]
+    rid = finish_job(r, login("kitchen_k"))["result"]["rounds"][0]["id"]
     h = login("courier_b")
     assert client.post(f"/api/v1/rounds/{rid}/start", headers=h).status_code == 200
     stop_of = {s["elder_id"]: s for s in client.get(f"/api/v1/rounds/{rid}", headers=h).json()["stops"]}

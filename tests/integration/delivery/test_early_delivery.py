@@ -21,6 +21,7 @@ from tests.integration.delivery.data import (
     add_order,
     publish_demo_policy,
 )
+from tests.integration.delivery.follow import planned
 
 RAW_CODE = re.compile(r"\b[a-z]+_[a-z_]+\b")  # low_salt, not_home, out_for_delivery …
 
@@ -54,8 +55,7 @@ def _round_for(
         json={"service_date": DAY.isoformat(), "slot": "lunch", "couriers": [courier]},
         headers=login("official_x"),
     )
-    assert r.status_code == 201, r.text
-    rid = r.json()["rounds"][0]["id"]
+    rid = planned(client, r, login("official_x"))["rounds"][0]["id"]
     h = login("courier_b")
     assert client.post(f"/api/v1/rounds/{rid}/start", headers=h).status_code == 200
     stops = client.get(f"/api/v1/rounds/{rid}", headers=h).json()["stops"]

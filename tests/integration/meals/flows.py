@@ -31,6 +31,7 @@ from canteen.subsidies.schemas import FundingShare, Portability
 from canteen.subsidies.services import create_policy, publish_policy
 from tests.factories import World
 from tests.integration.cards.elders import add_elder
+from tests.integration.delivery.follow import planned
 
 try:  # the meal's owner after issue #10
     from canteen.meals.tables import Meal
@@ -175,9 +176,8 @@ class Api:
             json={"service_date": day.isoformat(), "slot": "lunch", "couriers": [self.w.users["courier_a"]]},
             headers=self.operator,
         )
-        assert r.status_code == 201, r.text
         stops: dict[int, int] = {}
-        for rnd in r.json()["rounds"]:
+        for rnd in planned(self.c, r, self.operator)["rounds"]:
             s = self.c.post(f"/api/v1/rounds/{rnd['id']}/start", headers=self.courier)
             assert s.status_code == 200, s.text
             m = self.c.get(f"/api/v1/rounds/{rnd['id']}", headers=self.courier)

@@ -28,6 +28,7 @@ from canteen.registry.tables import Elder
 from canteen.settings import Settings, get_settings
 from tests.factories import NOW, World
 from tests.integration.delivery.data import add_located_elder
+from tests.integration.delivery.follow import planned
 from tests.integration.notify.receiver import Receiver, start
 
 FAMILY_PHONE = "13957100011"
@@ -322,8 +323,7 @@ def test_the_sources_emit_door_welfare_and_order_events(
         json={"service_date": day.isoformat(), "slot": "lunch", "couriers": [courier]},
         headers=login("kitchen_k"),
     )
-    assert r.status_code == 201, r.text
-    rid = r.json()["rounds"][0]["id"]
+    rid = planned(client, r, login("kitchen_k"))["rounds"][0]["id"]
     h = login("courier_b")
     assert client.post(f"/api/v1/rounds/{rid}/start", headers=h).status_code == 200
     stop = next(
