@@ -74,11 +74,31 @@ def test_dashboard_coverage_claims_and_public(page: Any, live_server: LiveServer
     page.goto(f"/official/districts/{d}/coverage")
     page.wait_for_selector("#coverage-map .leaflet-interactive")
     expect(page.locator("#covered-share")).to_have_text("50.0%")
+    # The next point is worked out as a job: the button, the progress page, the link back.
+    page.locator("#suggest-next-point").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{16}$"))
+    expect(page.locator("#job-progress")).to_be_visible()
+    for _ in range(120):  # htmx refreshes the status; reloading covers a page without it
+        if page.locator("#job-result").count():
+            break
+        page.wait_for_timeout(500)
+        if not page.evaluate("() => !!window.htmx"):
+            page.reload()
+    page.locator("#job-result").click()
+    page.wait_for_url(re.compile(rf"/official/districts/{d}/coverage\?suggestion=[0-9a-f]{{16}}#h-next$"))
+    page.wait_for_selector("#coverage-map .leaflet-interactive")
     expect(page.locator("#suggestion")).to_contain_text("1")
     check_axe(page, "the coverage page")
 
     page.goto(f"/official/districts/{d}/claims?month={MONTH}")
     page.get_by_role("button", name=re.compile("运行|Run")).click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{16}$"))  # the checks run as a job
+    for _ in range(240):  # the progress page polls (htmx); a reload shows the same
+        if page.locator("#job-result").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    page.locator("#job-result").click()
     page.wait_for_url(re.compile(r"/claims\?month="))
     expect(page.locator("#open-count")).to_contain_text("1")
     check_axe(page, "the claim checks")
@@ -86,7 +106,7 @@ def test_dashboard_coverage_claims_and_public(page: Any, live_server: LiveServer
     expect(page.locator("tbody tr")).to_have_count(1)
     check_axe(page, "a claim flag")
     page.fill("#reason", "下午补录的堂食，已核实")
-    page.locator("form button[type=submit].primary").click()
+    page.locator("form[action$='/decision'] button[type=submit].primary").click()
     page.wait_for_url(re.compile(r"/claims\?month="))
     expect(page.locator("#open-count")).to_contain_text("0")
 

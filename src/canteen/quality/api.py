@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+import msgspec
+from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Response
 
 from canteen.accounts.context import principal_of
 from canteen.accounts.guards import roles
+from canteen.accounts.jobs import JobRunOut, accepted
 from canteen.accounts.roles import CASHIER, COURIER, OFFICIAL, OPERATOR
 from canteen.core.apidocs import errors
-from canteen.quality import complaints, services, survey
+from canteen.quality import complaints, jobs, services, survey
 from canteen.quality.schemas import (
     ComplaintIn,
     ComplaintList,
@@ -24,13 +27,16 @@ from canteen.quality.schemas import (
     RatingIn,
     RatingOut,
     ReplyIn,
+    ReviewIn,
+    ReviewOut,
     RunIn,
-    RunOut,
     StatusIn,
     SurveyAnswerView,
     SurveyIn,
     SurveyResultList,
     SurveyResults,
+    ThresholdsIn,
+    ThresholdsView,
 )
 
 
@@ -57,14 +63,47 @@ class ClaimController(Controller):
 
     @post(
         "/districts/{district_id:int}/claim-checks",
-        status_code=200,
-        summary="Run the claim checks over a month; new findings become open flags",
+        status_code=202,
+        summary="Queue the claim checks over a month (job quality.claim_checks); findings become flags",
+        description="Answers 202 with the run; follow Location (GET /api/v1/jobs/{id}) to its result.",
         responses=errors("not_found", "invalid_month"),
     )
     async def run(
         self, request: Request[Any, Any, Any], district_id: FromPath[int], data: JSONBody[RunIn]
-    ) -> RunOut:
-        return await services.run_claim_checks(principal_of(request), district_id, data.month)
+    ) -> Response[JobRunOut]:
+        return accepted(await jobs.start_claim_checks(principal_of(request), district_id, data.month))
+
+    @get(
+        "/districts/{district_id:int}/claim-check-settings",
+        summary="The district's claim-check thresholds (defaults until its official sets them)",
+        responses=errors("not_found"),
+    )
+    async def settings(self, request: Request[Any, Any, Any], district_id: FromPath[int]) -> ThresholdsView:
+        return await services.claim_settings(principal_of(request), district_id)
+
+    @put(
+        "/districts/{district_id:int}/claim-check-settings",
+        summary="Set the district's claim-check thresholds (audited); they apply from the next run",
+        responses=errors("not_found", "threshold_out_of_range"),
+    )
+    async def set_settings(
+        self, request: Request[Any, Any, Any], district_id: FromPath[int], data: JSONBody[ThresholdsIn]
+    ) -> ThresholdsView:
+        values = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
+        return await services.update_claim_settings(principal_of(request), district_id, values)
+
+    @post(
+        "/districts/{district_id:int}/claim-flags/review",
+        status_code=200,
+        summary="One decision with one reason for up to 5,000 open flags of the district, all or none",
+        responses=errors("not_found", "flag_decided", "reason_required", "too_many_flags"),
+    )
+    async def review(
+        self, request: Request[Any, Any, Any], district_id: FromPath[int], data: JSONBody[ReviewIn]
+    ) -> ReviewOut:
+        return await services.review_flags(
+            principal_of(request), district_id, data.flag_ids, data.decision, data.reason
+        )
 
     @get(
         "/districts/{district_id:int}/claim-flags",

@@ -60,6 +60,49 @@ class RunOut(msgspec.Struct):
     flags: list[FlagView]
 
 
+class RunSummary(msgspec.Struct):
+    """What a run of the claim checks found (the job's result carries it)."""
+
+    findings: int
+    new_flags: int
+    by_kind: dict[str, int]
+    open: int
+
+
+FlagId = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
+
+
+class ReviewIn(Input):
+    """One decision with one reason for many flags (at most 5,000) of one district."""
+
+    flag_ids: Annotated[list[FlagId], msgspec.Meta(min_length=1, max_length=5000)]
+    decision: Literal["cleared", "upheld"]
+    reason: Annotated[str, msgspec.Meta(min_length=2, max_length=500)]
+
+
+class ReviewOut(msgspec.Struct):
+    decided: int
+    decision: str
+    flag_ids: list[int]
+
+
+class ThresholdsIn(Input):
+    """A district's claim-check thresholds; a field left out keeps its value."""
+
+    fast_scan_count: Annotated[int, msgspec.Meta(ge=2, le=500)] | None = None
+    fast_scan_seconds: Annotated[int, msgspec.Meta(ge=5, le=3600)] | None = None
+    two_points_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] | None = None
+    identical_days: Annotated[int, msgspec.Meta(ge=3, le=31)] | None = None
+
+
+class ThresholdsView(msgspec.Struct, kw_only=True):
+    district_id: int
+    fast_scan_count: int
+    fast_scan_seconds: int
+    two_points_minutes: int
+    identical_days: int
+
+
 class FlagMeal(msgspec.Struct):
     id: int
     site: str

@@ -5,67 +5,82 @@ The checks are the edit checks public meal programmes run on claims. Each findin
 upholds it (they are not paid), always with a reason. Settlement approval refuses while a flag of
 its district, month and operator is open: :func:`assert_no_open_flags`.
 
-Thresholds (documented here, one place to change them):
-- two points: the same elder (their card resolves to them) served at two points within 30 minutes,
-  in the same slot of the same service day;
+The checks run in the database (``quality.checks``: one statement each over a district-month,
+both engines) as the job ``quality.claim_checks``; thresholds are the district's own
+(:class:`ClaimCheckSettings`, defaults in ``quality.rules.Thresholds``):
+- two points: the same elder served at two points within ``two_points_minutes`` (30), in the same
+  slot of the same service day;
 - over limit: more subsidised meals for one elder in one slot of a day than the policy allows;
 - outside hours: a counter meal recorded outside the site's serving hours for that slot, by the
   counter's own rule (``checkin.rules.slot_open_at``: the hours plus its grace window);
-- identical counts: the same daily meal count at a point for 7 or more serving days running;
-- fast scans: one cashier recording meals < 10 s apart, 5 or more times in a day;
+- identical counts: the same daily meal count at a point for ``identical_days`` (7) serving days running;
+- fast scans: one cashier recording more than ``fast_scan_count`` (8) meals within any
+  ``fast_scan_seconds`` (30) — a burst, not a busy lunch;
 - void rate: a point voiding more than 3× the district's rate and more than 5% of its meals;
 - over capacity: more meals in a slot than the point's ``meals_per_slot``;
 - after death or move: a subsidised meal after the elder's status became deceased or moved;
 - category expired: a subsidised meal whose tier needed a category no longer valid that day.
+
+At city scale an official reviews flags in bulk (:func:`review_flags`): one decision and one reason
+for up to 5,000 flags of their district, in one transaction, one audit row per flag.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
-from collections import defaultdict
-from dataclasses import dataclass, field
+import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from canteen.accounts.roles import CASHIER, COURIER, OFFICIAL, OPERATOR, Principal, require_district
-from canteen.checkin.rules import slot_open_at
 from canteen.core import audit
-from canteen.core.clock import local_time, utcnow
+from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, any_of, write_transaction
 from canteen.core.errors import DomainError, register
 from canteen.core.periods import month_bounds
 from canteen.meals.tables import Meal
-from canteen.quality.schemas import FlagList, FlagMeal, FlagMeals, FlagView, RatingOut, RunOut
-from canteen.quality.tables import ClaimFlag, MealRating
-from canteen.regions.tables import Site
-from canteen.registry.tables import ElderCategory, ElderStatusEvent
+from canteen.quality import checks
+from canteen.quality.checks import CHECKS, Finding
+from canteen.quality.rules import BOUNDS, DEFAULT_THRESHOLDS, Thresholds, open_windows, out_of_bounds
+from canteen.quality.schemas import (
+    FlagList,
+    FlagMeal,
+    FlagMeals,
+    FlagView,
+    RatingOut,
+    ReviewOut,
+    RunOut,
+    RunSummary,
+    ThresholdsView,
+)
+from canteen.quality.tables import ClaimCheckSettings, ClaimFlag, MealRating
 from canteen.settings import get_settings
-from canteen.subsidies.services import policy_for
 
 register("already_rated", 409)
 register("meal_voided", 409)
 register("flag_decided", 409)
 register("reason_required", 422)
 register("claim_flags_open", 409)
+register("threshold_out_of_range", 422)
+register("too_many_flags", 422)
 
-TWO_POINTS_MINUTES = 30
-IDENTICAL_DAYS = 7
-FAST_SCAN_SECONDS = 10
-FAST_SCAN_TIMES = 5
-VOID_RATE_FACTOR = 3.0
-VOID_RATE_FLOOR = 0.05
-KINDS = (
-    "two_points",
-    "over_limit",
-    "outside_hours",
-    "identical_counts",
-    "fast_scans",
-    "void_rate",
-    "over_capacity",
-    "after_status",
-    "category_expired",
-)
+KINDS = tuple(kind for kind, _ in CHECKS)
+# What the progress page says while each check runs (catalog msgids).
+STAGES = {
+    "two_points": "Checking: the same card at two points",
+    "over_limit": "Checking: meals above the policy's limit",
+    "outside_hours": "Checking: meals outside serving hours",
+    "identical_counts": "Checking: identical daily counts",
+    "fast_scans": "Checking: bursts of fast scans",
+    "void_rate": "Checking: void rates",
+    "over_capacity": "Checking: meals above capacity",
+    "after_status": "Checking: meals after death or a move",
+    "category_expired": "Checking: expired category evidence",
+}
+MAX_REVIEW = 5000
 
 
 # ---------------------------------------------------------------------- ratings
@@ -113,296 +128,20 @@ async def rate_meal(
 # ---------------------------------------------------------------------- claim checks
 
 
-@dataclass
-class Finding:
-    kind: str
-    fingerprint: str
-    meal_ids: list[int]
-    detail: str
-    site: int | None = None
-    elder: int | None = None
-    operator: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def served_outside_hours(site_slots: list[dict[str, Any]], slot: str, served_local: dt.time) -> bool:
     """The ``outside_hours`` check for one counter meal: true when ``slot`` was not open at
     ``served_local`` by the counter's own rule (:func:`canteen.checkin.rules.slot_open_at`,
-    serving hours plus the grace window), so a meal the counter accepted is never flagged."""
-    return not any(slot_open_at(s, served_local) for s in site_slots if s.get("slot") == slot)
+    serving hours plus the grace window), so a meal the counter accepted is never flagged.
+    The SQL check compares against the same windows (:func:`canteen.quality.rules.open_windows`)."""
+    minute = served_local.hour * 60 + served_local.minute
+    windows = open_windows(0, [s for s in site_slots if s.get("slot") == slot])
+    return not any(w["lo"] <= minute <= w["hi"] for w in windows)
 
 
 def _jl(value: Any) -> list[Any]:
     if isinstance(value, str):
         return list(json.loads(value or "[]"))
     return list(value or [])
-
-
-async def _findings(district_id: int, first: dt.date, last: dt.date) -> list[Finding]:
-    tz = get_settings().tz
-    meals = (
-        await Meal.select(
-            Meal.id,
-            Meal.site,
-            Meal.elder,
-            Meal.service_date,
-            Meal.slot,
-            Meal.mode,
-            Meal.served_at,
-            Meal.subsidised,
-            Meal.tier_code,
-            Meal.categories,
-            Meal.cashier_id,
-            Meal.operator,
-            Meal.voided_at,
-            Meal.policy_district,
-        )
-        .where((Meal.district == district_id) & (Meal.service_date >= first) & (Meal.service_date <= last))
-        .order_by(Meal.served_at)
-    )
-    sites = {
-        int(s["id"]): s
-        for s in await Site.select(Site.id, Site.name, Site.slots, Site.meals_per_slot, Site.operator).where(
-            Site.district == district_id
-        )
-    }
-    live = [m for m in meals if m["voided_at"] is None]
-    out: list[Finding] = []
-
-    def op_of(site_id: int) -> int | None:
-        s = sites.get(site_id)
-        return s["operator"] if s else None
-
-    # The same elder at two points within 30 minutes, in one slot of one service day: meals of
-    # different slots or days are different meals, never a pair. Each group is ordered by the
-    # moment the meal was served, so only neighbours in time are compared.
-    by_elder_slot: dict[tuple[int, dt.date, str], list[dict[str, Any]]] = defaultdict(list)
-    for m in live:
-        if m["elder"] is not None:
-            by_elder_slot[(int(m["elder"]), m["service_date"], str(m["slot"]))].append(m)
-    window = dt.timedelta(minutes=TWO_POINTS_MINUTES)
-    for (elder, day, slot), ms in by_elder_slot.items():
-        ms.sort(key=lambda m: (m["served_at"], m["id"]))
-        pair_ids: set[int] = set()
-        for a, b in itertools.pairwise(ms):
-            if a["site"] != b["site"] and b["served_at"] - a["served_at"] <= window:
-                pair_ids.update((a["id"], b["id"]))
-        if not pair_ids:
-            continue
-        paired = [m for m in ms if m["id"] in pair_ids]
-        out.append(
-            Finding(
-                "two_points",
-                f"two_points:{elder}:{day}:{slot}",
-                sorted(pair_ids),
-                f"elder #{elder} served {slot} at {len({m['site'] for m in paired})} points "
-                f"within {TWO_POINTS_MINUTES} minutes on {day}",
-                site=paired[0]["site"],
-                elder=elder,
-                operator=paired[0]["operator"],
-            )
-        )
-
-    # More subsidised meals in a slot than the policy allows.
-    per_slot: dict[tuple[int, dt.date, str], list[dict[str, Any]]] = defaultdict(list)
-    for m in live:
-        if m["subsidised"] and m["elder"] is not None:
-            per_slot[(int(m["elder"]), m["service_date"], m["slot"])].append(m)
-    for (elder, day, slot), ms in per_slot.items():
-        # The policy that priced the meals: the elder's home district's (补贴跟着人走).
-        policy = await policy_for(int(ms[0]["policy_district"] or district_id), day)
-        limit = policy.per_slot_daily_limit if policy else 1
-        if len(ms) > limit:
-            out.append(
-                Finding(
-                    "over_limit",
-                    f"over_limit:{elder}:{day}:{slot}",
-                    [m["id"] for m in ms],
-                    f"{len(ms)} subsidised {slot} meals on {day}; the policy allows {limit}",
-                    site=ms[0]["site"],
-                    elder=elder,
-                    operator=ms[0]["operator"],
-                )
-            )
-
-    # Counter meals outside the site's serving hours.
-    outside: dict[tuple[int, dt.date], list[int]] = defaultdict(list)
-    for m in live:
-        site = sites.get(int(m["site"]))
-        if site is None or m["mode"] != "dine_in":
-            continue
-        if served_outside_hours(_jl(site["slots"]), m["slot"], local_time(m["served_at"], tz)):
-            outside[(int(m["site"]), m["service_date"])].append(m["id"])
-    for (site_id, day), ids in outside.items():
-        out.append(
-            Finding(
-                "outside_hours",
-                f"outside_hours:{site_id}:{day}",
-                ids,
-                f"{len(ids)} meals recorded outside serving hours on {day}",
-                site=site_id,
-                operator=op_of(site_id),
-            )
-        )
-
-    # Identical daily counts for many serving days running.
-    daily: dict[int, dict[dt.date, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for m in live:
-        daily[int(m["site"])][m["service_date"]].append(m["id"])
-    for site_id, days in daily.items():
-        ordered = sorted(days.items())
-        run: list[tuple[dt.date, list[int]]] = []
-        for day, ids in [*ordered, (dt.date.max, [])]:
-            if run and len(ids) == len(run[-1][1]) and day != dt.date.max:
-                run.append((day, ids))
-                continue
-            if len(run) >= IDENTICAL_DAYS:
-                out.append(
-                    Finding(
-                        "identical_counts",
-                        f"identical_counts:{site_id}:{run[0][0]}",
-                        [i for _, ids_ in run for i in ids_],
-                        f"exactly {len(run[0][1])} meals a day for {len(run)} serving days from {run[0][0]}",
-                        site=site_id,
-                        operator=op_of(site_id),
-                    )
-                )
-            run = [(day, ids)]
-
-    # One cashier scanning faster than a person can be served.
-    by_cashier: dict[tuple[int, dt.date], list[dict[str, Any]]] = defaultdict(list)
-    for m in live:
-        if m["cashier_id"] is not None and m["mode"] == "dine_in":
-            by_cashier[(int(m["cashier_id"]), m["service_date"])].append(m)
-    for (cashier, day), ms in by_cashier.items():
-        fast: set[int] = set()
-        times = 0
-        for a, b in itertools.pairwise(ms):
-            if (b["served_at"] - a["served_at"]).total_seconds() < FAST_SCAN_SECONDS:
-                times += 1
-                fast.update((a["id"], b["id"]))
-        if times >= FAST_SCAN_TIMES:
-            out.append(
-                Finding(
-                    "fast_scans",
-                    f"fast_scans:{cashier}:{day}",
-                    sorted(fast),
-                    f"cashier #{cashier} recorded meals less than {FAST_SCAN_SECONDS} s apart "
-                    f"{times} times on {day}",
-                    site=ms[0]["site"],
-                    operator=ms[0]["operator"],
-                )
-            )
-
-    # Void rates far above the district's.
-    total = len(meals)
-    voided_all = sum(1 for m in meals if m["voided_at"] is not None)
-    district_rate = voided_all / total if total else 0.0
-    per_site: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for m in meals:
-        per_site[int(m["site"])].append(m)
-    for site_id, ms in per_site.items():
-        voided = [m["id"] for m in ms if m["voided_at"] is not None]
-        rate = len(voided) / len(ms)
-        if rate > VOID_RATE_FLOOR and rate > VOID_RATE_FACTOR * district_rate:
-            out.append(
-                Finding(
-                    "void_rate",
-                    f"void_rate:{site_id}",
-                    voided,
-                    f"voided {rate:.1%} of its meals; the district voided {district_rate:.1%}",
-                    site=site_id,
-                    operator=op_of(site_id),
-                )
-            )
-
-    # Meals above a point's capacity in a slot.
-    per_service: dict[tuple[int, dt.date, str], list[int]] = defaultdict(list)
-    for m in live:
-        if m["mode"] == "dine_in":
-            per_service[(int(m["site"]), m["service_date"], m["slot"])].append(m["id"])
-    for (site_id, day, slot), ids in per_service.items():
-        cap = int((sites.get(site_id) or {}).get("meals_per_slot") or 0)
-        if cap and len(ids) > cap:
-            out.append(
-                Finding(
-                    "over_capacity",
-                    f"over_capacity:{site_id}:{day}:{slot}",
-                    ids,
-                    f"{len(ids)} {slot} meals on {day}; capacity {cap}",
-                    site=site_id,
-                    operator=op_of(site_id),
-                )
-            )
-
-    # Subsidised meals after death or a move, or after the category evidence expired.
-    subsidised = [m for m in live if m["subsidised"] and m["elder"] is not None]
-    elder_ids = sorted({int(m["elder"]) for m in subsidised})
-    if elder_ids:
-        events: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for e in (
-            await ElderStatusEvent.select(
-                ElderStatusEvent.elder, ElderStatusEvent.status, ElderStatusEvent.at
-            )
-            .where(any_of(ElderStatusEvent.elder, elder_ids))
-            .order_by(ElderStatusEvent.at)
-        ):
-            events[int(e["elder"])].append(e)
-        cats: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for c in await ElderCategory.select(
-            ElderCategory.elder, ElderCategory.code, ElderCategory.valid_from, ElderCategory.valid_until
-        ).where(any_of(ElderCategory.elder, elder_ids)):
-            cats[int(c["elder"])].append(c)
-        after: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        expired: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for m in subsidised:
-            elder = int(m["elder"])
-            state = "active"
-            for e in events.get(elder, []):
-                if e["at"] <= m["served_at"]:
-                    state = e["status"]
-            if state in ("deceased", "moved"):
-                after[elder].append({**m, "state": state})
-            policy = await policy_for(int(m["policy_district"] or district_id), m["service_date"])
-            tier = next((t for t in (policy.tiers if policy else []) if t.code == m["tier_code"]), None)
-            # The tier's categories when the policy is known; otherwise the categories the counter
-            # recorded as valid for this meal (the snapshot it was subsidised on).
-            needed = set(tier.categories) if tier is not None else {str(c) for c in _jl(m["categories"])}
-            if needed:
-                held = [c for c in cats.get(elder, []) if c["code"] in needed]
-                valid = any(
-                    c["valid_from"] <= m["service_date"]
-                    and (c["valid_until"] is None or c["valid_until"] >= m["service_date"])
-                    for c in held
-                )
-                if held and not valid:
-                    expired[elder].append(m)
-        for elder, ms in after.items():
-            out.append(
-                Finding(
-                    "after_status",
-                    f"after_status:{elder}",
-                    [m["id"] for m in ms],
-                    f"{len(ms)} subsidised meals after the elder was recorded as {ms[0]['state']}",
-                    site=ms[0]["site"],
-                    elder=elder,
-                    operator=ms[0]["operator"],
-                )
-            )
-        for elder, ms in expired.items():
-            out.append(
-                Finding(
-                    "category_expired",
-                    f"category_expired:{elder}",
-                    [m["id"] for m in ms],
-                    f"{len(ms)} subsidised meals after the category evidence "
-                    f"for tier {ms[0]['tier_code']} expired",
-                    site=ms[0]["site"],
-                    elder=elder,
-                    operator=ms[0]["operator"],
-                )
-            )
-    return out
 
 
 def _view(row: dict[str, Any]) -> FlagView:
@@ -423,70 +162,209 @@ def _view(row: dict[str, Any]) -> FlagView:
     )
 
 
-async def run_claim_checks(
-    actor: Principal, district_id: int, month: str, *, now: dt.datetime | None = None
-) -> RunOut:
-    """Run every claim check over a district's month and store new findings as open flags.
+# --- thresholds (a district's own, the defaults otherwise) --------------------------------------
 
-    Re-running is safe: a finding already flagged (same kind and subject) keeps its flag and
-    its decision; a decided flag whose meals changed is not reopened (the decision stands)."""
+
+async def thresholds_for(district_id: int) -> Thresholds:
+    """The district's claim-check thresholds (no actor: the job reads them)."""
+    row = await ClaimCheckSettings.select().where(ClaimCheckSettings.district == district_id).first()
+    if row is None:
+        return DEFAULT_THRESHOLDS
+    return Thresholds(**{k: int(row[k]) for k in BOUNDS})
+
+
+async def claim_settings(actor: Principal, district_id: int) -> ThresholdsView:
+    require_district(actor, district_id)
+    th = await thresholds_for(district_id)
+    return ThresholdsView(district_id=district_id, **msgspec.structs.asdict(th))
+
+
+async def update_claim_settings(
+    actor: Principal, district_id: int, values: dict[str, int], *, now: dt.datetime | None = None
+) -> ThresholdsView:
+    """Set a district's claim-check thresholds (its official or an admin); audited with before
+    and after. They apply from the next run of the checks."""
     if not actor.has_role(OFFICIAL):
         raise DomainError("forbidden")
     require_district(actor, district_id)
-    first, last = month_bounds(month)
+    bad = out_of_bounds(values)
+    if bad:
+        raise DomainError("threshold_out_of_range", {"field": bad[0], "bounds": list(BOUNDS[bad[0]])})
     now = now or utcnow()
-    findings = await _findings(district_id, first, last)
-    created = 0
     async with write_transaction():
-        known = {
-            r["fingerprint"]
-            for r in await ClaimFlag.select(ClaimFlag.fingerprint).where(
-                (ClaimFlag.district == district_id) & (ClaimFlag.month == month)
+        before = await thresholds_for(district_id)
+        after = msgspec.structs.replace(before, **{k: int(v) for k, v in values.items() if k in BOUNDS})
+        fields = msgspec.structs.asdict(after)
+        values_in: dict[Any, Any] = {**fields, "updated_by": actor.user_id, "updated_at": now}
+        updated = (
+            await ClaimCheckSettings.update(values_in)
+            .where(ClaimCheckSettings.district == district_id)
+            .returning(ClaimCheckSettings.id)
+        )
+        if not updated:
+            await ClaimCheckSettings.insert(
+                ClaimCheckSettings(district=district_id, updated_by=actor.user_id, updated_at=now, **fields)
             )
-        }
-        for f in findings:
-            if f.fingerprint in known:
-                continue
-            known.add(f.fingerprint)
-            await ClaimFlag.insert(
-                ClaimFlag(
-                    district=district_id,
-                    month=month,
-                    kind=f.kind,
-                    site=f.site,
-                    operator=f.operator,
-                    elder=f.elder,
-                    meal_ids=sorted(f.meal_ids),
-                    detail=f.detail[:2000],
-                    fingerprint=f.fingerprint[:200],
-                    status="open",
-                    created_at=now,
-                )
-            )
-            created += 1
         await audit.record(
             actor,
-            "claim_checks.run",
+            "claim_checks.thresholds",
             "district",
             district_id,
-            after={"month": month, "findings": len(findings), "new_flags": created},
+            before=msgspec.structs.asdict(before),
+            after=fields,
             district_id=district_id,
             now=now,
         )
-    flags = await list_flags(actor, district_id, month)
-    return RunOut(findings=len(findings), new_flags=created, flags=flags.items)
+    return ThresholdsView(district_id=district_id, **fields)
 
 
-async def list_flags(actor: Principal, district_id: int, month: str) -> FlagList:
+# --- running the checks ------------------------------------------------------------------------
+
+
+def authorize_claim_checks(actor: Principal, district_id: int, month: str) -> None:
+    """Who may run the checks of a district-month (the fast part, before the work is queued)."""
+    if not actor.has_role(OFFICIAL):
+        raise DomainError("forbidden")
     require_district(actor, district_id)
     month_bounds(month)
-    rows = (
-        await ClaimFlag.select()
-        .where((ClaimFlag.district == district_id) & (ClaimFlag.month == month))
-        .order_by(ClaimFlag.id)
+
+
+_UPSERT_ROWS = 100  # 11 parameters a row: 1,100 per statement
+
+
+async def _upsert(
+    district_id: int, month: str, found: list[Finding], run_id: str, now: dt.datetime
+) -> tuple[int, int]:
+    """Write findings as flags: a new one opens, an open one gets today's meals and detail, a
+    decided one keeps its decision (the conflict's update skips it). Returns (new, refreshed)."""
+    new = 0
+    for i in range(0, len(found), _UPSERT_ROWS):
+        part = found[i : i + _UPSERT_ROWS]
+        before = await ClaimFlag.count().where(
+            (ClaimFlag.district == district_id)
+            & (ClaimFlag.month == month)
+            & any_of(ClaimFlag.fingerprint, [f.fingerprint[:200] for f in part])
+        )
+        values = ", ".join(["({}, {}, {}, {}, {}, {}, {}, {}, {}, 'open', '', {}, {})"] * len(part))
+        args: list[Any] = []
+        for f in part:
+            args += [
+                district_id,
+                month,
+                f.kind,
+                f.site,
+                f.operator,
+                f.elder,
+                json.dumps(sorted(f.meal_ids)),
+                f.detail[:2000],
+                f.fingerprint[:200],
+                now,
+                run_id,
+            ]
+        sql = (
+            "INSERT INTO claim_flag (district, month, kind, site, operator, elder, meal_ids, detail, "  # noqa: S608 - placeholders only
+            f"fingerprint, status, reason, created_at, checked_run) VALUES {values}"
+            " ON CONFLICT (district, month, fingerprint) DO UPDATE SET meal_ids = excluded.meal_ids, "
+            "detail = excluded.detail, site = excluded.site, operator = excluded.operator, "
+            "checked_run = excluded.checked_run WHERE claim_flag.status = 'open'"
+        )
+        await ClaimFlag.raw(sql, *args)
+        new += len(part) - before
+    return new, len(found)
+
+
+async def check_month(
+    district_id: int,
+    month: str,
+    *,
+    run_id: str,
+    progress: Callable[[int, int, str], Awaitable[None]] | None = None,
+    now: dt.datetime | None = None,
+) -> RunSummary:
+    """Run every claim check over a district's month in the database and upsert the flags.
+
+    Idempotent: a finding keeps its flag (one per district, month and fingerprint); a decided
+    flag keeps its decision and its meals; an open flag its check no longer finds (thresholds
+    raised, a meal voided) is removed. Each check commits on its own, so a retry after a crash
+    redoes the month and ends with the same flags. No actor: the job runs as the system, after
+    :func:`authorize_claim_checks` was asked when the work was submitted."""
+    first, last = month_bounds(month)
+    now = now or utcnow()
+    th = await thresholds_for(district_id)
+    tz = get_settings().tz
+    total_found = new_flags = 0
+    by_kind: dict[str, int] = {}
+    for i, (kind, check) in enumerate(CHECKS):
+        if progress is not None:
+            await progress(i, len(CHECKS), STAGES[kind])
+        if kind == "outside_hours":
+            found = await checks.outside_hours(district_id, first, last, th, tz)
+        else:
+            found = await check(district_id, first, last, th)  # type: ignore[operator]
+        async with write_transaction():
+            new, _ = await _upsert(district_id, month, found, run_id, now)
+            await ClaimFlag.delete().where(
+                (ClaimFlag.district == district_id)
+                & (ClaimFlag.month == month)
+                & (ClaimFlag.kind == kind)
+                & (ClaimFlag.status == "open")
+                & (ClaimFlag.checked_run != run_id)
+            )
+        total_found += len(found)
+        new_flags += new
+        by_kind[kind] = len(found)
+    if progress is not None:
+        await progress(len(CHECKS), len(CHECKS), "Claim checks done")
+    counts = await flag_counts(district_id, month)
+    return RunSummary(findings=total_found, new_flags=new_flags, by_kind=by_kind, open=counts["open"])
+
+
+async def run_claim_checks(
+    actor: Principal, district_id: int, month: str, *, now: dt.datetime | None = None
+) -> RunOut:
+    """Run the checks here and now, as ``actor`` (tests, the command line); pages and the API
+    queue them instead (``quality.jobs.start_claim_checks``)."""
+    authorize_claim_checks(actor, district_id, month)
+    summary = await check_month(district_id, month, run_id=secrets.token_hex(8), now=now)
+    flags = await list_flags(actor, district_id, month)
+    return RunOut(findings=summary.findings, new_flags=summary.new_flags, flags=flags.items)
+
+
+async def flag_counts(district_id: int, month: str) -> dict[str, int]:
+    rows = await ClaimFlag.raw(
+        "SELECT status, count(*) AS n FROM claim_flag WHERE district = {} AND month = {} GROUP BY status",
+        district_id,
+        month,
     )
-    items = [_view(r) for r in rows]
-    return FlagList(items=items, open=sum(1 for i in items if i.status == "open"))
+    out = {"open": 0, "cleared": 0, "upheld": 0}
+    out.update({str(r["status"]): int(r["n"]) for r in rows})
+    return out
+
+
+async def list_flags(
+    actor: Principal,
+    district_id: int,
+    month: str,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+) -> FlagList:
+    """The flags of a district's month (of one kind or status when given; the first ``limit``).
+    ``open`` counts every open flag of the month, whatever the filter."""
+    require_district(actor, district_id)
+    month_bounds(month)
+    where = (ClaimFlag.district == district_id) & (ClaimFlag.month == month)
+    if kind:
+        where = where & (ClaimFlag.kind == kind[:30])
+    if status:
+        where = where & (ClaimFlag.status == status[:10])
+    q = ClaimFlag.select().where(where).order_by(ClaimFlag.id)
+    if limit:
+        q = q.limit(limit)
+    items = [_view(r) for r in await q]
+    counts = await flag_counts(district_id, month)
+    return FlagList(items=items, open=counts["open"])
 
 
 async def get_flag(actor: Principal, flag_id: int) -> FlagView:
@@ -579,6 +457,88 @@ async def decide_flag(
         row = await ClaimFlag.select().where(ClaimFlag.id == flag_id).first()
     assert row is not None
     return _view(row)
+
+
+async def open_flag_ids(district_id: int, month: str, kind: str, limit: int = MAX_REVIEW) -> list[int]:
+    """The open flags of one kind in a district's month ("select all of this kind"), at most ``limit``."""
+    rows = (
+        await ClaimFlag.select(ClaimFlag.id)
+        .where(
+            (ClaimFlag.district == district_id)
+            & (ClaimFlag.month == month)
+            & (ClaimFlag.kind == kind[:30])
+            & (ClaimFlag.status == "open")
+        )
+        .order_by(ClaimFlag.id)
+        .limit(limit)
+    )
+    return [int(r["id"]) for r in rows]
+
+
+async def review_flags(
+    actor: Principal,
+    district_id: int,
+    flag_ids: list[int],
+    decision: str,
+    reason: str,
+    *,
+    now: dt.datetime | None = None,
+) -> ReviewOut:
+    """One decision with one reason for many open flags of one district, all or none.
+
+    A flag of another district (or one that does not exist) is ``not_found``; one already decided
+    is ``flag_decided`` (someone else was quicker): the whole review is refused, so a decision is
+    never half applied. One audit row per flag (as a single decision writes), each naming the
+    review's size in its note: a flag's history is then one query on its own id, whichever way
+    it was decided."""
+    if not actor.has_role(OFFICIAL):
+        raise DomainError("forbidden")
+    require_district(actor, district_id)
+    reason = (reason or "").strip()
+    if len(reason) < 2:
+        raise DomainError("reason_required", {"field": "reason"})
+    if decision not in ("cleared", "upheld"):
+        raise DomainError("invalid_body", {"field": "decision"})
+    ids = sorted({int(i) for i in flag_ids})
+    if not ids:
+        raise DomainError("invalid_body", {"field": "flag_ids"})
+    if len(ids) > MAX_REVIEW:
+        raise DomainError("too_many_flags", {"count": len(ids), "max": MAX_REVIEW})
+    now = now or utcnow()
+    async with write_transaction():
+        rows = await ClaimFlag.select(ClaimFlag.id, ClaimFlag.district, ClaimFlag.status).where(
+            any_of(ClaimFlag.id, ids)
+        )
+        mine = {int(r["id"]): r for r in rows if int(r["district"]) == district_id}
+        missing = [i for i in ids if i not in mine]
+        if missing:
+            raise DomainError("not_found", {"flag_ids": missing[:50]})
+        decided = [i for i in ids if mine[i]["status"] != "open"]
+        if decided:
+            raise DomainError("flag_decided", {"flag_ids": decided[:50], "count": len(decided)})
+        await ClaimFlag.update(
+            {
+                ClaimFlag.status: decision,
+                ClaimFlag.reason: reason[:500],
+                ClaimFlag.decided_by: actor.user_id,
+                ClaimFlag.decided_at: now,
+            }
+        ).where(
+            any_of(ClaimFlag.id, ids) & (ClaimFlag.status == "open") & (ClaimFlag.district == district_id)
+        )
+        for flag_id in ids:
+            await audit.record(
+                actor,
+                f"claim_flag.{decision}",
+                "claim_flag",
+                flag_id,
+                before={"status": "open"},
+                after={"status": decision, "reason": reason[:500]},
+                district_id=district_id,
+                note=f"bulk review of {len(ids)} flags",
+                now=now,
+            )
+    return ReviewOut(decided=len(ids), decision=decision, flag_ids=ids)
 
 
 async def open_flags(district_id: int, month: str, operator_id: int | None = None) -> list[FlagView]:

@@ -41,6 +41,26 @@ class ClaimFlag(Table, tablename="claim_flag"):
     decided_by = Integer(null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+    # The claim-check run that last found this flag: an open flag a later run of its kind no
+    # longer finds (thresholds raised, a meal voided) is removed; a decided one stays. Unique
+    # (district, month, fingerprint) in a migration: the upsert's referee.
+    checked_run = Varchar(length=32, default="")
+
+
+class ClaimCheckSettings(Table, tablename="claim_check_settings"):
+    """A district's claim-check thresholds, set by its official (absent: the defaults in
+    ``quality.rules.DEFAULT_THRESHOLDS``). Quality owns them, so regions' District stays as it is."""
+
+    id: Serial
+    district = ForeignKey(District, unique=True)
+    # fast_scans: flag a cashier who records more than ``fast_scan_count`` meals within
+    # ``fast_scan_seconds`` (a burst no person can be served at), not a steady lunch rush.
+    fast_scan_count = Integer(default=8)
+    fast_scan_seconds = Integer(default=30)
+    two_points_minutes = Integer(default=30)
+    identical_days = Integer(default=7)
+    updated_by = Integer(null=True, default=None)
+    updated_at = Timestamptz()
 
 
 class SurveyAnswer(Table, tablename="survey_answer"):

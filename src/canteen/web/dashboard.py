@@ -23,6 +23,7 @@ from canteen.core.errors import DomainError
 from canteen.core.money import yuan
 from canteen.core.periods import last_complete_month
 from canteen.core.sheets import Money
+from canteen.quality import jobs as quality_jobs
 from canteen.quality import services as quality
 from canteen.regions.schemas import DistrictUpdate
 from canteen.regions.services import list_districts, update_district
@@ -238,8 +239,18 @@ async def dashboard_month(
 
 
 @get("/official/districts/{district_id:int}/coverage", guards=GUARDS, include_in_schema=False)
-async def coverage_page(request: Request[Any, Any, Any], district_id: FromPath[int]) -> Template:
-    return await _coverage(request, district_id)
+async def coverage_page(
+    request: Request[Any, Any, Any], district_id: FromPath[int], suggestion: FromQuery[str] = ""
+) -> Template:
+    """The coverage map; ``suggestion`` names the next-point run to show (else the latest)."""
+    return await _coverage(request, district_id, suggestion_run=suggestion[:32] or None)
+
+
+@post("/official/districts/{district_id:int}/coverage/next-point", guards=GUARDS, include_in_schema=False)
+async def coverage_next_point(request: Request[Any, Any, Any], district_id: FromPath[int]) -> Response[Any]:
+    """Queue the next-point suggestion and follow it on the progress page; its result links back."""
+    run = await reports.start_next_point(principal_of(request), district_id, _today())
+    return Redirect(path=f"/jobs/{run.id}", status_code=303)
 
 
 async def _coverage(
@@ -249,8 +260,11 @@ async def _coverage(
     radius_error: str | None = None,
     radius_value: str | None = None,
     status_code: int = 200,
+    suggestion_run: str | None = None,
 ) -> Template:
-    view = await reports.coverage_report(principal_of(request), district_id, _today())
+    view = await reports.coverage_report(
+        principal_of(request), district_id, _today(), suggestion_run=suggestion_run
+    )
     lang = lang_of(request)
 
     def t(msgid: str, **params: Any) -> str:
@@ -469,18 +483,46 @@ async def inter_district_page(
 
 @get("/official/districts/{district_id:int}/claims", guards=GUARDS, include_in_schema=False)
 async def claims_page(
-    request: Request[Any, Any, Any], district_id: FromPath[int], month: FromQuery[str] = ""
+    request: Request[Any, Any, Any],
+    district_id: FromPath[int],
+    month: FromQuery[str] = "",
+    kind: FromQuery[str] = "",
 ) -> Template:
-    month = _month(month)
-    flags = await quality.list_flags(principal_of(request), district_id, month)
+    return await _claims_page(request, district_id, _month(month[:7]), kind[:30])
+
+
+CLAIMS_SHOWN = 1000  # rows on the page; the kind filter and "all open flags of this kind" reach the rest
+
+
+async def _claims_page(
+    request: Request[Any, Any, Any],
+    district_id: int,
+    month: str,
+    kind: str = "",
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    reason: str = "",
+) -> Template:
+    actor = principal_of(request)
+    flags = await quality.list_flags(
+        actor, district_id, month, kind=kind if kind in KIND_LABELS else None, limit=CLAIMS_SHOWN
+    )
     return page(
         request,
         "dashboard/claims.html",
+        status_code=status_code,
         flags=flags,
         month=month,
+        kind=kind,
         district_id=district_id,
         kinds=KIND_LABELS,
         statuses=STATUS_LABELS,
+        thresholds=await quality.claim_settings(actor, district_id),
+        bounds=quality.BOUNDS,
+        shown=CLAIMS_SHOWN,
+        errors=errors or {},
+        reason=reason,
     )
 
 
@@ -492,9 +534,75 @@ class RunForm(msgspec.Struct):
 async def claims_run(
     request: Request[Any, Any, Any], district_id: FromPath[int], data: URLEncodedBody[RunForm]
 ) -> Response[Any]:
+    """Queue the month's claim checks and show their progress (the result links back here)."""
     month = _month(data.month[:7])
-    await quality.run_claim_checks(principal_of(request), district_id, month)
-    return Redirect(path=f"/official/districts/{district_id}/claims?month={month}")
+    run = await quality_jobs.start_claim_checks(principal_of(request), district_id, month)
+    return Redirect(path=f"/jobs/{run.id}", status_code=303)
+
+
+@post("/official/districts/{district_id:int}/claims/settings", guards=GUARDS, include_in_schema=False)
+async def claims_settings(request: Request[Any, Any, Any], district_id: FromPath[int]) -> Response[Any]:
+    """The district's claim-check thresholds, from the form on the claim-check page."""
+    form = await request.form()
+    month = _month(str(form.get("month") or "")[:7])
+    values: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    lang = lang_of(request)
+    for name in quality.BOUNDS:
+        raw = str(form.get(name) or "").strip()
+        if raw.isdigit() and len(raw) <= 6:
+            values[name] = int(raw)
+        elif raw:
+            errors[name] = i18n.gettext(lang, "error.threshold_out_of_range")
+    if not errors:
+        try:
+            await quality.update_claim_settings(principal_of(request), district_id, values)
+        except DomainError as err:
+            if err.code != "threshold_out_of_range":
+                raise
+            errors[str(err.detail.get("field"))] = err.message(lang)
+    if errors:
+        return await _claims_page(request, district_id, month, status_code=422, errors=errors)
+    return Redirect(path=f"/official/districts/{district_id}/claims?month={month}", status_code=303)
+
+
+@post("/official/districts/{district_id:int}/claims/review", guards=GUARDS, include_in_schema=False)
+async def claims_review(request: Request[Any, Any, Any], district_id: FromPath[int]) -> Response[Any]:
+    """One decision with one reason for the ticked flags, or for every open flag of one kind."""
+    form = await request.form()
+    month = _month(str(form.get("month") or "")[:7])
+    kind = str(form.get("kind") or "")[:30]
+    reason = str(form.get("reason") or "")[:500]
+    ids = [
+        int(v)
+        for v in (form.getall("flag_ids") if "flag_ids" in form else [])
+        if str(v).isdigit() and len(str(v)) <= 10
+    ][: quality.MAX_REVIEW]
+    every = str(form.get("all_of_kind") or "")[:30]
+    if every in KIND_LABELS:
+        ids = sorted(set(ids) | set(await quality.open_flag_ids(district_id, month, every)))[
+            : quality.MAX_REVIEW
+        ]
+    actor = principal_of(request)
+    lang = lang_of(request)
+    try:
+        if not ids:
+            raise DomainError("invalid_body", {"field": "flag_ids"})
+        await quality.review_flags(actor, district_id, ids, str(form.get("decision") or ""), reason)
+    except DomainError as err:
+        if err.code not in ("reason_required", "flag_decided", "invalid_body", "too_many_flags"):
+            raise
+        field = "reason" if err.code == "reason_required" else "flag_ids"
+        message = (
+            i18n.gettext(lang, "Tick the flags to decide, or choose all open flags of one kind.")
+            if err.code == "invalid_body"
+            else err.message(lang)
+        )
+        return await _claims_page(
+            request, district_id, month, kind, status_code=err.status, errors={field: message}, reason=reason
+        )
+    suffix = f"&kind={kind}" if kind in KIND_LABELS else ""
+    return Redirect(path=f"/official/districts/{district_id}/claims?month={month}{suffix}", status_code=303)
 
 
 @get("/official/claim-flags/{flag_id:int}", guards=GUARDS, include_in_schema=False)
@@ -546,11 +654,14 @@ PAGES = [
     dashboard_choose,
     dashboard_month,
     coverage_page,
+    coverage_next_point,
     coverage_radius,
     dashboard_export,
     inter_district_page,
     claims_page,
     claims_run,
+    claims_settings,
+    claims_review,
     flag_page,
     flag_decide,
 ]

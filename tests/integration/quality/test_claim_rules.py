@@ -29,16 +29,17 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _run_checks(client: Any, login: Any, district: int, month: str) -> list[dict[str, Any]]:
-    r = client.post(
-        f"/api/v1/districts/{district}/claim-checks", json={"month": month}, headers=login("official_x")
-    )
-    assert r.status_code == 200, r.text
-    return list(r.json()["flags"])
+def _run_checks(client: Any, login: Any, finish_job: Any, district: int, month: str) -> list[dict[str, Any]]:
+    h = login("official_x")
+    r = client.post(f"/api/v1/districts/{district}/claim-checks", json={"month": month}, headers=h)
+    done = finish_job(r, h)
+    assert done["status"] == "done", done
+    r = client.get(f"/api/v1/districts/{district}/claim-flags?month={month}", headers=h)
+    return list(r.json()["items"])
 
 
 def test_a_meal_served_in_the_grace_window_is_not_flagged_outside_hours(
-    client: Any, world: Any, run: Any, login: Any
+    client: Any, world: Any, run: Any, login: Any, finish_job: Any
 ) -> None:
     now_local = utcnow().astimezone(get_settings().tz)
     minute = now_local.hour * 60 + now_local.minute
@@ -71,12 +72,12 @@ def test_a_meal_served_in_the_grace_window_is_not_flagged_outside_hours(
     )
     assert r.status_code == 201, r.text
     assert r.json()["slot"] == "lunch"
-    flags = _run_checks(client, login, world.district_x, now_local.strftime("%Y-%m"))
+    flags = _run_checks(client, login, finish_job, world.district_x, now_local.strftime("%Y-%m"))
     assert [f for f in flags if f["kind"] == "outside_hours"] == []
 
 
 def test_outside_hours_still_flags_a_meal_past_the_grace_window(
-    client: Any, world: Any, run: Any, login: Any
+    client: Any, world: Any, run: Any, login: Any, finish_job: Any
 ) -> None:
     async def setup() -> dict[str, int]:
         await Site.update({Site.slots: [BREAKFAST, LUNCH, DINNER]}).where(Site.id == world.site_a)
@@ -91,12 +92,16 @@ def test_outside_hours_still_flags_a_meal_past_the_grace_window(
         }
 
     meals = run(setup)
-    flags = [f for f in _run_checks(client, login, world.district_x, MONTH) if f["kind"] == "outside_hours"]
+    flags = [
+        f
+        for f in _run_checks(client, login, finish_job, world.district_x, MONTH)
+        if f["kind"] == "outside_hours"
+    ]
     assert [f["meal_ids"] for f in flags] == [sorted([meals["late"], meals["early"]])]
 
 
 def test_two_points_pairs_meals_of_one_day_and_slot_only(
-    client: Any, world: Any, run: Any, login: Any
+    client: Any, world: Any, run: Any, login: Any, finish_job: Any
 ) -> None:
     async def setup() -> dict[str, int]:
         await Site.update({Site.slots: [BREAKFAST, LUNCH, DINNER]}).where(
@@ -135,7 +140,11 @@ def test_two_points_pairs_meals_of_one_day_and_slot_only(
         }
 
     m = run(setup)
-    flags = [f for f in _run_checks(client, login, world.district_x, MONTH) if f["kind"] == "two_points"]
+    flags = [
+        f
+        for f in _run_checks(client, login, finish_job, world.district_x, MONTH)
+        if f["kind"] == "two_points"
+    ]
     assert [(f["elder_id"], f["meal_ids"]) for f in flags] == [
         (m["elder"], sorted([m["lunch_1"], m["lunch_2"]]))
     ]

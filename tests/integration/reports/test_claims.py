@@ -77,15 +77,27 @@ def test_checks_find_the_constructed_anomalies(world: Any, run: Any) -> None:
 def test_fast_scans_and_identical_counts(world: Any, run: Any) -> None:
     async def setup() -> None:
         cashier = world.users["cashier_a"]
-        # Six walk-in meals 5 s apart by one cashier.
-        for i in range(6):
+        # Ten walk-in meals 3 s apart by one cashier: more than 8 within 30 s.
+        for i in range(10):
             await add_meal(
                 world,
                 site=world.site_a,
                 elder=None,
                 day=D,
                 at="11:40",
-                seconds=5 * i,
+                seconds=3 * i,
+                subsidised=False,
+                cashier=cashier,
+            )
+        # An ordinary lunch rush the next day: 60 meals, one every 8 s, for eight minutes.
+        for i in range(60):
+            await add_meal(
+                world,
+                site=world.site_a,
+                elder=None,
+                day=D + dt.timedelta(days=1),
+                at="11:30",
+                seconds=8 * i,
                 subsidised=False,
                 cashier=cashier,
             )
@@ -99,7 +111,8 @@ def test_fast_scans_and_identical_counts(world: Any, run: Any) -> None:
     run(setup)
     kinds = _by_kind(run(lambda: quality.run_claim_checks(official(world), world.district_x, MONTH)).flags)
     assert set(kinds) == {"fast_scans", "identical_counts"}
-    assert len(kinds["fast_scans"][0].meal_ids) == 6
+    [fast] = kinds["fast_scans"]  # the burst, not the rush
+    assert len(fast.meal_ids) == 10 and D.isoformat() in fast.detail
     assert len(kinds["identical_counts"][0].meal_ids) == 16
     assert kinds["identical_counts"][0].site_id == world.site_b
 
@@ -175,12 +188,19 @@ def test_officials_of_another_district_cannot_see_or_decide(world: Any, run: Any
         run(lambda: quality.run_claim_checks(other, world.district_x, MONTH))
 
 
-def test_claims_over_http(client: Any, world: Any, run: Any, login: Any) -> None:
+def test_claims_over_http(client: Any, world: Any, run: Any, login: Any, finish_job: Any) -> None:
     meals = run(lambda: _anomalies(world))
     h = login("official_x")
     r = client.post(f"/api/v1/districts/{world.district_x}/claim-checks", json={"month": MONTH}, headers=h)
-    assert r.status_code == 200, r.text
-    flags = r.json()["flags"]
+    assert r.headers["location"] == f"/api/v1/jobs/{r.json()['id']}"
+    done = finish_job(r, h)
+    assert done["status"] == "done" and done["result"]["url"] == (
+        f"/official/districts/{world.district_x}/claims?month={MONTH}"
+    )
+    flags = client.get(f"/api/v1/districts/{world.district_x}/claim-flags?month={MONTH}", headers=h).json()[
+        "items"
+    ]
+    assert done["result"]["new_flags"] == len(flags) == 4
     two = next(f for f in flags if f["kind"] == "two_points")
     r = client.get(f"/api/v1/claim-flags/{two['id']}", headers=h)
     assert {m["id"] for m in r.json()["meals"]} == {meals["twice_a"], meals["twice_b"]}
