@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import time
 import uuid
@@ -14,15 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openpyxl
+import pytest
 from openpyxl import load_workbook
 
 from canteen.accounts.passwords import hash_password, hash_password_async, verify_password_async
-from canteen.core.kv import MemoryKV
+from canteen.accounts.services import load_principal
+from canteen.core.errors import DomainError
 from canteen.demo.people import DemoCommunity, make_import_workbook
 from canteen.meals.tables import Meal
 from canteen.payments.ledger import ledger_balanced, verify_balances
 from canteen.payments.providers.stripe_provider import off_loop
 from canteen.registry import import_service
+from canteen.registry.tables import ImportUpload
 from tests.factories import World
 from tests.integration.checkin.test_counter import _counter
 from tests.integration.registry.test_pages import web_login
@@ -118,16 +122,19 @@ def test_an_uploaded_register_is_stored_encrypted_and_briefly(
     assert r.status_code == 303, r.text
     columns_url = r.headers["location"]
     token = columns_url.split("/")[3]
+    # Kept in the database for the import job (never in Redis), sealed, found by a hash of the token.
     key = import_service._upload_key(token)
-    kv = app.state.kv
-    raw = run(lambda: kv.get(key))
-    assert raw is not None and token.encode() not in raw
+    row = run(lambda: ImportUpload.select().where(ImportUpload.token_hash == key).first())
+    raw = row["sealed"].encode()
+    assert token.encode() not in raw
     assert not any(i.encode() in raw for i in ids) and not any(i[-6:].encode() in raw for i in ids)
-    if isinstance(kv, MemoryKV):
-        left = kv._data[key][1]
-        assert left is not None and left - time.monotonic() <= import_service.UPLOAD_TTL <= 15 * 60
-    else:
-        assert 0 < run(lambda: kv.client.ttl("canteen:" + key)) <= 15 * 60
+    # The wizard honours it for UPLOAD_TTL (15 minutes), then answers "expired".
+    assert import_service.UPLOAD_TTL <= 15 * 60
+    principal = run(lambda: load_principal(row["user"]))
+    late = row["created_at"] + dt.timedelta(seconds=import_service.UPLOAD_TTL + 1)
+    with pytest.raises(DomainError) as err:
+        run(lambda: import_service.load_upload(principal, token, now=late))
+    assert err.value.code == "import_upload_expired"
     # The wizard still reads it back (and only for the one who uploaded it).
     page = client.get(columns_url)
     assert page.status_code == 200 and 'name="map_national_id"' in page.text

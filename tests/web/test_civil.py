@@ -56,6 +56,25 @@ def _no_codes(page: Any) -> None:
         assert not re.search(rf"\b{code}\b", text), f"internal code {code!r} shown: {text[:400]}"
 
 
+def _job_result(page: Any) -> None:
+    """On a run's progress page, wait for the result link (htmx swaps it in; a page built without
+    htmx is refreshed by hand, as a person would) and follow it."""
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{16}$"))
+    expect(page.locator("#job-progress")).to_be_visible()
+    result = page.locator("#job-result")
+    if page.evaluate("() => !!window.htmx"):
+        expect(result).to_be_visible(timeout=30_000)
+    else:
+        for _ in range(60):
+            if result.count():
+                break
+            page.wait_for_timeout(500)
+            page.reload()
+        expect(result).to_be_visible()
+    _no_codes(page)
+    result.click()
+
+
 def test_official_uploads_checks_applies_and_closes_the_refund_task(
     page: Any, live_server: LiveServer
 ) -> None:
@@ -68,7 +87,11 @@ def test_official_uploads_checks_applies_and_closes_the_refund_task(
         "#file", files=[{"name": "民政名单.csv", "mimeType": "text/csv", "buffer": d["csv"]}]
     )
     page.get_by_role("button", name="检查名单").click()
-    page.wait_for_url(re.compile(r"/care/civil/[A-Za-z0-9_\-]+$"))
+    # The check is a job: its progress page links to the check page when done.
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{16}$"))
+    check_axe(page, "civil check progress")
+    _job_result(page)
+    page.wait_for_url(re.compile(r"/care/civil/[A-Za-z0-9_\-]+/checked/[0-9a-f]{16}$"))
     rows = page.locator("#civil-rows tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("张桂兰")
@@ -79,6 +102,8 @@ def test_official_uploads_checks_applies_and_closes_the_refund_task(
     _no_codes(page)
     check_axe(page, "civil dry run")
     page.locator("#apply").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{16}$"))
+    _job_result(page)
     expect(page.locator("h1")).to_have_text("民政名单已执行")
     expect(page.locator("#civil-result")).to_contain_text("已执行的行: 1")
     _no_codes(page)

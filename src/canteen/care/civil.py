@@ -29,11 +29,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 import msgspec
 
+from canteen.accounts import jobs as jobs_access
 from canteen.accounts.roles import COMMUNITY_WORKER, OFFICIAL, Principal
 from canteen.care.civil_rows import (
     ENDING_EVENTS,
@@ -44,19 +45,20 @@ from canteen.care.civil_rows import (
     read_rows,
 )
 from canteen.care.tables import CivilListEntry, RefundTask
-from canteen.core import audit
+from canteen.core import audit, queue
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, write_transaction
 from canteen.core.errors import DomainError, register
+from canteen.core.tables import JobRun
 from canteen.meals.tables import Meal
 from canteen.orders import lifecycle
 from canteen.orders import services as order_services
 from canteen.payments import ledger
 from canteen.quality.tables import ClaimFlag
 from canteen.regions.tables import Community
-from canteen.registry import card_services
+from canteen.registry import card_services, import_service
 from canteen.registry import services as registry
-from canteen.registry.importing import read_table
+from canteen.registry.importing import peek_table, read_table
 from canteen.registry.national_id import mask_national_id
 from canteen.registry.tables import Elder, ElderCategory
 
@@ -72,6 +74,11 @@ EXPIRING_DAYS = 30
 _RANK = {"active": 0, "suspended": 1, "moved": 2, "deceased": 3}
 
 Action = Literal["apply", "unchanged", "bad"]
+
+# The stages the list's jobs report (msgids) and how they report them (canteen.care.jobs).
+CHECK_STAGE = "Checking the rows"
+APPLY_STAGE = "Applying the rows"
+Progress = Callable[[int, int, str], Coroutine[Any, Any, None]]
 
 
 class CivilProblem(msgspec.Struct, frozen=True):
@@ -224,7 +231,12 @@ async def _meals_after(elder_id: int, day: dt.date) -> list[dict[str, Any]]:
 
 
 async def _plan(
-    actor: Principal, district_id: int, filename: str, data: bytes, today: dt.date
+    actor: Principal,
+    district_id: int,
+    filename: str,
+    data: bytes,
+    today: dt.date,
+    progress: Progress | None = None,
 ) -> CivilPreview:
     _official(actor, district_id)
     rows = read_rows(read_table(filename, data), today=today)
@@ -232,7 +244,9 @@ async def _plan(
     elders = await _elders(district_id, sorted(set(hashes.values())))
     seen: dict[int, ListRow] = {}  # elder id → first row naming them
     plans: list[CivilRowPlan] = []
-    for r in rows:
+    for i, r in enumerate(rows):
+        if progress is not None:
+            await progress(i, len(rows), CHECK_STAGE)
         elder = elders.get(hashes[r.row]) if r.row in hashes else None
         if r.national_id and elder is None:
             r.add("national_id", "unknown_id", "本区没有登记这个身份证号的老人",
@@ -304,6 +318,14 @@ _STATUS_WORDS = {
 }
 
 
+async def check_file(actor: Principal, district_id: int, filename: str, data: bytes) -> None:
+    """What an upload request checks before the job reads every row: the scope (admin and the
+    district's officials; other districts are ``not_found``), the file's type and size, and the
+    columns (``civil_columns_missing``), from the first rows only."""
+    _official(actor, district_id)
+    read_rows(peek_table(filename, data), today=registry.today_of(utcnow()))
+
+
 async def dry_run(
     actor: Principal,
     district_id: int,
@@ -311,11 +333,12 @@ async def dry_run(
     data: bytes,
     *,
     now: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> CivilPreview:
     """What applying this list would do, row by row, in words; writes nothing.
     Only admin and the district's officials; other districts are ``not_found``."""
     now = now or utcnow()
-    return await _plan(actor, district_id, filename, data, registry.today_of(now))
+    return await _plan(actor, district_id, filename, data, registry.today_of(now), progress)
 
 
 # ------------------------------------------------------------------------------ apply
@@ -328,16 +351,19 @@ async def apply_list(
     data: bytes,
     *,
     now: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> CivilResult:
     """Apply the list's good rows, one transaction per row (see the module docstring); rows
     already applied are left alone, bad rows are skipped and named in ``bad_rows``."""
     now = now or utcnow()
     today = registry.today_of(now)
-    preview = await _plan(actor, district_id, filename, data, today)
+    preview = await _plan(actor, district_id, filename, data, today, progress)
     totals: dict[str, int] = defaultdict(int)
     failed: list[int] = []
     unchanged = preview.unchanged
-    for plan in preview.rows:
+    for i, plan in enumerate(preview.rows):
+        if progress is not None:
+            await progress(i, len(preview.rows), APPLY_STAGE)
         if plan.action != "apply":
             continue
         try:
@@ -701,3 +727,100 @@ async def expiring_categories(
 async def communities_of(district_id: int) -> list[tuple[int, str]]:
     rows = await Community.select(Community.id, Community.name).where(Community.district == district_id)
     return sorted(((int(r["id"]), str(r["name"])) for r in rows), key=lambda t: t[1])
+
+
+# ------------------------------------------------------------------------------ as jobs
+
+CIVIL_UPLOAD = "civil_list"
+CHECK_JOB = "care.civil_check"
+APPLY_JOB = "care.civil_apply"
+
+
+async def submit_check(
+    actor: Principal, upload: import_service.PendingUpload, *, token: str | None = None
+) -> queue.JobRunView:
+    """Queue the check of a stashed list (``care.civil_check``): with ``token`` (the pages) the
+    run links to the check page; without (the API) the preview is the run's download (JSON)."""
+    _official(actor, upload.district_id)
+    return await queue.submit(
+        CHECK_JOB,
+        {"upload_id": upload.upload_id, "token": token},
+        user_id=actor.user_id,
+        district_id=upload.district_id,
+        key=str(upload.upload_id),
+    )
+
+
+async def submit_apply(actor: Principal, upload: import_service.PendingUpload) -> queue.JobRunView:
+    """Queue applying a stashed list (``care.civil_apply``); pressing twice joins the first run,
+    and a later run changes nothing (each applied row's key is unique)."""
+    _official(actor, upload.district_id)
+    return await queue.submit(
+        APPLY_JOB,
+        {"upload_id": upload.upload_id},
+        user_id=actor.user_id,
+        district_id=upload.district_id,
+        key=str(upload.upload_id),
+    )
+
+
+async def run_check_job(ctx: queue.JobContext, upload_id: int, token: str | None) -> dict[str, Any]:
+    actor = await import_service.job_actor(ctx.user_id)
+    upload = await import_service.upload_for_job(upload_id, kind=CIVIL_UPLOAD)
+    preview = await dry_run(actor, upload.district_id, upload.filename, upload.data, progress=ctx.progress)
+    await JobRun.update(
+        {
+            JobRun.output: msgspec.json.encode(preview),
+            JobRun.output_name: "civil-check.json",
+            JobRun.output_type: "application/json",
+        }
+    ).where(JobRun.id == ctx.run_id)
+    counts = {"apply": preview.will_apply, "unchanged": preview.unchanged, "bad": len(preview.bad_rows)}
+    result: dict[str, Any] = {
+        **counts,
+        "summary": "{apply} to apply, {unchanged} unchanged, {bad} bad rows",
+        "summary_args": counts,
+    }
+    if token:
+        result.update(url=f"/care/civil/{token}/checked/{ctx.run_id}", link_text="Show the check")
+    else:
+        result["download"] = True
+    return result
+
+
+async def run_apply_job(ctx: queue.JobContext, upload_id: int) -> dict[str, Any]:
+    actor = await import_service.job_actor(ctx.user_id)
+    upload = await import_service.upload_for_job(upload_id, kind=CIVIL_UPLOAD)
+    result = await apply_list(actor, upload.district_id, upload.filename, upload.data, progress=ctx.progress)
+    await import_service.retire_upload(upload_id)
+    counts = msgspec.structs.asdict(result)
+    return {
+        **counts,
+        "district_id": upload.district_id,
+        "filename": upload.filename,
+        "summary": "{applied} applied, {unchanged} unchanged",
+        "summary_args": {"applied": result.applied, "unchanged": result.unchanged},
+        "url": f"/care/civil/done/{ctx.run_id}",
+        "link_text": "Show what was applied",
+    }
+
+
+async def checked_preview(actor: Principal, run_id: str) -> CivilPreview:
+    """The preview a finished check run stored (``job_not_found`` for anyone who may not see it)."""
+    run = await jobs_access.run_for(actor, run_id)
+    if run.kind != CHECK_JOB:
+        raise DomainError("job_not_found", {"job_id": run_id})
+    data, _, _ = await jobs_access.output_for(actor, run_id)
+    return msgspec.json.decode(data, type=CivilPreview)
+
+
+async def finished_apply(actor: Principal, run_id: str) -> tuple[CivilResult, int, str]:
+    """A finished apply run's counts, district and file name, for the result page."""
+    run = await jobs_access.run_for(actor, run_id)
+    if run.kind != APPLY_JOB or run.status != "done":
+        raise DomainError("job_not_found", {"job_id": run_id})
+    return (
+        msgspec.convert(run.result, CivilResult),
+        int(run.result.get("district_id") or 0),
+        str(run.result.get("filename") or ""),
+    )

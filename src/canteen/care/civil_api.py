@@ -10,16 +10,20 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, PathParameter, QueryParameter
 
 from canteen.accounts.context import principal_of
 from canteen.accounts.guards import login_required
+from canteen.accounts.jobs import JobRunOut, accepted
+from canteen.accounts.roles import Principal
 from canteen.care import civil
+from canteen.care import jobs as _care_jobs  # noqa: F401 - registers the list's jobs (see canteen.jobs)
 from canteen.core.apidocs import errors
 from canteen.core.errors import DomainError
+from canteen.registry import import_service
 
 Req = Request[Any, Any, Any]
 INT4_MAX = 2_147_483_647
@@ -54,10 +58,16 @@ class RefundCloseIn(msgspec.Struct, forbid_unknown_fields=True):
     note: Annotated[str, msgspec.Meta(max_length=300)] = ""
 
 
-async def _read(form: ListForm) -> tuple[int, str, bytes]:
+async def _stash(actor: Principal, form: ListForm) -> import_service.PendingUpload:
+    """Check the upload in the request (scope, type and size, columns: refused at once, in words)
+    and keep it, sealed, for the job that reads every row."""
     if not 1 <= form.district_id <= INT4_MAX:
         raise DomainError("not_found", {"district_id": form.district_id})
-    return form.district_id, (form.file.filename or "")[:200], await form.file.read()
+    filename, content = (form.file.filename or "")[:200], await form.file.read()
+    await civil.check_file(actor, form.district_id, filename, content)
+    upload = import_service.PendingUpload(actor.user_id, form.district_id, filename, content)
+    await import_service.stash_upload(upload, kind=civil.CIVIL_UPLOAD)
+    return upload
 
 
 class CivilListController(Controller):
@@ -67,23 +77,25 @@ class CivilListController(Controller):
 
     @post(
         "/dry-run",
-        status_code=200,
-        summary="Check a civil-affairs list (deceased / moved / in hospital): what each row would do",
+        status_code=202,
+        summary="Check a civil-affairs list (deceased / moved / in hospital), queued: the run's "
+        "download is what each row would do",
         responses=errors(*LIST_ERRORS),
     )
-    async def dry_run(self, request: Req, data: Multipart) -> civil.CivilPreview:
-        district_id, filename, content = await _read(data)
-        return await civil.dry_run(principal_of(request), district_id, filename, content)
+    async def dry_run(self, request: Req, data: Multipart) -> Response[JobRunOut]:
+        actor = principal_of(request)
+        return accepted(await civil.submit_check(actor, await _stash(actor, data)))
 
     @post(
         "/apply",
-        status_code=200,
-        summary="Apply a civil-affairs list's good rows (a transaction per row; run twice, no change)",
+        status_code=202,
+        summary="Apply a civil-affairs list's good rows, queued (a transaction per row; run twice, "
+        "no change); the run's result holds the counts",
         responses=errors(*LIST_ERRORS),
     )
-    async def apply(self, request: Req, data: Multipart) -> civil.CivilResult:
-        district_id, filename, content = await _read(data)
-        return await civil.apply_list(principal_of(request), district_id, filename, content)
+    async def apply(self, request: Req, data: Multipart) -> Response[JobRunOut]:
+        actor = principal_of(request)
+        return accepted(await civil.submit_apply(actor, await _stash(actor, data)))
 
     @get(
         "/expiring",

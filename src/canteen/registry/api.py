@@ -18,6 +18,7 @@ from litestar.params import Body, FromQuery, JSONBody, PathParameter, QueryParam
 
 from canteen.accounts.context import principal_of
 from canteen.accounts.guards import login_required
+from canteen.accounts.jobs import JobRunOut, accepted
 from canteen.core.apidocs import errors
 from canteen.core.errors import DomainError
 from canteen.core.schemas import IdempotencyKeyHeader
@@ -31,8 +32,6 @@ from canteen.registry.schemas import (
     ElderPatch,
     ElderStatus,
     ElderView,
-    ImportPreview,
-    ImportResult,
     NationalIdView,
     PinIn,
     StatusIn,
@@ -98,6 +97,16 @@ async def _read_form(form: ImportForm) -> tuple[int, str, bytes, dict[str, int] 
             raise DomainError("import_mapping_invalid", {"field": "mapping"}) from None
     data = await form.file.read()
     return form.district_id, (form.file.filename or "")[:200], data, mapping
+
+
+async def _stash(actor: Any, form: ImportForm) -> tuple[import_service.PendingUpload, dict[str, int] | None]:
+    """Check the upload in the request (scope, file type and size, headers, the mapping's
+    columns: refused at once, in words) and keep it for the job, which reads every row."""
+    district_id, filename, content, mapping = await _read_form(form)
+    await import_service.read_columns(actor, district_id, filename, content, mapping)
+    upload = import_service.PendingUpload(actor.user_id, district_id, filename, content)
+    await import_service.stash_upload(upload)
+    return upload, mapping
 
 
 class ElderController(Controller):
@@ -192,25 +201,27 @@ class ElderController(Controller):
 
     @post(
         "/import/dry-run",
-        status_code=200,
-        summary="Check a spreadsheet: what an import would create, update, leave, and each bad row",
+        status_code=202,
+        summary="Check a spreadsheet (queued): the run's download is the preview — what an import "
+        "would create, update, leave, and each bad row",
         responses=errors(*IMPORT_ERRORS),
     )
-    async def import_dry_run(self, request: Req, data: Multipart) -> ImportPreview:
-        district_id, filename, content, mapping = await _read_form(data)
-        return await import_service.dry_run(principal_of(request), district_id, filename, content, mapping)
+    async def import_dry_run(self, request: Req, data: Multipart) -> Response[JobRunOut]:
+        actor = principal_of(request)
+        upload, mapping = await _stash(actor, data)
+        return accepted(await import_service.submit_check(actor, upload, mapping))
 
     @post(
         "/import",
-        status_code=200,
-        summary="Import a spreadsheet's good rows in one transaction (idempotent per file)",
+        status_code=202,
+        summary="Import a spreadsheet's good rows in one transaction (queued; idempotent per file); "
+        "the run's result holds the counts",
         responses=errors(*IMPORT_ERRORS),
     )
-    async def import_commit(self, request: Req, data: Multipart) -> ImportResult:
-        district_id, filename, content, mapping = await _read_form(data)
-        return await import_service.commit_import(
-            principal_of(request), district_id, filename, content, mapping
-        )
+    async def import_commit(self, request: Req, data: Multipart) -> Response[JobRunOut]:
+        actor = principal_of(request)
+        upload, mapping = await _stash(actor, data)
+        return accepted(await import_service.submit_import(actor, upload, mapping))
 
     @get(
         "/export",

@@ -15,6 +15,7 @@ from litestar.params import JSONBody, PathParameter
 
 from canteen.accounts.context import count_request, principal_of
 from canteen.accounts.guards import login_required, roles
+from canteen.accounts.jobs import JobRunOut, accepted
 from canteen.accounts.roles import ADMIN, OFFICIAL
 from canteen.core import ratelimit
 from canteen.core.apidocs import errors
@@ -131,20 +132,16 @@ class CardController(Controller):
     @post(
         "/sheet.pdf",
         guards=_WRITE,
-        summary="An A4 sheet of cards (issues a card to chosen elders who have none)",
-        media_type="application/pdf",
-        status_code=200,
+        summary="Queue an A4 sheet of cards (issues a card to chosen elders who have none); 202, "
+        "then download the PDF from the run",
+        status_code=202,
         responses=errors("not_found", "card_sheet_empty"),
     )
-    async def sheet(self, request: Req, data: JSONBody[SheetIn]) -> Response[bytes]:
-        body = await services.cards_sheet_pdf(
+    async def sheet(self, request: Req, data: JSONBody[SheetIn]) -> Response[JobRunOut]:
+        run = await services.submit_sheet(
             principal_of(request), elder_ids=data.elder_ids or None, community_id=data.community_id
         )
-        return Response(
-            body,
-            media_type="application/pdf",
-            headers={"Content-Disposition": 'attachment; filename="cards.pdf"'},
-        )
+        return accepted(run)
 
     @post(
         "/verify",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from xml.sax.saxutils import escape
 
@@ -281,14 +281,20 @@ def _draw_crop_marks(canvas: Canvas, x0: float, y0: float) -> None:
         canvas.line(x1 + offset, y, x1 + offset + length, y)
 
 
-def render_sheet_pdf(cards: Sequence[CardFace], *, title: str = "长者助餐卡") -> bytes:
+def render_sheet_pdf(
+    cards: Sequence[CardFace],
+    *,
+    title: str = "长者助餐卡",
+    on_page: Callable[[int, int], None] | None = None,
+) -> bytes:
     """An A4 PDF of card faces, 10 per page (2 x 5, 85.6 x 54 mm), with crop marks.
 
     Cards fill each page left to right, top to bottom, in the order given (sort
     by community before calling so a community's cards come out together).
     Chinese text uses reportlab's built-in ``STSong-Light``, which viewers and
     printers substitute from their own CJK fonts: nothing is embedded. Raises
-    ``invalid_card_number`` if a face carries a malformed card number.
+    ``invalid_card_number`` if a face carries a malformed card number. ``on_page(done, pages)``
+    is called after each page (a job's progress).
     """
     page_w, page_h = A4
     w, h = CARD_WIDTH_MM * mm, CARD_HEIGHT_MM * mm
@@ -310,5 +316,7 @@ def render_sheet_pdf(cards: Sequence[CardFace], *, title: str = "长者助餐卡
         canvas.setFont(font, 6.5)
         canvas.drawCentredString(page_w / 2 - w / 2, 4 * mm, f"{title}  第 {page + 1}/{pages} 页")
         canvas.showPage()
+        if on_page is not None:
+            on_page(page + 1, pages)
     canvas.save()
     return out.getvalue()

@@ -17,6 +17,7 @@ deterministic, so the reprint is the same card, not a new one.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ import msgspec
 from piccolo.query.functions.aggregate import Max
 
 from canteen.accounts.roles import ADMIN, OFFICIAL, Principal
-from canteen.core import audit
+from canteen.core import audit, queue
 from canteen.core.audit import Actor
 from canteen.core.clock import utcnow
 from canteen.core.db import UniqueViolation, any_of, write_transaction
@@ -535,52 +536,76 @@ async def issue_missing_cards(actor: Actor, elder_ids: Iterable[int], *, now: dt
         return await _issue_missing(actor, elders, now, note)
 
 
-async def cards_sheet_pdf(
-    actor: Principal,
-    *,
-    elder_ids: Sequence[int] | None = None,
-    community_id: int | None = None,
-    now: dt.datetime | None = None,
-) -> bytes:
-    """An A4 PDF of cards (10 per page) for the listed elders or every active elder of a community.
+class SheetSelection(msgspec.Struct, kw_only=True):
+    """Who a card sheet is for, checked against the actor's scope: the job's arguments."""
 
-    Elders without a live card get one first (see the module docstring);
-    cards come out sorted by community, then name. An elder or community
-    outside the actor's districts is ``not_found``; nobody to print is
-    ``card_sheet_empty``.
-    """
-    now = now or utcnow()
+    elder_ids: list[int]
+    district_id: int | None
+    filename: str
+
+
+_SHEET_COLS = (
+    Elder.id,
+    Elder.name,
+    Elder.district,
+    Elder.community.name.as_alias("community_name"),
+)
+
+
+async def select_sheet(
+    actor: Principal, *, elder_ids: Sequence[int] | None = None, community_id: int | None = None
+) -> SheetSelection:
+    """Check a sheet request (the fast part, in the request): the listed elders or every active
+    elder of a community, each inside the actor's districts (``not_found`` otherwise); nobody
+    to print is ``card_sheet_empty``. Reads only; the job issues and renders."""
     _require_card_role(actor)
-    cols = (
-        Elder.id,
-        Elder.name,
-        Elder.district,
-        Elder.community.name.as_alias("community_name"),
+    if community_id is not None:
+        community = (
+            await Community.select(Community.id, Community.district)
+            .where(Community.id == community_id)
+            .first()
+        )
+        if community is None or not actor.can_district(int(community["district"])):
+            raise DomainError("not_found", {"community_id": community_id})
+        elders = await (
+            Elder.select(Elder.id, Elder.district)
+            .where((Elder.community == community_id) & (Elder.status == "active"))
+            .order_by(Elder.id)
+            .limit(MAX_SHEET_ELDERS)
+        )
+        filename = f"cards-community-{community_id}.pdf"
+    elif elder_ids:
+        wanted = sorted(set(elder_ids))[:MAX_SHEET_ELDERS]
+        elders = await Elder.select(Elder.id, Elder.district).where(any_of(Elder.id, wanted))
+        found = {int(e["id"]): e for e in elders}
+        for eid in wanted:
+            e = found.get(eid)
+            if e is None or not actor.can_district(int(e["district"])):
+                raise DomainError("not_found", {"elder_id": eid})
+        filename = "cards.pdf"
+    else:
+        elders = []
+        filename = "cards.pdf"
+    if not elders:
+        raise DomainError("card_sheet_empty")
+    districts = {int(e["district"]) for e in elders}
+    return SheetSelection(
+        elder_ids=sorted(int(e["id"]) for e in elders),
+        district_id=districts.pop() if len(districts) == 1 else None,
+        filename=filename,
     )
+
+
+async def sheet_faces(
+    actor: Actor, elder_ids: Sequence[int], *, now: dt.datetime | None = None
+) -> list[CardFace]:
+    """The faces of a sheet, sorted by community then name; elders without a live card get one
+    first (one transaction, one ``card.issue_batch`` row per district). Safe to repeat: a second
+    call finds the cards the first issued and issues none (a retried job reprints the same cards)."""
+    now = now or utcnow()
+    ids = sorted(set(elder_ids))
     async with write_transaction():
-        if community_id is not None:
-            community = (
-                await Community.select(Community.id, Community.district)
-                .where(Community.id == community_id)
-                .first()
-            )
-            if community is None or not actor.can_district(int(community["district"])):
-                raise DomainError("not_found", {"community_id": community_id})
-            elders = await (
-                Elder.select(*cols)
-                .where((Elder.community == community_id) & (Elder.status == "active"))
-                .limit(MAX_SHEET_ELDERS)
-            )
-        elif elder_ids:
-            wanted = sorted(set(elder_ids))[:MAX_SHEET_ELDERS]
-            elders = await Elder.select(*cols).where(any_of(Elder.id, wanted))
-            found = {int(e["id"]): e for e in elders}
-            for eid in wanted:
-                e = found.get(eid)
-                if e is None or not actor.can_district(int(e["district"])):
-                    raise DomainError("not_found", {"elder_id": eid})
-        else:
-            elders = []
+        elders = await Elder.select(*_SHEET_COLS).where(any_of(Elder.id, ids)) if ids else []
         if not elders:
             raise DomainError("card_sheet_empty")
         await _issue_missing(actor, elders, now, note="printed on a card sheet")
@@ -593,7 +618,7 @@ async def cards_sheet_pdf(
     keys = card_keys()
     hotline = get_settings().hotline
     elders = sorted(elders, key=lambda e: (e["community_name"] or "", e["name"], e["id"]))
-    faces = [
+    return [
         CardFace(
             display_name=e["name"],
             community_name=e["community_name"] or "",
@@ -603,7 +628,45 @@ async def cards_sheet_pdf(
         )
         for e in elders
     ]
-    return render_sheet_pdf(faces)
+
+
+async def cards_sheet_pdf(
+    actor: Principal,
+    *,
+    elder_ids: Sequence[int] | None = None,
+    community_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> bytes:
+    """An A4 PDF of cards (10 per page) for the listed elders or every active elder of a community,
+    in this process (the CLI and benchmarks; requests queue ``registry.card_sheet`` instead).
+
+    Elders without a live card get one first (see the module docstring); cards come out sorted
+    by community, then name. An elder or community outside the actor's districts is
+    ``not_found``; nobody to print is ``card_sheet_empty``.
+    """
+    chosen = await select_sheet(actor, elder_ids=elder_ids, community_id=community_id)
+    return render_sheet_pdf(await sheet_faces(actor, chosen.elder_ids, now=now))
+
+
+async def submit_sheet(
+    actor: Principal,
+    *,
+    elder_ids: Sequence[int] | None = None,
+    community_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> queue.JobRunView:
+    """Check a sheet request (scope, selection) and queue ``registry.card_sheet``; the run.
+    Asking again for the same cards while it runs joins the first run."""
+    chosen = await select_sheet(actor, elder_ids=elder_ids, community_id=community_id)
+    digest = hashlib.sha256(",".join(map(str, chosen.elder_ids)).encode()).hexdigest()[:32]
+    return await queue.submit(
+        "registry.card_sheet",
+        {"elder_ids": chosen.elder_ids, "filename": chosen.filename},
+        user_id=actor.user_id,
+        district_id=chosen.district_id,
+        key=f"{actor.user_id}:{digest}",
+        now=now,
+    )
 
 
 async def print_choices(actor: Principal) -> list[CommunityChoice]:

@@ -14,19 +14,23 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio
+import anyio.from_thread
 import msgspec
 
+from canteen.accounts import jobs as jobs_access
 from canteen.accounts.roles import Principal
-from canteen.core import audit
+from canteen.accounts.services import load_principal
+from canteen.core import audit, queue
 from canteen.core.clock import utcnow
 from canteen.core.crypto import PiiDecryptError
 from canteen.core.db import write_transaction
 from canteen.core.errors import DomainError, register
-from canteen.core.kv import KV
+from canteen.core.tables import JobRun
 from canteen.regions.tables import Community
 from canteen.registry import services as svc
 from canteen.registry.importing import (
@@ -37,6 +41,7 @@ from canteen.registry.importing import (
     Problem,
     draft_fingerprint,
     export_rows,
+    peek_table,
     read_table,
     suggest_mapping,
     validate_rows,
@@ -44,17 +49,29 @@ from canteen.registry.importing import (
     write_xlsx,
 )
 from canteen.registry.schemas import ImportPreview, ImportProblem, ImportResult, ImportRow
-from canteen.registry.tables import Elder, ElderCategory, ElderStatusEvent
+from canteen.registry.tables import Elder, ElderCategory, ElderStatusEvent, ImportUpload
 
 register("import_mapping_invalid", 422)
 register("import_columns_missing", 422)
 register("import_upload_expired", 410)
 
-# An uploaded sheet waits in the shared store between its steps (columns, check, commit).
-# It holds ID numbers, so it is stored encrypted (the PII key, bound to this use), under a
-# hash of the page's token, and only for as long as a person needs to map and check it.
+# An uploaded sheet waits in ``import_upload`` between its steps (columns, check, import) and for
+# the jobs that check and import it: in the database, so a queued job finds it however long the
+# queue is (never in Redis, whose entries may be evicted). It holds ID numbers, so it is stored
+# sealed (the PII key, bound to this use), under a hash of the page's token. The wizard honours it
+# for ``UPLOAD_TTL``; the jobs for ``UPLOAD_KEEP``, after which the next upload deletes it.
 UPLOAD_TTL = 15 * 60
+UPLOAD_KEEP = 24 * 3600
 _UPLOAD_CONTEXT = "registry.import_upload"
+ELDER_UPLOAD = "elder_import"
+
+# The job kinds (registered in canteen.registry.jobs) and the stages they report (msgids).
+CHECK_JOB = "registry.elder_import_check"
+IMPORT_JOB = "registry.elder_import"
+CHECK_STAGE = "Checking the rows"
+SAVE_STAGE = "Saving the elders"
+
+Progress = Callable[[int, int, str], Coroutine[Any, Any, None]]
 
 
 class PendingUpload(msgspec.Struct):
@@ -62,39 +79,110 @@ class PendingUpload(msgspec.Struct):
     district_id: int
     filename: str
     data: bytes
+    upload_id: int = 0
 
 
 def _upload_key(token: str) -> str:
-    return "elder-import:" + hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(("elder-import:" + token).encode()).hexdigest()
 
 
-async def stash_upload(kv: KV, upload: PendingUpload) -> str:
-    """Keep an uploaded sheet for the next steps (encrypted, ``UPLOAD_TTL``); its token."""
-    token = secrets.token_urlsafe(24)
-    sealed = svc.cipher().encrypt(
+def _seal(upload: PendingUpload) -> str:
+    return svc.cipher().encrypt(
         base64.b64encode(msgspec.msgpack.encode(upload)).decode("ascii"), context=_UPLOAD_CONTEXT
     )
-    await kv.set(_upload_key(token), sealed.encode("ascii"), ttl=UPLOAD_TTL)
+
+
+def _unseal(row: dict[str, Any] | None) -> PendingUpload | None:
+    if row is None:
+        return None
+    try:
+        plain = svc.cipher().decrypt(row["sealed"], context=_UPLOAD_CONTEXT)
+        upload = msgspec.msgpack.decode(base64.b64decode(plain), type=PendingUpload)
+    except (PiiDecryptError, ValueError, msgspec.DecodeError):
+        return None  # another key or an altered entry: as good as gone
+    upload.upload_id = int(row["id"])
+    return upload
+
+
+async def stash_upload(
+    upload: PendingUpload, *, kind: str = ELDER_UPLOAD, now: dt.datetime | None = None
+) -> str:
+    """Keep an uploaded sheet for the next steps and their jobs (sealed); its token (and its
+    row's id set on ``upload``). Uploads older than ``UPLOAD_KEEP`` go on the way."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(24)
+    async with write_transaction():
+        await ImportUpload.delete().where(ImportUpload.created_at < now - dt.timedelta(seconds=UPLOAD_KEEP))
+        rows = await ImportUpload.insert(
+            ImportUpload(
+                token_hash=_upload_key(token),
+                kind=kind,
+                user=upload.user_id,
+                district=upload.district_id,
+                filename=upload.filename[:200],
+                sealed=_seal(upload),
+                created_at=now,
+            )
+        ).returning(ImportUpload.id)
+    upload.upload_id = int(rows[0]["id"])
     return token
 
 
-async def load_upload(kv: KV, actor: Principal, token: str) -> PendingUpload:
-    """The sheet stashed under ``token`` by this user; ``import_upload_expired`` (410) otherwise."""
-    raw = await kv.get(_upload_key(token))
-    upload = None
-    if raw is not None:
-        try:
-            plain = svc.cipher().decrypt(raw.decode("ascii"), context=_UPLOAD_CONTEXT)
-            upload = msgspec.msgpack.decode(base64.b64decode(plain), type=PendingUpload)
-        except (PiiDecryptError, ValueError, msgspec.DecodeError):
-            upload = None  # another key or an altered entry: as good as gone
+_UPLOAD_COLUMNS = (ImportUpload.id, ImportUpload.user, ImportUpload.sealed, ImportUpload.created_at)
+
+
+async def load_upload(
+    actor: Principal, token: str, *, kind: str = ELDER_UPLOAD, now: dt.datetime | None = None
+) -> PendingUpload:
+    """The sheet stashed under ``token`` by this user within ``UPLOAD_TTL``;
+    ``import_upload_expired`` (410) otherwise."""
+    now = now or utcnow()
+    row = (
+        await ImportUpload.select(*_UPLOAD_COLUMNS)
+        .where((ImportUpload.token_hash == _upload_key(token)) & (ImportUpload.kind == kind))
+        .first()
+    )
+    fresh = row is not None and row["created_at"] >= now - dt.timedelta(seconds=UPLOAD_TTL)
+    upload = _unseal(row) if fresh else None
     if upload is None or upload.user_id != actor.user_id:
         raise DomainError("import_upload_expired")
     return upload
 
 
-async def drop_upload(kv: KV, token: str) -> None:
-    await kv.delete(_upload_key(token))
+async def upload_for_job(upload_id: int, *, kind: str = ELDER_UPLOAD) -> PendingUpload:
+    """The sheet a job works on (``import_upload_expired`` once it has been deleted)."""
+    row = (
+        await ImportUpload.select(*_UPLOAD_COLUMNS)
+        .where((ImportUpload.id == upload_id) & (ImportUpload.kind == kind))
+        .first()
+    )
+    upload = _unseal(row)
+    if upload is None:
+        raise DomainError("import_upload_expired")
+    return upload
+
+
+async def drop_upload(token: str) -> None:
+    async with write_transaction():
+        await ImportUpload.delete().where(ImportUpload.token_hash == _upload_key(token))
+
+
+async def retire_upload(upload_id: int) -> None:
+    """After the import: the page's token no longer finds the upload (the wizard answers
+    ``import_upload_expired``), while a retried job still finds it by id until it is purged."""
+    async with write_transaction():
+        await ImportUpload.update({ImportUpload.token_hash: "used:" + secrets.token_hex(16)}).where(
+            ImportUpload.id == upload_id
+        )
+
+
+async def job_actor(user_id: int | None) -> Principal:
+    """Who a job acts for: the person who asked, with their grants as they are now (a grant
+    withdrawn while the job waited is withdrawn for the job too)."""
+    actor = await load_principal(user_id) if user_id is not None else None
+    if actor is None:
+        raise DomainError("forbidden", {"reason": "requester_gone"})
+    return actor
 
 
 _CHUNK = 200  # rows per multi-row INSERT: well under SQLite's bound-parameter limit
@@ -140,11 +228,34 @@ def _parse(
     mapping: Mapping[str, int] | None,
     communities: Mapping[str, int],
     today: dt.date,
+    on_rows: Callable[[int, int], None] | None = None,
 ) -> tuple[list[str], dict[str, int], DryRun]:
     table = read_table(filename, data)
     chosen = _check_mapping(mapping, len(table.headers)) if mapping else suggest_mapping(table.headers)
-    dry = validate_rows(table, chosen, communities=communities, today=today)
+    dry = validate_rows(table, chosen, communities=communities, today=today, on_rows=on_rows)
     return table.headers, chosen, dry
+
+
+async def _parse_rows(
+    filename: str,
+    data: bytes,
+    mapping: Mapping[str, int] | None,
+    communities: Mapping[str, int],
+    today: dt.date,
+    progress: Progress | None,
+) -> tuple[list[str], dict[str, int], DryRun]:
+    """``_parse``; in a worker thread when a job reports progress (reading and checking 20,000
+    rows is seconds of CPU that must not stall the web loop running the demo's worker)."""
+    if progress is None:
+        return _parse(filename, data, mapping, communities, today)
+    report = progress
+
+    def on_rows(done: int, total: int) -> None:
+        anyio.from_thread.run(report, done, total, CHECK_STAGE)
+
+    return await anyio.to_thread.run_sync(
+        lambda: _parse(filename, data, mapping, communities, today, on_rows=on_rows)
+    )
 
 
 async def _classify(district_id: int, dry: DryRun) -> list[_Planned]:
@@ -175,20 +286,29 @@ async def _plan(
     data: bytes,
     mapping: Mapping[str, int] | None,
     today: dt.date,
+    progress: Progress | None = None,
 ) -> _Plan:
     svc.writable_district(actor, district_id)
     communities = await _communities(district_id)
-    headers, chosen, dry = _parse(filename, data, mapping, communities, today)
+    headers, chosen, dry = await _parse_rows(filename, data, mapping, communities, today, progress)
     return _Plan(headers, chosen, dry, await _classify(district_id, dry))
 
 
 async def read_columns(
-    actor: Principal, district_id: int, filename: str, data: bytes
+    actor: Principal,
+    district_id: int,
+    filename: str,
+    data: bytes,
+    mapping: Mapping[str, int] | None = None,
 ) -> tuple[list[str], dict[str, int]]:
     """The file's headers and the guessed mapping (field → column), for the mapping step.
-    Refuses files that are not spreadsheets, too large or empty, like the import itself."""
+    Refuses files that are not spreadsheets, too large or empty, like the import itself, and a
+    ``mapping`` that names an unknown field or column; reads only the first rows (the job reads
+    and checks them all)."""
     svc.writable_district(actor, district_id)
-    table = read_table(filename, data)
+    table = peek_table(filename, data)
+    if mapping:
+        _check_mapping(mapping, len(table.headers))
     return table.headers, suggest_mapping(table.headers)
 
 
@@ -200,11 +320,12 @@ async def dry_run(
     mapping: Mapping[str, int] | None = None,
     *,
     today: dt.date | None = None,
+    progress: Progress | None = None,
 ) -> ImportPreview:
     """What importing this file would do: rows to create, update or leave, and each bad row's
     problems in words. ``mapping`` (field → column index) defaults to the guessed one."""
     today = today or svc.today_of(utcnow())
-    plan = await _plan(actor, district_id, filename, data, mapping, today)
+    plan = await _plan(actor, district_id, filename, data, mapping, today, progress)
     by_row = {p.row: p for p in plan.planned}
     rows = []
     for r in plan.dry.rows:
@@ -269,6 +390,7 @@ async def commit_import(
     *,
     today: dt.date | None = None,
     now: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Import the good rows in one transaction: create new elders, update changed ones (each
     audited), leave unchanged ones untouched. Running it again with the same file changes nothing."""
@@ -276,17 +398,20 @@ async def commit_import(
     today = today or svc.today_of(now)
     svc.writable_district(actor, district_id)
     communities = await _communities(district_id)
-    _, _, dry = _parse(filename, data, mapping, communities, today)
+    _, _, dry = await _parse_rows(filename, data, mapping, communities, today, progress)
     if dry.table_problems:
         raise DomainError(
             "import_columns_missing", {"problems": [p.en for p in dry.table_problems], "field": "mapping"}
         )
     async with write_transaction():
         planned = await _classify(district_id, dry)
-        created = await _create(actor, district_id, [p for p in planned if p.action == "create"], today, now)
+        creates = [p for p in planned if p.action == "create"]
         updates = [p for p in planned if p.action == "update"]
-        for p in updates:
+        created = await _create(actor, district_id, creates, today, now, progress)
+        for i, p in enumerate(updates, start=1):
             await _update(actor, district_id, p, today, now)
+            if progress is not None:
+                await progress(len(creates) + i, len(creates) + len(updates), SAVE_STAGE)
         result = ImportResult(
             created=created,
             updated=len(updates),
@@ -312,7 +437,12 @@ async def commit_import(
 
 
 async def _create(
-    actor: Principal, district_id: int, planned: Sequence[_Planned], today: dt.date, now: dt.datetime
+    actor: Principal,
+    district_id: int,
+    planned: Sequence[_Planned],
+    today: dt.date,
+    now: dt.datetime,
+    progress: Progress | None = None,
 ) -> int:
     for start in range(0, len(planned), _CHUNK):
         chunk = planned[start : start + _CHUNK]
@@ -350,6 +480,8 @@ async def _create(
                 for p in chunk
             ]
         )
+        if progress is not None:
+            await progress(start + len(chunk), len(planned), SAVE_STAGE)
     return len(planned)
 
 
@@ -447,3 +579,115 @@ async def export_elders(
             now=now,
         )
     return body
+
+
+# --- the import as jobs ----------------------------------------------------------------------------
+
+
+def _mapping_key(mapping: Mapping[str, int] | None) -> str:
+    return hashlib.sha256(msgspec.json.encode(dict(sorted((mapping or {}).items())))).hexdigest()[:16]
+
+
+async def submit_check(
+    actor: Principal, upload: PendingUpload, mapping: Mapping[str, int] | None, *, token: str | None = None
+) -> queue.JobRunView:
+    """Queue the check of a stashed upload (``registry.elder_import_check``). With ``token`` (the
+    wizard) the run's result links to the check page; without (the API) the preview is the run's
+    download (JSON)."""
+    svc.writable_district(actor, upload.district_id)
+    return await queue.submit(
+        CHECK_JOB,
+        {"upload_id": upload.upload_id, "mapping": dict(mapping) if mapping else None, "token": token},
+        user_id=actor.user_id,
+        district_id=upload.district_id,
+        key=f"{upload.upload_id}:{_mapping_key(mapping)}",
+    )
+
+
+async def submit_import(
+    actor: Principal, upload: PendingUpload, mapping: Mapping[str, int] | None
+) -> queue.JobRunView:
+    """Queue the import of a stashed upload (``registry.elder_import``); pressing the button
+    twice while it runs joins the first run, and a second run later changes nothing."""
+    svc.writable_district(actor, upload.district_id)
+    return await queue.submit(
+        IMPORT_JOB,
+        {"upload_id": upload.upload_id, "mapping": dict(mapping) if mapping else None},
+        user_id=actor.user_id,
+        district_id=upload.district_id,
+        key=f"{upload.upload_id}:{_mapping_key(mapping)}",
+    )
+
+
+async def run_check_job(
+    ctx: queue.JobContext, upload_id: int, mapping: Mapping[str, int] | None, token: str | None
+) -> dict[str, Any]:
+    """The check job: the preview, stored on the run's row as JSON."""
+    actor = await job_actor(ctx.user_id)
+    upload = await upload_for_job(upload_id)
+    await ctx.progress(0, 0, CHECK_STAGE, force=True)
+    preview = await dry_run(
+        actor, upload.district_id, upload.filename, upload.data, mapping, progress=ctx.progress
+    )
+    await JobRun.update(
+        {
+            JobRun.output: msgspec.json.encode(preview),
+            JobRun.output_name: "import-check.json",
+            JobRun.output_type: "application/json",
+        }
+    ).where(JobRun.id == ctx.run_id)
+    counts = {
+        "create": preview.will_create,
+        "update": preview.will_update,
+        "unchanged": preview.unchanged,
+        "bad": len(preview.bad_rows),
+    }
+    result: dict[str, Any] = {
+        **counts,
+        "summary": "{create} to add, {update} to change, {unchanged} unchanged, {bad} bad rows",
+        "summary_args": counts,
+    }
+    if token:
+        result.update(url=f"/elders/import/{token}/checked/{ctx.run_id}", link_text="Show the check")
+    else:
+        result["download"] = True
+    return result
+
+
+async def run_import_job(
+    ctx: queue.JobContext, upload_id: int, mapping: Mapping[str, int] | None
+) -> dict[str, Any]:
+    """The import job: ``commit_import`` with progress; its counts are the run's result."""
+    actor = await job_actor(ctx.user_id)
+    upload = await upload_for_job(upload_id)
+    await ctx.progress(0, 0, CHECK_STAGE, force=True)
+    result = await commit_import(
+        actor, upload.district_id, upload.filename, upload.data, mapping, progress=ctx.progress
+    )
+    await retire_upload(upload_id)
+    counts = msgspec.structs.asdict(result)
+    return {
+        **counts,
+        "filename": upload.filename,
+        "summary": "{created} added, {updated} changed, {unchanged} unchanged, {bad_rows} bad rows",
+        "summary_args": counts,
+        "url": f"/elders/import/done/{ctx.run_id}",
+        "link_text": "Show the import result",
+    }
+
+
+async def checked_preview(actor: Principal, run_id: str) -> ImportPreview:
+    """The preview a finished check run stored (``job_not_found`` for anyone but who may see it)."""
+    run = await jobs_access.run_for(actor, run_id)
+    if run.kind != CHECK_JOB:
+        raise DomainError("job_not_found", {"job_id": run_id})
+    data, _, _ = await jobs_access.output_for(actor, run_id)
+    return msgspec.json.decode(data, type=ImportPreview)
+
+
+async def finished_import(actor: Principal, run_id: str) -> tuple[ImportResult, str]:
+    """A finished import run's counts and file name, for the result page."""
+    run = await jobs_access.run_for(actor, run_id)
+    if run.kind != IMPORT_JOB or run.status != "done":
+        raise DomainError("job_not_found", {"job_id": run_id})
+    return msgspec.convert(run.result, ImportResult), str(run.result.get("filename") or "")

@@ -26,7 +26,7 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import PurePath
@@ -88,29 +88,44 @@ def read_table(
     (``import_file_type``), big files (``import_file_too_large``) and files with
     no header or no data row (``import_empty``).
     """
+    return _grid_to_table(_read_grid(filename, data, max_bytes=max_bytes, max_rows=max_rows, peek=False))
+
+
+# Rows a peek reads: the header search window and a few data rows.
+_PEEK_ROWS = _HEADER_SEARCH_ROWS + 40
+
+
+def peek_table(filename: str, data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Table:
+    """The headers and the first few rows of an upload, refused like ``read_table`` (type, size,
+    no header or no data row), without reading the rest: what an upload request checks before
+    the job reads, checks and imports every row."""
+    return _grid_to_table(_read_grid(filename, data, max_bytes=max_bytes, max_rows=_PEEK_ROWS, peek=True))
+
+
+def _read_grid(
+    filename: str, data: bytes, *, max_bytes: int, max_rows: int, peek: bool
+) -> list[tuple[Cell, ...]]:
     if len(data) > max_bytes:
         raise DomainError("import_file_too_large", {"bytes": len(data), "max_bytes": max_bytes})
     if not data.strip():
         raise DomainError("import_empty")
     suffix = PurePath(filename or "").suffix.lower()
     if data[:4] == b"PK\x03\x04":
-        grid = _read_xlsx(data, max_rows)
-    elif data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return _read_xlsx(data, max_rows, peek=peek)
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         # OLE2: legacy .xls / WPS .et. Reading it would need another library
         # (xlrd) for a format Excel itself has saved as .xlsx since 2007.
         raise DomainError("import_file_type", {"filename": filename, "detected": "xls"})
-    elif suffix in {".csv", ".txt", ".tsv"} or (suffix == "" and _looks_like_text(data)):
-        grid = _read_csv(data, max_rows, filename)
-    else:
-        raise DomainError("import_file_type", {"filename": filename})
-    return _grid_to_table(grid)
+    if suffix in {".csv", ".txt", ".tsv"} or (suffix == "" and _looks_like_text(data)):
+        return _read_csv(data, max_rows, filename, peek=peek)
+    raise DomainError("import_file_type", {"filename": filename})
 
 
 def _looks_like_text(data: bytes) -> bool:
     return b"\x00" not in data[:4096]
 
 
-def _read_xlsx(data: bytes, max_rows: int) -> list[tuple[Cell, ...]]:
+def _read_xlsx(data: bytes, max_rows: int, *, peek: bool = False) -> list[tuple[Cell, ...]]:
     # openpyxl is imported when a workbook is made (≈0.5 s at start otherwise).
     import openpyxl  # imported lazily: only imports need it, and it is slow to import
 
@@ -132,6 +147,8 @@ def _read_xlsx(data: bytes, max_rows: int) -> list[tuple[Cell, ...]]:
         grid: list[tuple[Cell, ...]] = []
         for values in ws.iter_rows(min_row=1, values_only=True):
             grid.append(tuple(_xlsx_value(v) for v in values))
+            if peek and len(grid) >= max_rows:
+                break
             if len(grid) > max_rows + _HEADER_SEARCH_ROWS:
                 raise DomainError("import_file_too_large", {"max_rows": max_rows})
         return grid
@@ -151,7 +168,7 @@ def _xlsx_value(v: Any) -> Cell:
     return str(v)
 
 
-def _read_csv(data: bytes, max_rows: int, filename: str) -> list[tuple[Cell, ...]]:
+def _read_csv(data: bytes, max_rows: int, filename: str, *, peek: bool = False) -> list[tuple[Cell, ...]]:
     text = _decode(data, filename)
     first_line = text.split("\n", 1)[0]
     # Excel writes "," (or ";" in some locales), "Unicode text" exports use tabs:
@@ -160,6 +177,8 @@ def _read_csv(data: bytes, max_rows: int, filename: str) -> list[tuple[Cell, ...
     grid: list[tuple[Cell, ...]] = []
     for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
         grid.append(tuple(record))
+        if peek and len(grid) >= max_rows:
+            break
         if len(grid) > max_rows + _HEADER_SEARCH_ROWS:
             raise DomainError("import_file_too_large", {"max_rows": max_rows})
     return grid
@@ -680,6 +699,7 @@ def validate_rows(
     communities: Mapping[str, int],
     today: date,
     default_community_id: int | None = None,
+    on_rows: Callable[[int, int], None] | None = None,
 ) -> DryRun:
     """Dry-run an import: a normalised ``ElderDraft`` or worded problems per row.
 
@@ -687,7 +707,8 @@ def validate_rows(
     ids; "拱宸桥" also finds "拱宸桥社区". ``default_community_id`` fills rows
     (or a whole file) without a community, as in a sheet kept by one community.
     Duplicate ID numbers inside the file block *every* row that carries them:
-    which row is right is the worker's call, not ours.
+    which row is right is the worker's call, not ours. ``on_rows(done, total)`` is called
+    every few hundred rows (a job's progress).
     """
     missing = [f for f in REQUIRED_FIELDS if f not in mapping]
     if "community" not in mapping and default_community_id is None:
@@ -707,10 +728,13 @@ def validate_rows(
 
     exact, stems = _community_index(communities)
     checked: list[tuple[_RowCheck, ElderDraft | None, str | None]] = []
-    for row in table.rows:
+    total = len(table.rows)
+    for i, row in enumerate(table.rows, start=1):
         check = _RowCheck(row.number)
         draft, id_number = _validate_row(row, mapping, check, exact, stems, today, default_community_id)
         checked.append((check, draft, id_number))
+        if on_rows is not None and (i % 500 == 0 or i == total):
+            on_rows(i, total)
 
     rows_by_id: dict[str, list[int]] = {}
     for check, _draft, id_number in checked:

@@ -125,3 +125,19 @@ class ServicePause(Table, tablename="service_pause"):
     ended_on = Date(null=True, default=None)
     ended_by_kind = Varchar(length=12, default="")
     ended_by_id = Integer(null=True, default=None)
+
+
+class ImportUpload(Table, tablename="import_upload"):
+    """An uploaded spreadsheet (an elder register, a civil-affairs list) waiting for its steps —
+    mapping the columns, the check, the import — and for the job that does the work. It holds ID
+    numbers, so the file is stored sealed (``PiiCipher``, bound to this use), found by a hash of
+    the page's token; the wizard honours it for ``UPLOAD_TTL``, a job for a day, then it goes."""
+
+    id: Serial
+    token_hash = Varchar(length=64, unique=True)
+    kind = Varchar(length=24)  # elder_import | civil_list
+    user = Integer()
+    district = Integer()
+    filename = Varchar(length=200, default="")
+    sealed = Text()
+    created_at = Timestamptz(index=True)

@@ -1,5 +1,6 @@
 """Card pages: an elder's card (issue or reissue with a reason, see the face, download the SVG)
-and the print page (a community's cards as an A4 PDF sheet).
+and the print page (a community's cards as an A4 PDF sheet, drawn by the job queue: the page
+redirects to the run's progress page, which offers the download).
 
 Who may come here is the admin and officials; the elder's district is checked by
 the card services (``not_found`` outside it). The card image comes from the API
@@ -75,19 +76,14 @@ async def print_submit(request: Req, data: URLEncodedBody[PrintForm]) -> Respons
         error = "Choose a community."
     else:
         try:
-            pdf = await services.cards_sheet_pdf(actor, community_id=int(data.community_id))
+            run = await services.submit_sheet(actor, community_id=int(data.community_id))
         except DomainError as err:
             if err.code not in ("card_sheet_empty", "not_found"):
                 raise
             error = err.message(lang_of(request))
         else:
-            return Response(
-                pdf,
-                media_type="application/pdf",
-                headers={
-                    "Content-Disposition": f'attachment; filename="cards-community-{data.community_id}.pdf"'
-                },
-            )
+            # The sheet is drawn by the queue; the run's page shows progress, then the download.
+            return Redirect(path=f"/jobs/{run.id}", status_code=303)
     choices = await services.print_choices(actor)
     return page(
         request, "cards/print.html", status_code=422, communities=choices, error=error,

@@ -1,8 +1,9 @@
 """Pages for officials: civil-affairs lists (upload → check → apply), refund tasks, expiring evidence.
 
-The uploaded list waits between the check and the apply step encrypted in the shared store,
-exactly like the elder import's (``registry.import_service.stash_upload``), so the apply step
-applies the very file that was checked.
+The uploaded list waits between the check and the apply step sealed in the database, exactly like
+the elder import's (``registry.import_service.stash_upload``), so the apply step applies the very
+file that was checked. Checking and applying run on the job queue: the upload and the apply button
+redirect to the run's page, which links to the check page or the result.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ INT4_MAX = 2_147_483_647
 PathId = Annotated[int, PathParameter(ge=1, le=INT4_MAX)]
 QueryId = Annotated[int | None, QueryParameter(ge=1, le=INT4_MAX)]
 Token = Annotated[str, PathParameter(pattern=r"^[A-Za-z0-9_\-]{16,64}$")]
+RunId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{16}$", max_length=16)]
 
 STATUS_WORDS = {
     "active": "Registered",
@@ -108,42 +110,45 @@ class CivilListPages(Controller):
         try:
             if district_id is None:
                 raise DomainError("not_found", {"field": "district_id"})
-            await civil.dry_run(actor, district_id, data.file.filename or "", content)
+            await civil.check_file(actor, district_id, data.file.filename or "", content)
         except DomainError as err:
             if err.status >= 500:
                 raise
             return await self._upload_page(request, err.message(lang_of(request)), status_code=err.status)
         assert district_id is not None
-        token = await import_service.stash_upload(
-            request.app.state.kv,
-            import_service.PendingUpload(
-                actor.user_id, district_id, (data.file.filename or "")[:200], content
-            ),
+        upload = import_service.PendingUpload(
+            actor.user_id, district_id, (data.file.filename or "")[:200], content
         )
-        return Redirect(path=f"/care/civil/{token}", status_code=303)
+        token = await import_service.stash_upload(upload, kind=civil.CIVIL_UPLOAD)
+        # Every row is checked by the queue; the run's page links to the check page.
+        run = await civil.submit_check(actor, upload, token=token)
+        return Redirect(path=f"/jobs/{run.id}", status_code=303)
 
-    @get("/{token:str}")
-    async def check(self, request: Req, token: Token) -> Template:
+    @get("/{token:str}/checked/{run_id:str}")
+    async def check(self, request: Req, token: Token, run_id: RunId) -> Template:
         actor = principal_of(request)
-        upload = await import_service.load_upload(request.app.state.kv, actor, token)
-        preview = await civil.dry_run(actor, upload.district_id, upload.filename, upload.data)
+        await import_service.load_upload(actor, token, kind=civil.CIVIL_UPLOAD)
+        preview = await civil.checked_preview(actor, run_id)
         return page(
             request, "care/civil_check.html", preview=preview, token=token, **_words(lang_of(request))
         )
 
     @post("/{token:str}/apply")
-    async def apply(self, request: Req, token: Token) -> Template:
+    async def apply(self, request: Req, token: Token) -> Response[Any]:
         actor = principal_of(request)
-        kv = request.app.state.kv
-        upload = await import_service.load_upload(kv, actor, token)
-        result = await civil.apply_list(actor, upload.district_id, upload.filename, upload.data)
-        await import_service.drop_upload(kv, token)
+        upload = await import_service.load_upload(actor, token, kind=civil.CIVIL_UPLOAD)
+        run = await civil.submit_apply(actor, upload)
+        return Redirect(path=f"/jobs/{run.id}", status_code=303)
+
+    @get("/done/{run_id:str}")
+    async def done(self, request: Req, run_id: RunId) -> Template:
+        result, district_id, filename = await civil.finished_apply(principal_of(request), run_id)
         return page(
             request,
             "care/civil_result.html",
             result=result,
-            district_id=upload.district_id,
-            filename=upload.filename,
+            district_id=district_id,
+            filename=filename,
             **_words(lang_of(request)),
         )
 

@@ -64,6 +64,7 @@ INT4_MAX = 2_147_483_647
 PathId = Annotated[int, PathParameter(ge=1, le=INT4_MAX)]
 QStr = Annotated[str, QueryParameter(max_length=100)]
 Token = Annotated[str, PathParameter(pattern=r"^[A-Za-z0-9_\-]{16,64}$")]
+RunId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{16}$", max_length=16)]
 
 # An elder's status in words ("Active" alone is a site's 启用; an elder is 在册).
 STATUS_LABELS = {
@@ -583,7 +584,7 @@ class UploadForm:
 
 
 async def _load_upload(request: Req, token: str) -> import_service.PendingUpload:
-    return await import_service.load_upload(request.app.state.kv, principal_of(request), token)
+    return await import_service.load_upload(principal_of(request), token)
 
 
 def _mapping_from_form(raw: dict[str, Any], width: int) -> dict[str, int]:
@@ -596,6 +597,9 @@ def _mapping_from_form(raw: dict[str, Any], width: int) -> dict[str, int]:
 
 
 class ImportPages(Controller):
+    """The wizard: upload (kept, sealed, in the database) → columns → check (a job; its page links
+    to the preview) → import (a job; its page links to the result)."""
+
     path = "/elders/import"
     guards = [roles(ADMIN, OFFICIAL)]
     include_in_schema = False
@@ -635,7 +639,7 @@ class ImportPages(Controller):
         upload = import_service.PendingUpload(
             actor.user_id, district_id, (data.file.filename or "")[:200], content
         )
-        token = await import_service.stash_upload(request.app.state.kv, upload)
+        token = await import_service.stash_upload(upload)
         return Redirect(path=f"/elders/import/{token}/columns", status_code=303)
 
     @get("/{token:str}/columns")
@@ -655,7 +659,7 @@ class ImportPages(Controller):
         )
 
     @post("/{token:str}/check")
-    async def check(self, request: Req, token: Token) -> Template:
+    async def check(self, request: Req, token: Token) -> Response[Any]:
         upload = await _load_upload(request, token)
         raw = await _form(request)
         actor = principal_of(request)
@@ -663,9 +667,13 @@ class ImportPages(Controller):
             actor, upload.district_id, upload.filename, upload.data
         )
         mapping = _mapping_from_form(raw, len(headers))
-        preview = await import_service.dry_run(
-            actor, upload.district_id, upload.filename, upload.data, mapping
-        )
+        run = await import_service.submit_check(actor, upload, mapping, token=token)
+        return Redirect(path=f"/jobs/{run.id}", status_code=303)
+
+    @get("/{token:str}/checked/{run_id:str}")
+    async def checked(self, request: Req, token: Token, run_id: RunId) -> Template:
+        upload = await _load_upload(request, token)
+        preview = await import_service.checked_preview(principal_of(request), run_id)
         return page(
             request,
             "registry/import_check.html",
@@ -678,18 +686,20 @@ class ImportPages(Controller):
         )
 
     @post("/{token:str}/commit")
-    async def commit(self, request: Req, token: Token) -> Template:
+    async def commit(self, request: Req, token: Token) -> Response[Any]:
         upload = await _load_upload(request, token)
         raw = await _form(request)
         try:
             mapping = msgspec.json.decode(str(raw.get("mapping", "{}")).encode(), type=ColumnMapping)
         except msgspec.DecodeError:
             raise DomainError("import_mapping_invalid") from None
-        result = await import_service.commit_import(
-            principal_of(request), upload.district_id, upload.filename, upload.data, mapping
-        )
-        await import_service.drop_upload(request.app.state.kv, token)
-        return page(request, "registry/import_result.html", result=result, upload=upload)
+        run = await import_service.submit_import(principal_of(request), upload, mapping)
+        return Redirect(path=f"/jobs/{run.id}", status_code=303)
+
+    @get("/done/{run_id:str}")
+    async def done(self, request: Req, run_id: RunId) -> Template:
+        result, filename = await import_service.finished_import(principal_of(request), run_id)
+        return page(request, "registry/import_result.html", result=result, filename=filename)
 
 
 PAGES: list[Any] = [ImportPages, ElderPages]

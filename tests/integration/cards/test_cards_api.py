@@ -25,6 +25,20 @@ def _issue(client: Any, headers: dict[str, str], elder_id: int, reason: str = "f
     return r.json()
 
 
+def _sheet(client: Any, finish_job: Any, headers: dict[str, str], body: dict[str, Any]) -> bytes:
+    """Queue a card sheet (202), follow the run to its end, download the PDF."""
+    r = client.post("/api/v1/cards/sheet.pdf", json=body, headers=headers)
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/api/v1/jobs/{r.json()['id']}"
+    done = finish_job(r, headers)
+    assert done["status"] == "done", done
+    assert done["download_url"] == f"/api/v1/jobs/{done['id']}/download"
+    pdf = client.get(done["download_url"], headers=headers)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    return pdf.content
+
+
 def test_png_scans_back_to_a_token_that_verifies(client, run, world, login) -> None:
     elder = run(lambda: add_elder(district=world.district_x, community=world.community_x))
     h = login("official_x")
@@ -45,7 +59,9 @@ def test_png_scans_back_to_a_token_that_verifies(client, run, world, login) -> N
     assert svg.status_code == 200 and svg.text.startswith("<?xml") and issued["number"] in svg.text
 
 
-def test_pdf_sheet_for_a_community_issues_missing_cards_and_scans(client, run, world, login) -> None:
+def test_pdf_sheet_for_a_community_issues_missing_cards_and_scans(
+    client, run, world, login, finish_job
+) -> None:
     names = ["王秀英", "李建华", "张桂兰"]
     elders = [
         run(lambda n=n: add_elder(district=world.district_x, community=world.community_x, name=n))
@@ -54,10 +70,8 @@ def test_pdf_sheet_for_a_community_issues_missing_cards_and_scans(client, run, w
     h = login("official_x")
     first = _issue(client, h, elders[0])
 
-    r = client.post("/api/v1/cards/sheet.pdf", json={"community_id": world.community_x}, headers=h)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"] == "application/pdf"
-    pdf = pypdfium2.PdfDocument(r.content)
+    pdf = pypdfium2.PdfDocument(_sheet(client, finish_job, h, {"community_id": world.community_x}))
+    assert len(pdf) == 1
     bitmap = pdf[0].render(scale=300 / 72).to_pil()
     tokens = set(_decode(bitmap))
     assert len(tokens) == 3
@@ -81,11 +95,11 @@ def test_pdf_sheet_for_a_community_issues_missing_cards_and_scans(client, run, w
     assert live == 3
 
 
-def test_sheet_by_elder_ids_and_empty_sheet(client, run, world, login) -> None:
+def test_sheet_by_elder_ids_and_empty_sheet(client, run, world, login, finish_job) -> None:
     elder = run(lambda: add_elder(district=world.district_x, community=world.community_x))
     h = login("admin")
-    r = client.post("/api/v1/cards/sheet.pdf", json={"elder_ids": [elder]}, headers=h)
-    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    pdf = pypdfium2.PdfDocument(_sheet(client, finish_job, h, {"elder_ids": [elder]}))
+    assert len(pdf) == 1
     r = client.post("/api/v1/cards/sheet.pdf", json={}, headers=h)
     assert r.status_code == 422 and r.json()["code"] == "card_sheet_empty"
 

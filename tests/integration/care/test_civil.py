@@ -25,6 +25,7 @@ from canteen.settings import get_settings
 from tests.factories import NOW, World
 from tests.integration.cards.elders import add_elder
 from tests.integration.checkin.test_counter import _counter, _scan
+from tests.integration.registry.jobwait import wait_api_run
 
 HEADER = "身份证号,姓名,情形,日期,备注\r\n"
 
@@ -39,15 +40,41 @@ async def _number(elder_id: int) -> tuple[str, str]:
     return registry.decrypt_id(row["national_id_enc"]), str(row["name"])
 
 
+class _Done:
+    """A finished list job as the tests read it: the check's preview (the run's download) or the
+    apply's counts (the run's result), with the 200 the synchronous routes used to answer."""
+
+    status_code = 200
+
+    def __init__(self, body: dict[str, Any], run: dict[str, Any]) -> None:
+        self._body, self.run = body, run
+
+    def json(self) -> dict[str, Any]:
+        return self._body
+
+
 def _upload(
     client: Any, headers: dict[str, str], path: str, district: int, body: bytes, name: str = "名单.csv"
 ) -> Any:
-    return client.post(
+    """Post a list; a refusal comes back at once, a queued check or apply (202) is followed to
+    its end and read from the run."""
+    r = client.post(
         f"/api/v1/care/civil/{path}",
         files={"file": (name, body, "text/csv")},
         data={"district_id": str(district)},
         headers=headers,
     )
+    if r.status_code != 202:
+        return r
+    assert r.headers["location"] == f"/api/v1/jobs/{r.json()['id']}"
+    run = wait_api_run(client, r.json()["id"], headers)
+    assert run["status"] == "done", run
+    if path == "dry-run":
+        download = client.get(run["download_url"], headers=headers)
+        assert download.status_code == 200
+        return _Done(download.json(), run)
+    assert run["result"]["url"] == f"/care/civil/done/{run['id']}"
+    return _Done(run["result"], run)
 
 
 @pytest.fixture
@@ -313,13 +340,16 @@ def test_xlsx_list_with_a_title_row_reads_like_the_csv(
     buf = io.BytesIO()
     wb.save(buf)
     xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    h = login("official_x")
     r = client.post(
         "/api/v1/care/civil/dry-run",
         files={"file": ("名单.xlsx", buf.getvalue(), xlsx)},
         data={"district_id": str(world.district_x)},
-        headers=login("official_x"),
+        headers=h,
     )
-    assert r.status_code == 200, r.text
-    row = r.json()["rows"][0]
+    assert r.status_code == 202, r.text
+    done = wait_api_run(client, r.json()["id"], h)
+    assert done["status"] == "done", done
+    row = client.get(done["download_url"], headers=h).json()["rows"][0]
     assert row["row"] == 3 and row["action"] == "apply" and row["event"] == "deceased"
     assert row["event_date"] == (_today() - dt.timedelta(days=5)).isoformat()

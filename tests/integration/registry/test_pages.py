@@ -11,6 +11,7 @@ from canteen.demo.people import DemoCommunity, make_import_workbook
 from canteen.registry.tables import Elder
 from tests.factories import PASSWORD
 from tests.integration.registry.conftest import nid
+from tests.integration.registry.jobwait import wait_run
 
 
 def web_login(client: Any, username: str) -> str:
@@ -133,7 +134,14 @@ def test_import_wizard(client, world, run):
         )
     }
     assert selected.get("map_national_id") == "3"
-    r = client.post(f"/elders/import/{token}/check", data={"_csrf_token": csrf, **mapping})
+    r = client.post(
+        f"/elders/import/{token}/check", data={"_csrf_token": csrf, **mapping}, follow_redirects=False
+    )
+    assert r.status_code == 303  # every row is checked by a job; its page links to the check
+    done = wait_run(client, r.headers["location"])
+    assert done["status"] == "done" and done["result"]["url"].startswith(f"/elders/import/{token}/checked/")
+    assert done["result"]["create"] == 27 and done["result"]["bad"] == 3
+    r = client.get(done["result"]["url"])
     assert r.status_code == 200
     for row in wb.bad_rows:
         assert f"第{row}行" in r.text
@@ -142,8 +150,14 @@ def test_import_wizard(client, world, run):
     import html
 
     r = client.post(
-        f"/elders/import/{token}/commit", data={"_csrf_token": csrf, "mapping": html.unescape(m.group(1))}
+        f"/elders/import/{token}/commit",
+        data={"_csrf_token": csrf, "mapping": html.unescape(m.group(1))},
+        follow_redirects=False,
     )
+    assert r.status_code == 303
+    done = wait_run(client, r.headers["location"])
+    assert done["status"] == "done", done
+    r = client.get(done["result"]["url"])
     assert r.status_code == 200 and 'id="created">27<' in r.text and 'id="bad-rows">3<' in r.text
     assert run(lambda: Elder.count()) == 27
     assert client.get(columns_url).status_code == 410  # the upload is gone after the import
