@@ -352,10 +352,11 @@ async def seed_elders(seeder: Seeder, n_elders: int) -> list[str]:
     return [issue_token(keys, i, serials[i]) for i in new_ids]
 
 
-async def prepare_floor(accounts: int) -> None:
+async def prepare_floor(accounts: int, url: str = FLOOR_URL) -> None:
+    """The floor's two tables in the (empty) database at ``url`` (city.py passes its own)."""
     import asyncpg
 
-    conn = await asyncpg.connect(FLOOR_URL)
+    conn = await asyncpg.connect(url)
     try:
         await conn.execute(
             "CREATE TABLE bench_account (id integer PRIMARY KEY, balance_fen integer NOT NULL)"

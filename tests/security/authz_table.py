@@ -302,7 +302,15 @@ TABLE: dict[str, Rule] = {
     "GET /api/v1/jobs/{run_id}/download": allow(OFFICIAL_X),
     # helpers: new rows of queued work go below, each under its own comment line
     # routing:
+    # The next-point suggestion (a job): an official of the district (and the admin).
+    "POST /api/v1/districts/{district_id}/coverage/next-point": allow(OFFICIAL_X),
     # claims:
+    # A district's claim-check thresholds: its officials (and the admin) read and set them.
+    "GET /api/v1/districts/{district_id}/claim-check-settings": allow(OFFICIAL_X),
+    "PUT /api/v1/districts/{district_id}/claim-check-settings": allow(OFFICIAL_X),
+    # Bulk review: every official passes the guard; the (empty) body is refused before the scope,
+    # which is checked per flag (another district's flags are not_found: test_claims_at_volume).
+    "POST /api/v1/districts/{district_id}/claim-flags/review": allow(OFFICIALS),
     # sheets:
     # scheduled:
     # caches:

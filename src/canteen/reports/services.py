@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import msgspec
 from piccolo.columns.combination import WhereRaw
+from piccolo.query.functions.aggregate import Sum
 
 from canteen.accounting import kpis
+from canteen.accounts import jobs as access
 from canteen.accounts.roles import OFFICIAL, Grant, Principal, require_district
+from canteen.core import queue
 from canteen.core.errors import DomainError
 from canteen.core.periods import last_complete_month, month_bounds
-from canteen.meals.tables import Meal
+from canteen.meals.tables import DailyRollup, Meal
 from canteen.quality.tables import MealRating
 from canteen.regions.services import get_city
 from canteen.regions.tables import Community, District, Site
@@ -72,11 +76,12 @@ async def eligible_elders(district_id: int, today: dt.date) -> list[dict[str, An
     ]
 
 
-async def coverage_report(actor: Principal, district_id: int, today: dt.date) -> CoverageView:
-    """Share of eligible elders within walking reach of an open meal point (each point's service
-    radius, else the district's — 1 km by default), the communities with
-    the most uncovered eligible elders, and the best place for the next point."""
-    require_district(actor, district_id)
+NEXT_POINT_JOB = "reports.next_point"
+
+
+async def _coverage_inputs(district_id: int, today: dt.date) -> dict[str, Any]:
+    """What coverage is measured on: the district's radius, its meal points, communities,
+    registered and eligible elders, as the pure module's places."""
     district = await District.select(District.service_radius_m).where(District.id == district_id).first()
     limit_m = int(district["service_radius_m"]) if district else int(cov.WALK_LIMIT_M)
     sites = (
@@ -91,23 +96,99 @@ async def coverage_report(actor: Principal, district_id: int, today: dt.date) ->
         .where(Community.district == district_id)
         .order_by(Community.id)
     )
+    eligible = await eligible_elders(district_id, today)
+    located = [e for e in eligible if e["lat"] is not None and e["lon"] is not None]
+    return {
+        "limit_m": limit_m,
+        "sites": sites,
+        "communities": communities,
+        "eligible": eligible,
+        "located": located,
+        "elders": [cov.Place(int(e["id"]), e["lat"], e["lon"], group=int(e["community"])) for e in located],
+        "open_points": [
+            cov.Place(int(s["id"]), s["lat"], s["lon"], label=s["name"], radius_m=s["service_radius_m"])
+            for s in sites
+            if s["status"] == "open"
+        ],
+        "centres": [cov.Place(int(c["id"]), c["lat"], c["lon"], label=c["name"]) for c in communities],
+    }
+
+
+async def next_point(
+    district_id: int, today: dt.date, *, read: Callable[[], Awaitable[None]] | None = None
+) -> NextPoint | None:
+    """Where one more meal point would bring the most uncovered eligible elders within reach
+    (None when every located eligible elder is covered). The work of the ``reports.next_point``
+    job: sub-quadratic (``coverage.best_site`` on a grid), still seconds on a city district."""
+    data = await _coverage_inputs(district_id, today)
+    if read is not None:  # the job's progress: the rows are read, the search begins
+        await read()
+    result = cov.analyse(data["elders"], data["open_points"], data["centres"], limit_m=data["limit_m"])
+    if not result.suggestions:
+        return None
+    s = result.suggestions[0]
+    here = cov.Place(0, s.lat, s.lon)
+    nearest = min(data["centres"], key=lambda c: cov.walking_m(here, c), default=None)
+    return NextPoint(
+        lat=round(s.lat, 6),
+        lon=round(s.lon, 6),
+        covers=s.covers,
+        near_community=nearest.label if nearest else "",
+        source=s.source,
+    )
+
+
+async def start_next_point(actor: Principal, district_id: int, today: dt.date) -> queue.JobRunView:
+    """Queue the next-point suggestion for a district its official may read; asking again
+    while one runs joins it."""
+    require_district(actor, district_id)
+    # The job module imports this one; importing it here registers the kind before submitting.
+    from canteen.reports import jobs as _jobs  # noqa: F401
+
+    return await queue.submit(
+        NEXT_POINT_JOB,
+        {"district_id": district_id, "day": today.isoformat()},
+        user_id=actor.user_id,
+        district_id=district_id,
+        key=f"{district_id}:{today.isoformat()}",
+    )
+
+
+async def _suggestion(actor: Principal, district_id: int, run_id: str | None) -> NextPoint | None:
+    """The suggestion of a finished next-point run of this district: ``run_id``'s (which the
+    actor must be allowed to see), else the latest one."""
+    if run_id:
+        run = await access.run_for(actor, run_id)
+        if run.kind != NEXT_POINT_JOB or run.district_id != district_id:
+            raise DomainError("job_not_found", {"job_id": run_id[:32]})
+        runs = [run]
+    else:
+        runs = await queue.latest(NEXT_POINT_JOB, district_id=district_id, limit=10)
+    for run in runs:
+        found = run.result.get("suggestion") if run.status == "done" else None
+        if isinstance(found, dict):
+            point = msgspec.convert(found, NextPoint)
+            point.run_id = run.id
+            point.suggested_at = run.finished_at
+            return point
+    return None
+
+
+async def coverage_report(
+    actor: Principal, district_id: int, today: dt.date, *, suggestion_run: str | None = None
+) -> CoverageView:
+    """Share of eligible elders within walking reach of an open meal point (each point's service
+    radius, else the district's — 1 km by default), the communities with the most uncovered
+    eligible elders, and the place for the next point: ``suggestion_run``'s, else the latest
+    finished next-point job's (:func:`start_next_point`; none until one has run)."""
+    require_district(actor, district_id)
+    data = await _coverage_inputs(district_id, today)
+    limit_m, sites, communities = data["limit_m"], data["sites"], data["communities"]
+    eligible, located = data["eligible"], data["located"]
     registered = await Elder.select(Elder.id, Elder.community).where(
         (Elder.district == district_id) & (Elder.status == "active")
     )
-    eligible = await eligible_elders(district_id, today)
-    located = [e for e in eligible if e["lat"] is not None and e["lon"] is not None]
-    open_points = [
-        cov.Place(int(s["id"]), s["lat"], s["lon"], label=s["name"], radius_m=s["service_radius_m"])
-        for s in sites
-        if s["status"] == "open"
-    ]
-    centres = [cov.Place(int(c["id"]), c["lat"], c["lon"], label=c["name"]) for c in communities]
-    result = cov.analyse(
-        [cov.Place(int(e["id"]), e["lat"], e["lon"], group=int(e["community"])) for e in located],
-        open_points,
-        centres,
-        limit_m=limit_m,
-    )
+    result = cov.analyse(data["elders"], data["open_points"], data["centres"], k=0, limit_m=limit_m)
     reg_by: dict[int, int] = {}
     for r in registered:
         reg_by[int(r["community"])] = reg_by.get(int(r["community"]), 0) + 1
@@ -127,18 +208,7 @@ async def coverage_report(actor: Principal, district_id: int, today: dt.date) ->
         for c in communities
     ]
     most = sorted((c for c in counts if c.uncovered), key=lambda c: (-c.uncovered, c.id))[:5]
-    suggestion = None
-    if result.suggestions:
-        s = result.suggestions[0]
-        here = cov.Place(0, s.lat, s.lon)
-        nearest = min(centres, key=lambda c: cov.walking_m(here, c), default=None)
-        suggestion = NextPoint(
-            lat=round(s.lat, 6),
-            lon=round(s.lon, 6),
-            covers=s.covers,
-            near_community=nearest.label if nearest else "",
-            source=s.source,
-        )
+    suggestion = await _suggestion(actor, district_id, suggestion_run)
     return CoverageView(
         district_id=district_id,
         day=today.isoformat(),
@@ -177,26 +247,65 @@ def _satisfaction(scores: list[int]) -> Satisfaction:
     )
 
 
-async def _month_rows(
-    district_id: int, first: dt.date, last: dt.date, today: dt.date
-) -> list[dict[str, Any]]:
+class _MonthTotals:
+    """A district-month read from the daily rollups (never the meals): per point and day, the
+    subsidy by primary category, and by funding source."""
+
+    def __init__(self) -> None:
+        self.per_day: dict[tuple[int, dt.date], list[int]] = {}  # meals, subsidised, subsidy, copay
+        self.by_category: dict[tuple[int, str], int] = {}
+        self.by_source: dict[tuple[int, str], int] = {}
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+async def _month_totals(district_id: int, first: dt.date, last: dt.date, today: dt.date) -> _MonthTotals:
     # A meal counts when served or delivered: a delivery meal is written when it is ordered,
-    # so service days after today (meals ordered for tomorrow) are not counted yet.
+    # so service days after today (meals ordered for tomorrow) are not counted yet. The rollups
+    # are kept in the meal's own write (canteen.meals.rollups), so they agree with the meals; a
+    # district-month is a few thousand grouped rows, whatever the number of meals.
     last = min(last, today)
-    return await Meal.select(
-        Meal.site,
-        Meal.service_date,
-        Meal.subsidised,
-        Meal.subsidy_fen,
-        Meal.copay_fen,
-        Meal.funding,
-        Meal.categories,
-    ).where(
-        (Meal.district == district_id)
-        & (Meal.service_date >= first)
-        & (Meal.service_date <= last)
-        & Meal.voided_at.is_null()
+    out = _MonthTotals()
+    if last < first:
+        return out
+    R = DailyRollup
+    scope = (R.district == district_id) & (R.service_date >= first) & (R.service_date <= last)
+    days = await (
+        R.select(
+            R.site,
+            R.service_date,
+            Sum(R.meals, alias="meals"),
+            Sum(R.subsidised, alias="subsidised"),
+            Sum(R.subsidy_fen, alias="subsidy_fen"),
+            Sum(R.copay_fen, alias="copay_fen"),
+        )
+        .where(scope & (R.source == ""))
+        .group_by(R.site, R.service_date)
     )
+    for r in days:
+        out.per_day[(int(r["site"]), _as_date(r["service_date"]))] = [
+            int(r["meals"] or 0),
+            int(r["subsidised"] or 0),
+            int(r["subsidy_fen"] or 0),
+            int(r["copay_fen"] or 0),
+        ]
+    cats = await (
+        R.select(R.site, R.category, Sum(R.subsidy_fen, alias="fen"))
+        .where(scope & (R.source == ""))
+        .group_by(R.site, R.category)
+    )
+    for r in cats:
+        out.by_category[(int(r["site"]), str(r["category"]))] = int(r["fen"] or 0)
+    sources = await (
+        R.select(R.site, R.source, Sum(R.subsidy_fen, alias="fen"))
+        .where(scope & (R.source != ""))
+        .group_by(R.site, R.source)
+    )
+    for r in sources:
+        out.by_source[(int(r["site"]), str(r["source"]))] = int(r["fen"] or 0)
+    return out
 
 
 async def _ratings(district_id: int, first: dt.date, last: dt.date) -> dict[int, list[int]]:
@@ -262,34 +371,33 @@ async def month_overview(
         .where((Site.district == district_id) & (Site.kind == "meal_point"))
         .order_by(Site.id)
     )
-    rows = await _month_rows(district_id, first, last, today)
+    totals = await _month_totals(district_id, first, last, today)
     ratings = await _ratings(district_id, first, last)
     viability = await _viability(actor, district_id, month)
     per: dict[int, dict[str, Any]] = {
         int(s["id"]): {"meals": 0, "sub": 0, "subsidy": 0, "copay": 0, "days": set()} for s in sites
     }
     days: dict[dt.date, list[int]] = {}
-    by_category: dict[str, int] = {}
-    by_source: dict[str, int] = {}
-    for r in rows:
-        p = per.get(int(r["site"]))
-        if p is None:
+    for (site_id, day), (meals, sub, subsidy, copay) in totals.per_day.items():
+        p = per.get(site_id)
+        if p is None or meals <= 0:
             continue
-        p["meals"] += 1
-        p["sub"] += 1 if r["subsidised"] else 0
-        p["subsidy"] += r["subsidy_fen"]
-        p["copay"] += r["copay_fen"]
-        p["days"].add(r["service_date"])
-        d = days.setdefault(r["service_date"], [0, 0])
-        d[0] += 1
-        d[1] += r["subsidy_fen"]
-        if r["subsidy_fen"]:
-            cats = _json_list(r["categories"])
-            key = str(cats[0]) if cats else "none"
-            by_category[key] = by_category.get(key, 0) + r["subsidy_fen"]
-            for part in _json_list(r["funding"]):
-                src = str(part.get("source", "?"))
-                by_source[src] = by_source.get(src, 0) + int(part.get("fen", 0))
+        p["meals"] += meals
+        p["sub"] += sub
+        p["subsidy"] += subsidy
+        p["copay"] += copay
+        p["days"].add(day)
+        d = days.setdefault(day, [0, 0])
+        d[0] += meals
+        d[1] += subsidy
+    by_category: dict[str, int] = {}
+    for (site_id, category), fen in totals.by_category.items():
+        if site_id in per and fen:
+            by_category[category] = by_category.get(category, 0) + fen
+    by_source: dict[str, int] = {}
+    for (site_id, source), fen in totals.by_source.items():
+        if site_id in per and fen:
+            by_source[source] = by_source.get(source, 0) + fen
     points = []
     for s in sites:
         p = per[int(s["id"])]
@@ -343,15 +451,15 @@ async def public_district(code: str, month: str | None, today: dt.date) -> Publi
         .where((Site.district == district_id) & (Site.kind == "meal_point") & (Site.status != "planned"))
         .order_by(Site.id)
     )
-    rows = await _month_rows(district_id, first, last, today)
+    totals = await _month_totals(district_id, first, last, today)
     ratings = await _ratings(district_id, first, last)
     per: dict[int, list[int]] = {int(s["id"]): [0, 0, 0] for s in sites}
-    for r in rows:
-        p = per.get(int(r["site"]))
+    for (site_id, _day), (meals, sub, subsidy, _copay) in totals.per_day.items():
+        p = per.get(site_id)
         if p is not None:
-            p[0] += 1
-            p[1] += 1 if r["subsidised"] else 0
-            p[2] += r["subsidy_fen"]
+            p[0] += meals
+            p[1] += sub
+            p[2] += subsidy
     points = []
     for s in sites:
         meals, sub, fen = per[int(s["id"])]

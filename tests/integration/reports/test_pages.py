@@ -6,10 +6,12 @@ import csv
 import datetime as dt
 import io
 import re
+import time
 from typing import Any
 
 from openpyxl import load_workbook
 
+from canteen.core import queue
 from canteen.meals.tables import Meal
 from canteen.quality import services as quality
 from canteen.quality.tables import MealRating
@@ -110,11 +112,12 @@ def test_dashboard_exports_add_up_and_neutralise_names(client: Any, world: Any, 
     r = client.get(f"{base}?table=points&fmt=csv&month={MONTH}")
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[0][0] == "助餐点" and "'" + evil in [row[0] for row in rows[1:]]
-    # Subsidy by category: the category's label, not its code; the amount adds up too.
+    # Subsidy by funder and category (the spending report, read from the rollups the meals keep):
+    # labels, not codes; the amount adds up too.
     r = client.get(f"{base}?table=categories&fmt=csv&month={MONTH}")
-    assert r.content.decode("utf-8-sig").splitlines() == ["类别,补贴（元）", "低保,8.00"]
+    assert r.content.decode("utf-8-sig").splitlines() == ["资金来源,类别,已支出（元）", "市级,低保,8.00"]
     r = client.get(f"{base}?table=categories&fmt=csv&month={MONTH}", headers={"Accept-Language": "en"})
-    assert r.content.decode("utf-8-sig").splitlines()[1] == "Minimum living allowance (dibao),8.00"
+    assert r.content.decode("utf-8-sig").splitlines()[1].endswith(",Minimum living allowance (dibao),8.00")
     assert (
         client.get(
             f"/official/districts/{world.district_x}/dashboard/export?table=points&fmt=pdf&month={MONTH}"
@@ -136,8 +139,18 @@ def test_claim_pages_run_list_and_decide(client: Any, world: Any, run: Any) -> N
     run(lambda: add_meal(world, site=world.site_a, elder=None, day=D, at="15:00", subsidised=False))
     page_login(client, "official_x")
     r = post_form(client, f"/official/districts/{world.district_x}/claims/run", {"month": MONTH})
-    assert r.status_code in (302, 303)
-    r = client.get(f"/official/districts/{world.district_x}/claims?month={MONTH}")
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+    run_id = r.headers["location"].rsplit("/", 1)[1]
+    for _ in range(2000):
+        job = run(lambda: queue.get(run_id))
+        if job is not None and job.finished:
+            break
+        time.sleep(0.05)
+    assert job is not None and job.status == "done", job
+    assert job.result["url"] == f"/official/districts/{world.district_x}/claims?month={MONTH}"
+    r = client.get(f"/jobs/{run_id}")
+    assert r.status_code == 200 and job.result["url"] in r.text
+    r = client.get(job.result["url"])
     flag_id = int(re.search(r"/official/claim-flags/(\d+)", r.text).group(1))  # type: ignore[union-attr]
     r = client.get(f"/official/claim-flags/{flag_id}")
     assert r.status_code == 200 and "15:00" in r.text
