@@ -57,8 +57,12 @@ class JobReport(msgspec.Struct):
 
 
 @queue.job("schedule.standing_orders", title="Standing orders for tomorrow")
-async def standing_orders_job(ctx: queue.JobContext, *, day: str, now: str) -> dict[str, Any]:
-    counts = await materialise_standing_orders(dt.date.fromisoformat(day), now=dt.datetime.fromisoformat(now))
+async def standing_orders_job(
+    ctx: queue.JobContext, *, day: str, now: str, district_id: int | None = None
+) -> dict[str, Any]:
+    counts = await materialise_standing_orders(
+        dt.date.fromisoformat(day), now=dt.datetime.fromisoformat(now), district_id=district_id
+    )
     return {"counts": counts}
 
 
@@ -103,16 +107,20 @@ async def enqueue_due(now: dt.datetime) -> list[queue.JobRunView]:
     today = now.astimezone(get_settings().tz).date()
     tick = now.replace(second=0, microsecond=0).isoformat()
     at = now.isoformat()
-    runs = [
-        await queue.submit(
-            "schedule.standing_orders",
-            {"day": (today + dt.timedelta(days=1)).isoformat(), "now": at},
-            user_id=None,
-            key=tick,
-        ),
-        await queue.submit("schedule.cutoffs", {"now": at}, user_id=None, key=tick),
-    ]
+    runs = [await queue.submit("schedule.cutoffs", {"now": at}, user_id=None, key=tick)]
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
     for d in await District.select(District.id):
+        # One job per district and day, keyed by the day (not the tick): a district whose orders
+        # take longer than a tick is not queued again while it runs; later ticks find them placed.
+        runs.append(
+            await queue.submit(
+                "schedule.standing_orders",
+                {"day": tomorrow, "now": at, "district_id": d["id"]},
+                user_id=None,
+                district_id=d["id"],
+                key=f"{d['id']}:{tomorrow}",
+            )
+        )
         runs.append(
             await queue.submit(
                 "schedule.missed_meals",

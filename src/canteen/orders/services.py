@@ -1317,9 +1317,12 @@ async def stop_standing_order(actor: OrderActor, standing_id: int, *, now: dt.da
         )
 
 
-async def _due_standing_orders(day: dt.date, page: int = 500) -> AsyncIterator[dict[str, Any]]:
+async def _due_standing_orders(
+    day: dt.date, page: int = 500, district_id: int | None = None
+) -> AsyncIterator[dict[str, Any]]:
     """The active standing orders due on ``day`` (weekday, until), a page at a time, each with
-    ``done``: its order for the day already exists (one query per page, not one per order)."""
+    ``done``: its order for the day already exists (one query per page, not one per order).
+    ``district_id``: only those delivered from that district's points."""
     from canteen.core.db import is_sqlite  # the one engine-specific query of this module
 
     if is_sqlite():
@@ -1332,11 +1335,13 @@ async def _due_standing_orders(day: dt.date, page: int = 500) -> AsyncIterator[d
         "FROM standing_order so LEFT JOIN (SELECT DISTINCT standing_order FROM delivery_order "
         "WHERE service_date = {} AND standing_order IS NOT NULL) d ON d.standing_order = so.id "
         f"WHERE so.active AND (so.until IS NULL OR so.until >= {{}}) AND {weekday} AND so.id > {{}} "
-        "ORDER BY so.id LIMIT {}"
+        + ("AND so.site IN (SELECT id FROM site WHERE district = {}) " if district_id is not None else "")
+        + "ORDER BY so.id LIMIT {}"
     )
+    scope = [district_id] if district_id is not None else []
     after = 0
     while True:
-        rows = await StandingOrder.raw(sql, day, day, day.weekday(), after, page)
+        rows = await StandingOrder.raw(sql, day, day, day.weekday(), after, *scope, page)
         for r in rows:
             yield r
         if len(rows) < page:
@@ -1344,14 +1349,17 @@ async def _due_standing_orders(day: dt.date, page: int = 500) -> AsyncIterator[d
         after = int(rows[-1]["id"])
 
 
-async def materialise_standing_orders(day: dt.date, *, now: dt.datetime | None = None) -> dict[str, int]:
+async def materialise_standing_orders(
+    day: dt.date, *, now: dt.datetime | None = None, district_id: int | None = None
+) -> dict[str, int]:
     """Job: turn active standing orders into orders for ``day`` (before cut-off). Idempotent per
-    (standing order, day) through the idempotency key. Returns counts by outcome code."""
+    (standing order, day) through the idempotency key. Returns counts by outcome code.
+    ``district_id``: one district's (the schedule runs one job per district, in parallel)."""
     now = now or utcnow()
     actor = SystemActor("standing_orders")
     counts: dict[str, int] = {}
     paused = await pauses.paused_elders(day, pauses.DELIVERY)  # 报停: the day is skipped, not refused
-    async for r in _due_standing_orders(day):
+    async for r in _due_standing_orders(day, district_id=district_id):
         if r["done"]:  # its order for the day exists: placed by an earlier run, nothing to do
             counts["placed"] = counts.get("placed", 0) + 1
             continue

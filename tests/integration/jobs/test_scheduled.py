@@ -69,9 +69,19 @@ def test_every_scheduled_kind_run_twice_writes_nothing_twice(client: Any, run: A
         return first, second
 
     tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    # As the schedule runs them: one job per district; together they place what one run for the
+    # whole city would, and a second round places nothing.
+    per_district: dict[str, int] = {}
+    for d in districts:
+        first, second = twice(
+            "schedule.standing_orders", {"day": tomorrow, "now": at, "district_id": d}, district_id=d
+        )
+        assert first.result == second.result  # what the first placed is counted, not placed again
+        for code, n in first.result["counts"].items():
+            per_district[code] = per_district.get(code, 0) + n
     first, second = twice("schedule.standing_orders", {"day": tomorrow, "now": at})
     assert sum(first.result["counts"].values()) > 0
-    assert first.result == second.result  # what the first placed is counted, not placed again
+    assert first.result["counts"] == per_district
 
     first, second = twice("schedule.cutoffs", {"now": at})
     assert second.result == {"confirmed": 0}
@@ -155,6 +165,8 @@ def test_the_schedule_defers_rollups_only_for_changed_days(world: Any, run: Any)
 
     run(seed)
     runs = run(lambda: enqueue_due(_local(today, 15)))
+    standing = [r for r in runs if r.kind == "schedule.standing_orders"]
+    assert sorted(r.district_id or 0 for r in standing) == sorted([w.district_x, w.district_y])
     rollups = [r for r in runs if r.kind == "schedule.rollups"]
     assert [(r.district_id, r.kind) for r in rollups] == [(w.district_x, "schedule.rollups")]
     deadline = time.monotonic() + 60
