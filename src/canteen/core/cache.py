@@ -185,6 +185,7 @@ class _Bus:
         self.received = 0
         self.reconnects = 0
         self.publish_failures = 0
+        self.stopping = False
 
     async def publish(self, message: _Message) -> None:
         try:
@@ -215,7 +216,10 @@ class _Bus:
                 self.reconnected = True
 
         backoff = 0.2
-        while True:
+        # A cancel landing inside redis-py's read timeout can come out as a TimeoutError (the
+        # timeout context swallows it), which the loop below would take for a lost link and go
+        # on for ever: the flag, set before the cancel, ends it whatever the cancel became.
+        while not self.stopping:
             # Named, so an operator (and a test) can find this process's link in CLIENT LIST.
             client = aioredis.Redis.from_url(self.url, client_name=LISTENER_NAME, **client_options())
             pubsub = Watched(client.connection_pool)
@@ -223,10 +227,11 @@ class _Bus:
                 await pubsub.subscribe(CHANNEL)
                 # The subscription is confirmed by its first message; only then is nothing missed.
                 while await pubsub.get_message(timeout=1.0) is None:
-                    pass
+                    if self.stopping:
+                        return
                 self._resumed()
                 backoff = 0.2
-                while True:
+                while not self.stopping:
                     raw = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                     if pubsub.reconnected:
                         pubsub.reconnected = False
@@ -237,6 +242,8 @@ class _Bus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure of the link: reconnect (and clear) after a pause
+                if self.stopping:
+                    return
                 if self.connected:
                     log.warning(
                         "cache bus lost (%s): caches fall back on their TTL until it is back",
@@ -248,10 +255,12 @@ class _Bus:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-                with contextlib.suppress(Exception):
-                    await client.aclose()
+                # Bounded: closing a pub/sub whose read was cancelled mid-way can wait for ever
+                # (seen in CI: an app's shutdown hung on it), and shutdown must not.
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(client.aclose(), 1.0)
 
     def _resumed(self) -> None:
         """Subscribed (again): drop everything cached, since evictions may have been missed."""
@@ -306,10 +315,12 @@ async def listener(redis_url: str | None) -> AsyncIterator[None]:
         yield
     finally:
         _buses.remove(bus)
+        bus.stopping = True
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await bus.close()
+        # Never wait for ever on the way out (the listener's Redis link may be stuck).
+        await asyncio.wait({task}, timeout=3.0)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(bus.close(), 2.0)
 
 
 async def invalidate(name: str, *keys: Hashable) -> None:

@@ -509,8 +509,8 @@ async def stop_in_process_worker() -> None:
     task, _in_process_task = _in_process_task, None
     if task is not None:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        # Bounded, like every step of a shutdown: a worker stuck on a dead link must not hold it.
+        await asyncio.wait({task}, timeout=10.0)
 
 
 async def health(now: dt.datetime | None = None) -> QueueHealth:
