@@ -57,6 +57,7 @@ from canteen.quality.schemas import (
     ThresholdsView,
 )
 from canteen.quality.tables import ClaimCheckSettings, ClaimFlag, MealRating
+from canteen.regions.tables import District
 from canteen.settings import get_settings
 
 register("already_rated", 409)
@@ -187,6 +188,10 @@ async def update_claim_settings(
     if not actor.has_role(OFFICIAL):
         raise DomainError("forbidden")
     require_district(actor, district_id)
+    # An admin passes the scope check for any id: a district that does not exist is not found
+    # (it was a foreign-key violation and a 500 under the fuzzer).
+    if not await District.exists().where(District.id == district_id):
+        raise DomainError("not_found", {"district_id": district_id})
     bad = out_of_bounds(values)
     if bad:
         raise DomainError("threshold_out_of_range", {"field": bad[0], "bounds": list(BOUNDS[bad[0]])})

@@ -127,6 +127,9 @@ def test_thresholds_are_the_districts_and_change_what_is_flagged(
     h = login("official_x")
     settings_url = f"/api/v1/districts/{world.district_x}/claim-check-settings"
     assert client.get(settings_url, headers=h).json()["fast_scan_count"] == 8
+    # An admin may set any district's: one that does not exist is not found (was a 500).
+    r = client.put("/api/v1/districts/292623/claim-check-settings", json={}, headers=login("admin"))
+    assert r.status_code == 404 and r.json()["code"] == "not_found", r.text
 
     def fast() -> list[Any]:
         r = client.post(
